@@ -1,0 +1,2 @@
+//! Example binaries of the ECS self-updater crates, one per file in
+//! `src/bin/`.
