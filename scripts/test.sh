@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The one command that runs the whole test suite on a fresh machine:
+# installs what is missing (moto[server] from PyPI for the AWS wiring tests),
+# then runs every unit, integration, conformance and doc test of every crate
+# with every feature, builds the example binaries, and runs each criterion
+# bench once in test mode (so a broken bench fails here, cheaply).
+#
+# Network use: PyPI for moto when missing; every test talks only to
+# 127.0.0.1 (moto and the tests' own HTTP servers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! python3 -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
+    echo "==> installing moto[server] from PyPI"
+    python3 -m pip install --quiet 'moto[server]>=5,<6'
+fi
+
+echo "==> cargo test (all crates, all features, incl. doctests, examples and benches in test mode)"
+cargo test --workspace --all-features --lib --bins --tests --examples --benches
+cargo test --workspace --all-features --doc
