@@ -3,8 +3,17 @@
 #![warn(missing_docs)]
 
 pub mod api;
-#[cfg(feature = "aws")] pub mod aws;
+#[cfg(feature = "aws")]
+pub mod aws;
+mod circuit_breaker;
+mod config;
+mod current;
 mod error;
+mod outcome;
+mod progress;
+mod retry;
+mod revision;
+pub mod simulated;
 pub mod task_definition;
 
 pub use api::{
@@ -13,5 +22,18 @@ pub use api::{
     RegisteredTaskDefinition, RolloutState, ServiceDeploymentInfo, ServiceDescription,
     ServiceEvent, TaskDefinitionStatus, TaskDescription, UpdateServiceRequest, UpdateServiceResult,
 };
+pub use circuit_breaker::circuit_breaker_threshold;
+pub use config::{DeploymentConfigurationPolicy, MonitorConfig, RolloutConfig, RolloutTarget};
+pub use current::{RunningRunner, VersionSource};
 pub use error::{BoxError, Error, ErrorClass, ResourceKind, Result};
+pub use outcome::{
+    FailureReason, QuarantineNotice, RollbackEvidence, RolloutEvidence, RolloutOutcome,
+    RolloutReport, StoppedTaskEvidence,
+};
+pub use progress::{
+    NoProgress, ProgressEvent, ProgressFn, ProgressSink, RecordedProgress, RollbackInitiator,
+};
+pub use retry::{CallStats, RetryPolicy, RetryingEcs};
+pub use revision::{FieldChange, MARKER_TAG_PREFIX, diff};
+pub use simulated::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, SimulatedEcs};
 pub use task_definition::{ContainerDefinition, HealthCheck, TaskDefinitionSpec};

@@ -1,0 +1,321 @@
+//! The typed result of a rollout and its evidence.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::RollbackInitiator;
+
+/// Serializes a `Duration` as fractional seconds.
+pub(crate) mod secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+/// A stopped task of the tracked deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoppedTaskEvidence {
+    /// The task.
+    pub task_arn: String,
+    /// `stoppedReason`.
+    pub reason: String,
+    /// `stopCode`.
+    pub stop_code: Option<String>,
+    /// Reasons and exit codes of its stopped containers (`name: reason (exit N)`).
+    pub containers: Vec<String>,
+}
+
+/// Why a deployment was judged failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// ECS set the rollout state to FAILED (circuit breaker or alarm).
+    CircuitBreaker {
+        /// ECS's `rolloutStateReason`.
+        rollout_state_reason: Option<String>,
+    },
+    /// A task stopped for a reason that will not pass on retry
+    /// (`CannotPullContainerError`, `ResourceInitializationError`): failed fast.
+    DeterministicStartFailure {
+        /// The stopped reason that matched.
+        stopped_reason: String,
+    },
+    /// Failed tasks reached the threshold while ECS's breaker was off.
+    FailedTaskThreshold {
+        /// Failed tasks counted.
+        failed_tasks: i32,
+        /// The threshold.
+        threshold: u32,
+    },
+    /// Essential containers turned unhealthy during the bake time.
+    BakeFailed {
+        /// What broke.
+        detail: String,
+    },
+    /// The deployment did not complete in time.
+    Timeout {
+        /// The configured timeout.
+        #[serde(with = "secs")]
+        after: Duration,
+    },
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::CircuitBreaker {
+                rollout_state_reason,
+            } => write!(
+                f,
+                "deployment failed: {}",
+                rollout_state_reason
+                    .as_deref()
+                    .unwrap_or("rollout state FAILED")
+            ),
+            Self::DeterministicStartFailure { stopped_reason } => {
+                write!(f, "tasks cannot start: {stopped_reason}")
+            }
+            Self::FailedTaskThreshold {
+                failed_tasks,
+                threshold,
+            } => write!(
+                f,
+                "{failed_tasks} failed tasks reached the threshold of {threshold}"
+            ),
+            Self::BakeFailed { detail } => write!(f, "unhealthy during bake time: {detail}"),
+            Self::Timeout { after } => write!(
+                f,
+                "deployment did not complete within {} s",
+                after.as_secs()
+            ),
+        }
+    }
+}
+
+/// What happened to the rollback deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackEvidence {
+    /// Who rolled back.
+    pub initiator: RollbackInitiator,
+    /// The rollback deployment's id (`None` if `UpdateService` itself failed).
+    pub deployment_id: Option<String>,
+    /// The task definition rolled back to.
+    pub task_definition_arn: String,
+    /// Whether the rollback deployment completed with every task healthy.
+    pub completed: bool,
+    /// Why it did not complete, if it did not.
+    pub failure: Option<String>,
+    /// From the start of the rollback to its verdict.
+    #[serde(with = "secs")]
+    pub duration: Duration,
+}
+
+/// Facts gathered while deploying and monitoring.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RolloutEvidence {
+    /// Our deployment's id (from `UpdateService`).
+    pub deployment_id: String,
+    /// The task definition we deployed.
+    pub task_definition_arn: String,
+    /// The task definition that ran before (the rollback target).
+    pub previous_task_definition_arn: String,
+    /// Failed tasks of our deployment, as last reported.
+    pub failed_tasks: i32,
+    /// The failed-task threshold in force.
+    pub failed_task_threshold: u32,
+    /// ECS's last `rolloutStateReason` for our deployment.
+    pub rollout_state_reason: Option<String>,
+    /// Stopped tasks of our deployment (up to 20, oldest first).
+    pub stopped_tasks: Vec<StoppedTaskEvidence>,
+    /// Distinct stopped-task reasons.
+    pub stopped_task_reasons: Vec<String>,
+    /// Essential containers seen UNHEALTHY (`task/container`).
+    pub unhealthy_containers: Vec<String>,
+    /// Problems with the service's deployment configuration (fixed or warned).
+    pub configuration_problems: Vec<String>,
+    /// From `UpdateService` to the verdict on our deployment.
+    #[serde(with = "secs")]
+    pub deployment_duration: Duration,
+    /// From the start of the rollout to the end (rollback included).
+    #[serde(with = "secs")]
+    pub total_duration: Duration,
+    /// Polls of the deployment.
+    pub polls: u32,
+    /// ECS API calls made (every attempt counts).
+    pub api_calls: u64,
+    /// Calls answered with throttling (and retried).
+    pub throttled_calls: u64,
+}
+
+/// How a rollout ended. A rollback by ECS is a failure, never a success:
+/// `Succeeded` requires that the PRIMARY deployment runs our task
+/// definition, COMPLETED, with every essential container healthy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RolloutOutcome {
+    /// Our task definition is PRIMARY, COMPLETED and healthy (through the
+    /// bake time, if set).
+    Succeeded {
+        /// Evidence.
+        evidence: RolloutEvidence,
+    },
+    /// Our deployment failed and the ECS circuit breaker rolled it back.
+    RolledBackByEcs {
+        /// Why it failed.
+        reason: FailureReason,
+        /// The rollback ECS made, as we monitored it.
+        rollback: RollbackEvidence,
+        /// Evidence.
+        evidence: RolloutEvidence,
+    },
+    /// Our deployment failed, ECS did not roll back, and we did.
+    RolledBackByUs {
+        /// Why it failed.
+        reason: FailureReason,
+        /// Our rollback.
+        rollback: RollbackEvidence,
+        /// Evidence.
+        evidence: RolloutEvidence,
+    },
+    /// Our deployment failed and the rollback (ours or ECS's) did not
+    /// complete: the service needs an operator.
+    RollbackFailed {
+        /// Why the deployment failed.
+        reason: FailureReason,
+        /// The rollback that failed.
+        rollback: RollbackEvidence,
+        /// Evidence.
+        evidence: RolloutEvidence,
+    },
+    /// Our deployment did not finish in time; we rolled back.
+    TimedOut {
+        /// The configured timeout.
+        #[serde(with = "secs")]
+        timeout: Duration,
+        /// Our rollback (completed).
+        rollback: RollbackEvidence,
+        /// Evidence.
+        evidence: RolloutEvidence,
+    },
+    /// Someone else started a deployment while ours was running; we stop
+    /// watching and change nothing.
+    Superseded {
+        /// Their deployment.
+        by_deployment_id: String,
+        /// Their task definition.
+        task_definition_arn: String,
+        /// Evidence.
+        evidence: RolloutEvidence,
+    },
+    /// The service already runs the requested image: nothing was deployed.
+    AlreadyRunning {
+        /// The running task definition.
+        task_definition_arn: String,
+    },
+}
+
+impl RolloutOutcome {
+    /// `succeeded`, `rolled_back_by_ecs`, … (the serialized tag).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Succeeded { .. } => "succeeded",
+            Self::RolledBackByEcs { .. } => "rolled_back_by_ecs",
+            Self::RolledBackByUs { .. } => "rolled_back_by_us",
+            Self::RollbackFailed { .. } => "rollback_failed",
+            Self::TimedOut { .. } => "timed_out",
+            Self::Superseded { .. } => "superseded",
+            Self::AlreadyRunning { .. } => "already_running",
+        }
+    }
+
+    /// Whether the new version is running (only `Succeeded`).
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Succeeded { .. })
+    }
+
+    /// Whether the version failed and should be quarantined.
+    pub fn is_version_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::RolledBackByEcs { .. }
+                | Self::RolledBackByUs { .. }
+                | Self::RollbackFailed { .. }
+                | Self::TimedOut { .. }
+        )
+    }
+
+    /// The evidence, if the rollout got as far as deploying.
+    pub fn evidence(&self) -> Option<&RolloutEvidence> {
+        match self {
+            Self::Succeeded { evidence }
+            | Self::RolledBackByEcs { evidence, .. }
+            | Self::RolledBackByUs { evidence, .. }
+            | Self::RollbackFailed { evidence, .. }
+            | Self::TimedOut { evidence, .. }
+            | Self::Superseded { evidence, .. } => Some(evidence),
+            Self::AlreadyRunning { .. } => None,
+        }
+    }
+
+    /// A one-line human reason.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Succeeded { evidence } => format!("{} is running", evidence.task_definition_arn),
+            Self::RolledBackByEcs { reason, .. } => format!("ECS rolled back: {reason}"),
+            Self::RolledBackByUs { reason, .. } => format!("rolled back: {reason}"),
+            Self::RollbackFailed {
+                reason, rollback, ..
+            } => format!(
+                "{reason}; rollback to {} failed: {}",
+                rollback.task_definition_arn,
+                rollback.failure.as_deref().unwrap_or("unknown")
+            ),
+            Self::TimedOut { timeout, .. } => {
+                format!("no completion within {} s; rolled back", timeout.as_secs())
+            }
+            Self::Superseded {
+                by_deployment_id,
+                task_definition_arn,
+                ..
+            } => format!("superseded by deployment {by_deployment_id} of {task_definition_arn}"),
+            Self::AlreadyRunning {
+                task_definition_arn,
+            } => format!("already running in {task_definition_arn}"),
+        }
+    }
+}
+
+/// What an orchestrator needs to quarantine a failed version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuarantineNotice {
+    /// The version that failed, if known.
+    pub version: Option<String>,
+    /// The image that failed, as deployed.
+    pub image: String,
+    /// Its digest, if the image was pinned.
+    pub image_digest: Option<String>,
+    /// The outcome kind (`rolled_back_by_ecs`, …).
+    pub outcome: &'static str,
+    /// Why.
+    pub reason: String,
+    /// The failed task-definition revision (tagged with the outcome).
+    pub task_definition_arn: String,
+}
+
+/// The full result of [`Rollout::run`](crate::Rollout::run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolloutReport {
+    /// The typed outcome.
+    pub outcome: RolloutOutcome,
+    /// Set when the version failed: quarantine it.
+    pub quarantine: Option<QuarantineNotice>,
+    /// Revisions deregistered by retention.
+    pub deregistered: Vec<String>,
+    /// Non-fatal problems after the verdict (tagging or retention failed).
+    pub warnings: Vec<String>,
+}

@@ -1,0 +1,247 @@
+//! [`SimulatedEcs`]: a deterministic, in-process ECS for tests, benches and
+//! demos.
+//!
+//! Time comes from the injected [`Clock`] (usually
+//! [`ManualClock::auto_advancing`](update_clock::ManualClock::auto_advancing));
+//! every API call first advances the simulation to the clock's monotonic
+//! time in [`SimTimings::tick`] steps. Randomness (fault injection, task
+//! ids) comes from a seeded ChaCha generator: the same seed, script and
+//! call sequence give the same answers.
+//!
+//! Modelled: rolling deployments honouring minimum healthy / maximum
+//! percent; task start (PENDING → RUNNING); container health checks with
+//! their start period; the circuit breaker (threshold
+//! [`circuit_breaker_threshold`]) and its rollback, which creates a new
+//! PRIMARY deployment on the last completed task definition and marks the
+//! failed one FAILED; stopped-task reasons (`CannotPullContainerError`,
+//! `ResourceInitializationError`, `Essential container in task exited`,
+//! failed health checks); per-image [`ImageBehaviour`]; throttling and 5xx
+//! faults ([`FaultPlan`]); call latency; an operator updating the service
+//! at a scheduled time; and call counting per operation.
+
+mod script;
+mod state;
+
+use std::{collections::BTreeMap, sync::Arc, sync::Mutex, time::Duration};
+
+use async_trait::async_trait;
+use update_clock::Clock;
+
+pub use script::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings};
+use state::SimState;
+
+use crate::{
+    EcsApi, ListTasksRequest, Page, PageToken, RegisteredTaskDefinition, Result,
+    ServiceDescription, TaskDefinitionSpec, TaskDescription, UpdateServiceRequest,
+    UpdateServiceResult, circuit_breaker_threshold,
+};
+
+/// The account id in simulated ARNs.
+pub const SIM_ACCOUNT: &str = "123456789012";
+/// The region in simulated ARNs.
+pub const SIM_REGION: &str = "us-east-1";
+
+/// A deterministic in-process ECS. See the [module docs](self).
+///
+/// ```
+/// use std::sync::Arc;
+/// use ecs_rollout::{ContainerDefinition, EcsApi, SimulatedEcs, ServiceSetup, TaskDefinitionSpec};
+/// use update_clock::ManualClock;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+/// let ecs = SimulatedEcs::new(clock, 7);
+/// ecs.create_service(ServiceSetup {
+///     cluster: "runners".into(),
+///     service: "runner".into(),
+///     desired_count: 2,
+///     task_definition: TaskDefinitionSpec {
+///         family: "runner".into(),
+///         container_definitions: vec![ContainerDefinition {
+///             name: "runner".into(),
+///             image: "example.com/runner:1".into(),
+///             ..Default::default()
+///         }],
+///         ..Default::default()
+///     },
+///     ..Default::default()
+/// }).unwrap();
+/// let service = ecs.describe_service("runners", "runner").await.unwrap();
+/// assert_eq!(service.running_count, 2);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct SimulatedEcs {
+    clock: Arc<dyn Clock>,
+    state: Mutex<SimState>,
+}
+
+impl SimulatedEcs {
+    /// A simulator with no services, default [`SimTimings`], no faults.
+    pub fn new(clock: Arc<dyn Clock>, seed: u64) -> Self {
+        let state = SimState::new(clock.monotonic(), clock.now(), seed);
+        Self {
+            clock,
+            state: Mutex::new(state),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the timings.
+    pub fn with_timings(self, timings: SimTimings) -> Self {
+        self.state().timings = timings;
+        self
+    }
+
+    /// Registers `setup.task_definition` and creates the service with
+    /// `desired_count` tasks already running and healthy (one COMPLETED
+    /// PRIMARY deployment). Returns the task-definition ARN.
+    pub fn create_service(&self, setup: ServiceSetup) -> Result<String> {
+        let now = self.clock.monotonic();
+        let mut state = self.state();
+        state.advance(now);
+        state.create_service(setup, now)
+    }
+
+    /// Scripts how containers running `image` (exact string of the task
+    /// definition) behave. Unscripted images are [`ImageBehaviour::Healthy`].
+    pub fn script_image(&self, image: &str, behaviour: ImageBehaviour) {
+        self.state().behaviours.insert(image.to_owned(), behaviour);
+    }
+
+    /// Sets random fault injection for all later calls.
+    pub fn set_faults(&self, faults: FaultPlan) {
+        self.state().faults = faults;
+    }
+
+    /// The next `calls` API calls fail with `ThrottlingException` (a storm).
+    pub fn throttle_next(&self, calls: u32) {
+        self.state().forced_throttles = calls;
+    }
+
+    /// Every API call takes `latency` of clock time.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state().latency = latency;
+    }
+
+    /// Page size of `ListTasks` and `ListTaskDefinitions` (default 100, ECS's
+    /// maximum).
+    pub fn set_page_size(&self, page_size: usize) {
+        self.state().page_size = page_size.clamp(1, 100);
+    }
+
+    /// An operator (someone else) calls `UpdateService` with `request` once
+    /// `after` has passed on the clock.
+    pub fn schedule_operator_update(&self, after: Duration, request: UpdateServiceRequest) {
+        let at = self.clock.monotonic() + after;
+        self.state().scheduled.push((at, request));
+    }
+
+    /// API calls received so far, per operation (including failed ones).
+    pub fn calls(&self) -> BTreeMap<&'static str, u64> {
+        self.state().calls.clone()
+    }
+
+    /// Total API calls received.
+    pub fn total_calls(&self) -> u64 {
+        self.state().calls.values().sum()
+    }
+
+    /// The service as it is now, without counting a call or injecting
+    /// faults (for test assertions).
+    pub fn peek_service(&self, cluster: &str, service: &str) -> Result<ServiceDescription> {
+        let now = self.clock.monotonic();
+        let mut state = self.state();
+        state.advance(now);
+        state.describe_service(cluster, service)
+    }
+
+    /// The task definition as it is now, without counting a call.
+    pub fn peek_task_definition(&self, task_definition: &str) -> Result<RegisteredTaskDefinition> {
+        self.state().describe_task_definition(task_definition)
+    }
+
+    /// The failed-task threshold the simulated breaker uses for `desired`.
+    pub fn breaker_threshold(desired: i32) -> u32 {
+        circuit_breaker_threshold(desired)
+    }
+
+    async fn enter(&self, operation: &'static str, resource: &str) -> Result<()> {
+        let latency = self.state().latency;
+        if !latency.is_zero() {
+            self.clock.sleep(latency).await;
+        }
+        let now = self.clock.monotonic();
+        let mut state = self.state();
+        state.advance(now);
+        state.enter(operation, resource)
+    }
+}
+
+#[async_trait]
+impl EcsApi for SimulatedEcs {
+    async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceDescription> {
+        self.enter("DescribeServices", service).await?;
+        self.state().describe_service(cluster, service)
+    }
+
+    async fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> Result<RegisteredTaskDefinition> {
+        self.enter("DescribeTaskDefinition", task_definition)
+            .await?;
+        self.state().describe_task_definition(task_definition)
+    }
+
+    async fn register_task_definition(
+        &self,
+        spec: &TaskDefinitionSpec,
+    ) -> Result<RegisteredTaskDefinition> {
+        self.enter("RegisterTaskDefinition", &spec.family).await?;
+        self.state().register_task_definition(spec)
+    }
+
+    async fn tag_resource(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        self.enter("TagResource", arn).await?;
+        self.state().tag_resource(arn, tags)
+    }
+
+    async fn deregister_task_definition(&self, arn: &str) -> Result<()> {
+        self.enter("DeregisterTaskDefinition", arn).await?;
+        self.state().deregister_task_definition(arn)
+    }
+
+    async fn list_task_definition_revisions(
+        &self,
+        family: &str,
+        next_token: PageToken,
+    ) -> Result<Page<String>> {
+        self.enter("ListTaskDefinitions", family).await?;
+        self.state()
+            .list_task_definition_revisions(family, next_token)
+    }
+
+    async fn update_service(&self, request: &UpdateServiceRequest) -> Result<UpdateServiceResult> {
+        self.enter("UpdateService", &request.service).await?;
+        let now = self.clock.monotonic();
+        self.state().update_service(request, now, "UpdateService")
+    }
+
+    async fn list_tasks(&self, request: &ListTasksRequest) -> Result<Page<String>> {
+        self.enter("ListTasks", &request.service).await?;
+        self.state().list_tasks(request)
+    }
+
+    async fn describe_tasks(
+        &self,
+        cluster: &str,
+        task_arns: &[String],
+    ) -> Result<Vec<TaskDescription>> {
+        self.enter("DescribeTasks", cluster).await?;
+        self.state().describe_tasks(cluster, task_arns)
+    }
+}

@@ -1,0 +1,84 @@
+//! What a [`SimulatedEcs`](super::SimulatedEcs) does: per-image behaviour,
+//! timings, faults and operator actions.
+
+use std::time::Duration;
+
+/// How containers running an image behave in the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ImageBehaviour {
+    /// Starts, and its health check (if any) passes.
+    #[default]
+    Healthy,
+    /// Starts, then exits with code 1 after [`SimTimings::crash_after`]:
+    /// `Essential container in task exited` when essential.
+    CrashLoop,
+    /// Starts; its health check fails after the grace period, so ECS stops
+    /// the task (`Task failed container health checks`).
+    Unhealthy,
+    /// Never starts: `CannotPullContainerError`.
+    PullError,
+    /// Never starts: `ResourceInitializationError` (secrets, registry auth).
+    ResourceInitError,
+    /// Starts and keeps running, but its health check never reports
+    /// (health stays `UNKNOWN`): no task ever fails, so the circuit breaker
+    /// never trips and the deployment never completes.
+    NeverHealthy,
+}
+
+/// Durations of the simulated ECS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimTimings {
+    /// PROVISIONING/PENDING before a task runs (or fails to start). Default 20 s.
+    pub pending: Duration,
+    /// How long a crash-looping container runs before exiting. Default 15 s.
+    pub crash_after: Duration,
+    /// Delay of the first passing health check after start (added to the
+    /// health check's start period). Default 10 s.
+    pub first_health_check: Duration,
+    /// How long a drained deployment stays listed after its last task
+    /// stopped. Default 60 s.
+    pub drained_deployment_linger: Duration,
+    /// How long stopped tasks stay visible to `ListTasks`. Default 1 h.
+    pub stopped_task_retention: Duration,
+    /// Simulation step. Default 1 s.
+    pub tick: Duration,
+}
+
+impl Default for SimTimings {
+    fn default() -> Self {
+        Self {
+            pending: Duration::from_secs(20),
+            crash_after: Duration::from_secs(15),
+            first_health_check: Duration::from_secs(10),
+            drained_deployment_linger: Duration::from_secs(60),
+            stopped_task_retention: Duration::from_secs(3600),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Fault injection: every API call draws from the seeded generator.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FaultPlan {
+    /// Probability of `ThrottlingException` per call (0..=1).
+    pub throttle_probability: f64,
+    /// Probability of a 5xx `ServerException` per call (0..=1).
+    pub server_error_probability: f64,
+}
+
+/// The service a simulator starts with.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServiceSetup {
+    /// Cluster name.
+    pub cluster: String,
+    /// Service name.
+    pub service: String,
+    /// The task definition registered and running, healthy, at start.
+    pub task_definition: crate::TaskDefinitionSpec,
+    /// Desired task count.
+    pub desired_count: i32,
+    /// The deployment configuration (`Default` = nothing set: ECS defaults
+    /// 100/200 and no circuit breaker).
+    pub deployment_configuration: crate::DeploymentConfiguration,
+}

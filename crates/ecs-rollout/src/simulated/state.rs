@@ -1,0 +1,991 @@
+//! The simulated ECS's state and its step function.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{FaultPlan, ImageBehaviour, SIM_ACCOUNT, SIM_REGION, ServiceSetup, SimTimings};
+use crate::{
+    ContainerState, Deployment, DeploymentConfiguration, DeploymentStatus, DesiredStatus, Error,
+    ErrorClass, HealthCheck, HealthStatus, ListTasksRequest, Page, PageToken,
+    RegisteredTaskDefinition, ResourceKind, Result, RolloutState, ServiceDescription, ServiceEvent,
+    TaskDefinitionSpec, TaskDefinitionStatus, TaskDescription, UpdateServiceRequest,
+    UpdateServiceResult, api::parse_task_definition_arn, circuit_breaker_threshold,
+};
+
+#[derive(Debug)]
+pub(super) struct SimState {
+    origin_mono: Duration,
+    origin_wall: DateTime<Utc>,
+    applied: Duration,
+    rng: ChaCha8Rng,
+    pub(super) timings: SimTimings,
+    pub(super) faults: FaultPlan,
+    pub(super) forced_throttles: u32,
+    pub(super) latency: Duration,
+    pub(super) page_size: usize,
+    pub(super) behaviours: HashMap<String, ImageBehaviour>,
+    families: BTreeMap<String, Vec<RegisteredTaskDefinition>>,
+    services: Vec<SimService>,
+    tasks: Vec<SimTask>,
+    pub(super) scheduled: Vec<(Duration, UpdateServiceRequest)>,
+    pub(super) calls: BTreeMap<&'static str, u64>,
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct SimService {
+    cluster: String,
+    name: String,
+    desired: i32,
+    config: DeploymentConfiguration,
+    /// PRIMARY first.
+    deployments: Vec<SimDeployment>,
+    /// Newest first.
+    events: Vec<ServiceEvent>,
+    /// (deployment id, task definition) of the last COMPLETED deployment.
+    last_completed: Option<(String, String)>,
+    /// Indices into `SimState::tasks`, creation order.
+    tasks: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct SimDeployment {
+    id: String,
+    status: DeploymentStatus,
+    task_definition: String,
+    rollout_state: RolloutState,
+    reason: Option<String>,
+    failed_tasks: i32,
+    created: Duration,
+    updated: Duration,
+    drained_since: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Running,
+    Stopped,
+}
+
+#[derive(Debug)]
+struct SimTask {
+    arn: String,
+    task_definition: String,
+    started_by: String,
+    created: Duration,
+    phase: Phase,
+    started_at: Option<Duration>,
+    stopped_at: Option<Duration>,
+    stopped_reason: Option<String>,
+    stop_code: Option<String>,
+    containers: Vec<SimContainer>,
+}
+
+#[derive(Debug)]
+struct SimContainer {
+    name: String,
+    image: String,
+    essential: bool,
+    behaviour: ImageBehaviour,
+    health_check: Option<HealthCheck>,
+    last_status: &'static str,
+    exit_code: Option<i32>,
+    reason: Option<String>,
+    health: HealthStatus,
+}
+
+/// What happened to a task in one step.
+enum TaskChange {
+    None,
+    /// Stopped by a failure the circuit breaker counts.
+    Failed,
+}
+
+impl SimTask {
+    fn live(&self) -> bool {
+        self.phase != Phase::Stopped
+    }
+
+    fn has_essential_health_check(&self) -> bool {
+        self.containers
+            .iter()
+            .any(|c| c.essential && c.health_check.is_some())
+    }
+
+    fn health(&self) -> HealthStatus {
+        let checked: Vec<&SimContainer> = self
+            .containers
+            .iter()
+            .filter(|c| c.essential && c.health_check.is_some())
+            .collect();
+        if checked.iter().any(|c| c.health == HealthStatus::Unhealthy) {
+            HealthStatus::Unhealthy
+        } else if !checked.is_empty() && checked.iter().all(|c| c.health == HealthStatus::Healthy) {
+            HealthStatus::Healthy
+        } else {
+            HealthStatus::Unknown
+        }
+    }
+
+    /// Counts toward the deployment's healthy tasks.
+    fn ready(&self) -> bool {
+        self.phase == Phase::Running
+            && (!self.has_essential_health_check() || self.health() == HealthStatus::Healthy)
+    }
+
+    fn stop(&mut self, at: Duration, reason: String, code: &str) {
+        self.phase = Phase::Stopped;
+        self.stopped_at = Some(at);
+        self.stopped_reason = Some(reason);
+        self.stop_code = Some(code.to_owned());
+        for c in &mut self.containers {
+            c.last_status = "STOPPED";
+        }
+    }
+
+    fn step(&mut self, t: Duration, timings: &SimTimings) -> TaskChange {
+        match self.phase {
+            Phase::Stopped => TaskChange::None,
+            Phase::Pending => {
+                if t < self.created + timings.pending {
+                    return TaskChange::None;
+                }
+                let broken = self.containers.iter().position(|c| {
+                    matches!(
+                        c.behaviour,
+                        ImageBehaviour::PullError | ImageBehaviour::ResourceInitError
+                    )
+                });
+                if let Some(i) = broken {
+                    let c = &mut self.containers[i];
+                    let reason = match c.behaviour {
+                        ImageBehaviour::PullError => format!(
+                            "CannotPullContainerError: pull image manifest has been retried 5 time(s): \
+                             failed to resolve ref {}: not found",
+                            c.image
+                        ),
+                        _ => {
+                            "ResourceInitializationError: unable to pull secrets or registry auth: \
+                              execution resource retrieval failed: AccessDeniedException"
+                                .to_owned()
+                        }
+                    };
+                    c.reason = Some(reason.clone());
+                    self.stop(t, reason, "TaskFailedToStart");
+                    return TaskChange::Failed;
+                }
+                self.phase = Phase::Running;
+                self.started_at = Some(t);
+                for c in &mut self.containers {
+                    c.last_status = "RUNNING";
+                }
+                TaskChange::None
+            }
+            Phase::Running => {
+                let started = self.started_at.unwrap_or(t);
+                let mut essential_exit = None;
+                for c in &mut self.containers {
+                    if c.last_status != "RUNNING" {
+                        continue;
+                    }
+                    let hc = c.health_check.as_ref();
+                    let start_period = Duration::from_secs(
+                        hc.and_then(|h| h.start_period).unwrap_or(0).max(0) as u64,
+                    );
+                    match c.behaviour {
+                        ImageBehaviour::CrashLoop if t >= started + timings.crash_after => {
+                            c.last_status = "STOPPED";
+                            c.exit_code = Some(1);
+                            if c.essential {
+                                essential_exit = Some(c.name.clone());
+                            }
+                        }
+                        ImageBehaviour::Healthy | ImageBehaviour::CrashLoop
+                            if hc.is_some() && t >= started + timings.first_health_check =>
+                        {
+                            c.health = HealthStatus::Healthy;
+                        }
+                        ImageBehaviour::Unhealthy if hc.is_some() => {
+                            let hc = hc.cloned().unwrap_or_default();
+                            let interval = hc.interval.unwrap_or(30).max(1) as u64;
+                            let retries = hc.retries.unwrap_or(3).max(1) as u64;
+                            if t >= started + start_period + Duration::from_secs(interval * retries)
+                            {
+                                c.health = HealthStatus::Unhealthy;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(name) = essential_exit {
+                    self.stop(
+                        t,
+                        format!("Essential container in task exited ({name})"),
+                        "EssentialContainerExited",
+                    );
+                    return TaskChange::Failed;
+                }
+                if self.health() == HealthStatus::Unhealthy {
+                    self.stop(
+                        t,
+                        "Task failed container health checks".into(),
+                        "ServiceSchedulerInitiated",
+                    );
+                    return TaskChange::Failed;
+                }
+                TaskChange::None
+            }
+        }
+    }
+
+    fn describe(&self, wall: impl Fn(Duration) -> DateTime<Utc>) -> TaskDescription {
+        TaskDescription {
+            task_arn: self.arn.clone(),
+            task_definition_arn: self.task_definition.clone(),
+            started_by: Some(self.started_by.clone()),
+            last_status: match self.phase {
+                Phase::Pending => "PENDING",
+                Phase::Running => "RUNNING",
+                Phase::Stopped => "STOPPED",
+            }
+            .into(),
+            desired_status: if self.phase == Phase::Stopped {
+                "STOPPED"
+            } else {
+                "RUNNING"
+            }
+            .into(),
+            health_status: self.health(),
+            stopped_reason: self.stopped_reason.clone(),
+            stop_code: self.stop_code.clone(),
+            containers: self
+                .containers
+                .iter()
+                .map(|c| ContainerState {
+                    name: c.name.clone(),
+                    image: c.image.clone(),
+                    image_digest: None,
+                    last_status: c.last_status.into(),
+                    exit_code: c.exit_code,
+                    reason: c.reason.clone(),
+                    health_status: c.health,
+                    essential: Some(c.essential),
+                })
+                .collect(),
+            started_at: self.started_at.map(&wall),
+            stopped_at: self.stopped_at.map(&wall),
+        }
+    }
+}
+
+fn not_found(kind: ResourceKind, name: &str) -> Error {
+    Error::NotFound {
+        kind,
+        name: name.to_owned(),
+    }
+}
+
+fn client_error(operation: &'static str, resource: &str, message: impl Into<String>) -> Error {
+    Error::api(operation, resource, ErrorClass::Permanent, message)
+}
+
+fn service_matches(svc: &SimService, cluster: &str, service: &str) -> bool {
+    let cluster_name = cluster.rsplit('/').next().unwrap_or(cluster);
+    let service_name = service.rsplit('/').next().unwrap_or(service);
+    svc.cluster == cluster_name && svc.name == service_name
+}
+
+impl SimState {
+    pub(super) fn new(mono: Duration, wall: DateTime<Utc>, seed: u64) -> Self {
+        Self {
+            origin_mono: mono,
+            origin_wall: wall,
+            applied: mono,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            timings: SimTimings::default(),
+            faults: FaultPlan::default(),
+            forced_throttles: 0,
+            latency: Duration::ZERO,
+            page_size: 100,
+            behaviours: HashMap::new(),
+            families: BTreeMap::new(),
+            services: Vec::new(),
+            tasks: Vec::new(),
+            scheduled: Vec::new(),
+            calls: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+
+    fn wall(&self, at: Duration) -> DateTime<Utc> {
+        let delta = at.saturating_sub(self.origin_mono);
+        self.origin_wall + chrono::Duration::from_std(delta).unwrap_or(chrono::Duration::zero())
+    }
+
+    /// Counts the call and injects faults.
+    pub(super) fn enter(&mut self, operation: &'static str, resource: &str) -> Result<()> {
+        *self.calls.entry(operation).or_default() += 1;
+        if self.forced_throttles > 0 {
+            self.forced_throttles -= 1;
+            return Err(Error::api(
+                operation,
+                resource,
+                ErrorClass::Throttled,
+                "ThrottlingException: Rate exceeded",
+            ));
+        }
+        let draw: f64 = self.rng.random();
+        if draw < self.faults.throttle_probability {
+            return Err(Error::api(
+                operation,
+                resource,
+                ErrorClass::Throttled,
+                "ThrottlingException: Rate exceeded",
+            ));
+        }
+        if draw < self.faults.throttle_probability + self.faults.server_error_probability {
+            return Err(Error::api(
+                operation,
+                resource,
+                ErrorClass::Transient,
+                "ServerException (HTTP 500): Service unavailable. Try again later.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs the simulation up to monotonic time `now`.
+    pub(super) fn advance(&mut self, now: Duration) {
+        let tick = self.timings.tick.max(Duration::from_millis(1));
+        while self.applied < now {
+            let t = (self.applied + tick).min(now);
+            self.applied = t;
+            self.run_scheduled(t);
+            for s in 0..self.services.len() {
+                self.step_service(s, t);
+            }
+        }
+    }
+
+    fn run_scheduled(&mut self, t: Duration) {
+        let (due, later): (Vec<_>, Vec<_>) = self.scheduled.drain(..).partition(|(at, _)| *at <= t);
+        self.scheduled = later;
+        for (_, request) in due {
+            if let Err(error) = self.update_service(&request, t, "UpdateService(operator)") {
+                tracing::warn!(%error, "simulated operator update failed");
+            }
+        }
+    }
+
+    fn next_hex(&mut self) -> String {
+        format!("{:032x}", self.rng.random::<u128>())
+    }
+
+    fn push_event(&mut self, s: usize, t: Duration, message: String) {
+        let id = self.next_hex();
+        let created_at = Some(self.wall(t));
+        self.services[s].events.insert(
+            0,
+            ServiceEvent {
+                id,
+                created_at,
+                message,
+            },
+        );
+        self.services[s].events.truncate(100);
+    }
+
+    fn new_deployment(
+        &mut self,
+        task_definition: &str,
+        t: Duration,
+        reason: Option<String>,
+    ) -> SimDeployment {
+        let id = format!(
+            "ecs-svc/{:019}",
+            1_000_000_000_000_000_000u64 + self.next_id
+        );
+        self.next_id += 1;
+        SimDeployment {
+            id,
+            status: DeploymentStatus::Primary,
+            task_definition: task_definition.to_owned(),
+            rollout_state: RolloutState::InProgress,
+            reason,
+            failed_tasks: 0,
+            created: t,
+            updated: t,
+            drained_since: None,
+        }
+    }
+
+    fn launch_task(&mut self, s: usize, deployment: usize, t: Duration, running: bool) {
+        let task_definition = self.services[s].deployments[deployment]
+            .task_definition
+            .clone();
+        let started_by = self.services[s].deployments[deployment].id.clone();
+        let spec = self
+            .describe_task_definition(&task_definition)
+            .map(|td| td.spec)
+            .unwrap_or_default();
+        let containers = spec
+            .container_definitions
+            .iter()
+            .map(|c| SimContainer {
+                name: c.name.clone(),
+                image: c.image.clone(),
+                essential: c.essential.unwrap_or(true),
+                behaviour: self.behaviours.get(&c.image).copied().unwrap_or_default(),
+                health_check: c.health_check.clone(),
+                last_status: if running { "RUNNING" } else { "PENDING" },
+                exit_code: None,
+                reason: None,
+                health: if running && c.health_check.is_some() {
+                    HealthStatus::Healthy
+                } else {
+                    HealthStatus::Unknown
+                },
+            })
+            .collect();
+        let id = self.next_hex();
+        let arn = format!(
+            "arn:aws:ecs:{SIM_REGION}:{SIM_ACCOUNT}:task/{}/{id}",
+            self.services[s].cluster
+        );
+        self.tasks.push(SimTask {
+            arn,
+            task_definition,
+            started_by,
+            created: t,
+            phase: if running {
+                Phase::Running
+            } else {
+                Phase::Pending
+            },
+            started_at: running.then_some(t),
+            stopped_at: None,
+            stopped_reason: None,
+            stop_code: None,
+            containers,
+        });
+        let index = self.tasks.len() - 1;
+        self.services[s].tasks.push(index);
+    }
+
+    fn step_service(&mut self, s: usize, t: Duration) {
+        // 1. Tasks move on; failures count against the deployment that started them.
+        let live: Vec<usize> = self.services[s]
+            .tasks
+            .iter()
+            .copied()
+            .filter(|&i| self.tasks[i].live())
+            .collect();
+        for i in live {
+            if let TaskChange::Failed = self.tasks[i].step(t, &self.timings) {
+                let by = self.tasks[i].started_by.clone();
+                if let Some(d) = self.services[s].deployments.iter_mut().find(|d| d.id == by) {
+                    d.failed_tasks += 1;
+                    d.updated = t;
+                }
+            }
+        }
+        let retention = self.timings.stopped_task_retention;
+        let tasks = &self.tasks;
+        self.services[s].tasks.retain(|&i| {
+            tasks[i].live() || tasks[i].stopped_at.is_some_and(|at| at + retention > t)
+        });
+
+        // 2. The circuit breaker.
+        let desired = self.services[s].desired;
+        let breaker = self.services[s].config.circuit_breaker.unwrap_or_default();
+        let primary = &self.services[s].deployments[0];
+        if breaker.enable
+            && primary.rollout_state == RolloutState::InProgress
+            && primary.failed_tasks as u32 >= circuit_breaker_threshold(desired)
+        {
+            let failed_id = primary.id.clone();
+            let failed_td = primary.task_definition.clone();
+            {
+                let p = &mut self.services[s].deployments[0];
+                p.rollout_state = RolloutState::Failed;
+                p.reason = Some("ECS deployment circuit breaker: tasks failed to start.".into());
+                p.updated = t;
+            }
+            let name = self.services[s].name.clone();
+            self.push_event(s, t, format!("(service {name}) (deployment {failed_id}) deployment failed: tasks failed to start."));
+            let target = self.services[s].last_completed.clone();
+            if let Some((prev_id, prev_td)) =
+                target.filter(|(_, td)| breaker.rollback && *td != failed_td)
+            {
+                self.services[s].deployments[0].status = DeploymentStatus::Active;
+                let rollback = self.new_deployment(
+                    &prev_td,
+                    t,
+                    Some(format!(
+                        "ECS deployment circuit breaker: rolling back to deploymentId {prev_id}."
+                    )),
+                );
+                self.services[s].deployments.insert(0, rollback);
+                self.push_event(
+                    s,
+                    t,
+                    format!("(service {name}) rolling back to deployment {prev_id}."),
+                );
+            }
+        }
+
+        // 3. Launch tasks of the PRIMARY deployment within maximumPercent.
+        let config = self.services[s].config;
+        let max_percent = config.maximum_percent.unwrap_or(200).max(100);
+        let min_percent = config.minimum_healthy_percent.unwrap_or(100).clamp(0, 100);
+        let cap = (i64::from(desired) * i64::from(max_percent) / 100) as usize;
+        let primary_id = self.services[s].deployments[0].id.clone();
+        let launching = self.services[s].deployments[0].rollout_state != RolloutState::Failed;
+        let count = |state: &SimState, f: &dyn Fn(&SimTask) -> bool| {
+            state.services[s]
+                .tasks
+                .iter()
+                .filter(|&&i| f(&state.tasks[i]))
+                .count()
+        };
+        let mut live_primary = count(self, &|task| task.live() && task.started_by == primary_id);
+        let mut live_total = count(self, &|task| task.live());
+        while launching && live_primary < desired.max(0) as usize && live_total < cap {
+            self.launch_task(s, 0, t, false);
+            live_primary += 1;
+            live_total += 1;
+        }
+
+        // 4. Stop old tasks while enough healthy tasks remain (minimumHealthyPercent).
+        let ready_primary = count(self, &|task| task.ready() && task.started_by == primary_id);
+        let min_healthy = (desired.max(0) as u64 * min_percent as u64).div_ceil(100) as usize;
+        let mut old: Vec<usize> = self.services[s]
+            .tasks
+            .iter()
+            .copied()
+            .filter(|&i| self.tasks[i].live() && self.tasks[i].started_by != primary_id)
+            .collect();
+        old.sort_by_key(|&i| self.tasks[i].ready());
+        let mut old_ready = old.iter().filter(|&&i| self.tasks[i].ready()).count();
+        let mut old_live = old.len();
+        for i in old {
+            let ready = self.tasks[i].ready();
+            if ready_primary + old_ready - usize::from(ready) >= min_healthy {
+                self.tasks[i].stop(
+                    t,
+                    format!("Scaling activity initiated by (deployment {primary_id})"),
+                    "ServiceSchedulerInitiated",
+                );
+                old_ready -= usize::from(ready);
+                old_live -= 1;
+            }
+        }
+
+        // 5. Completion.
+        let p = &self.services[s].deployments[0];
+        if p.rollout_state == RolloutState::InProgress
+            && ready_primary >= desired.max(0) as usize
+            && old_live == 0
+        {
+            let (id, td) = (p.id.clone(), p.task_definition.clone());
+            let p = &mut self.services[s].deployments[0];
+            p.rollout_state = RolloutState::Completed;
+            p.reason = Some(format!("ECS deployment {id} completed."));
+            p.updated = t;
+            self.services[s].last_completed = Some((id.clone(), td));
+            let name = self.services[s].name.clone();
+            self.push_event(
+                s,
+                t,
+                format!("(service {name}) (deployment {id}) deployment completed."),
+            );
+            self.push_event(
+                s,
+                t,
+                format!("(service {name}) has reached a steady state."),
+            );
+        }
+
+        // 6. Drained non-primary deployments go INACTIVE and disappear.
+        let linger = self.timings.drained_deployment_linger;
+        let tasks = &self.tasks;
+        let svc = &mut self.services[s];
+        let live_by: Vec<String> = svc
+            .tasks
+            .iter()
+            .filter(|&&i| tasks[i].live())
+            .map(|&i| tasks[i].started_by.clone())
+            .collect();
+        for d in svc.deployments.iter_mut().skip(1) {
+            if live_by.contains(&d.id) {
+                d.drained_since = None;
+            } else if d.drained_since.is_none() {
+                d.drained_since = Some(t);
+            }
+        }
+        svc.deployments.retain(|d| {
+            d.status == DeploymentStatus::Primary
+                || d.drained_since.is_none_or(|since| since + linger > t)
+        });
+    }
+
+    pub(super) fn create_service(&mut self, setup: ServiceSetup, t: Duration) -> Result<String> {
+        if self
+            .services
+            .iter()
+            .any(|svc| service_matches(svc, &setup.cluster, &setup.service))
+        {
+            return Err(client_error(
+                "CreateService",
+                &setup.service,
+                "InvalidParameterException: service already exists",
+            ));
+        }
+        let td = self.register_task_definition(&setup.task_definition)?;
+        let mut deployment = self.new_deployment(&td.arn, t, None);
+        deployment.rollout_state = RolloutState::Completed;
+        deployment.reason = Some(format!("ECS deployment {} completed.", deployment.id));
+        let last_completed = Some((deployment.id.clone(), td.arn.clone()));
+        self.services.push(SimService {
+            cluster: setup.cluster,
+            name: setup.service,
+            desired: setup.desired_count.max(0),
+            config: setup.deployment_configuration,
+            deployments: vec![deployment],
+            events: Vec::new(),
+            last_completed,
+            tasks: Vec::new(),
+        });
+        let s = self.services.len() - 1;
+        for _ in 0..setup.desired_count.max(0) {
+            self.launch_task(s, 0, t, true);
+        }
+        Ok(td.arn)
+    }
+
+    fn service_index(&self, cluster: &str, service: &str) -> Result<usize> {
+        self.services
+            .iter()
+            .position(|svc| service_matches(svc, cluster, service))
+            .ok_or_else(|| not_found(ResourceKind::Service, &format!("{cluster}/{service}")))
+    }
+
+    pub(super) fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<ServiceDescription> {
+        let s = self.service_index(cluster, service)?;
+        let svc = &self.services[s];
+        let live: Vec<&SimTask> = svc
+            .tasks
+            .iter()
+            .map(|&i| &self.tasks[i])
+            .filter(|t| t.live())
+            .collect();
+        let deployments = svc
+            .deployments
+            .iter()
+            .enumerate()
+            .map(|(n, d)| {
+                let mine = live.iter().filter(|task| task.started_by == d.id);
+                let running = mine
+                    .clone()
+                    .filter(|task| task.phase == Phase::Running)
+                    .count() as i32;
+                let pending = mine.filter(|task| task.phase == Phase::Pending).count() as i32;
+                Deployment {
+                    id: d.id.clone(),
+                    status: Some(if d.drained_since.is_some() && n > 0 {
+                        DeploymentStatus::Inactive
+                    } else {
+                        d.status
+                    }),
+                    task_definition_arn: d.task_definition.clone(),
+                    rollout_state: Some(d.rollout_state),
+                    rollout_state_reason: d.reason.clone(),
+                    desired_count: if n == 0 {
+                        svc.desired
+                    } else {
+                        running + pending
+                    },
+                    pending_count: pending,
+                    running_count: running,
+                    failed_tasks: d.failed_tasks,
+                    created_at: Some(self.wall(d.created)),
+                    updated_at: Some(self.wall(d.updated)),
+                }
+            })
+            .collect();
+        Ok(ServiceDescription {
+            service_arn: format!(
+                "arn:aws:ecs:{SIM_REGION}:{SIM_ACCOUNT}:service/{}/{}",
+                svc.cluster, svc.name
+            ),
+            service_name: svc.name.clone(),
+            cluster_arn: format!(
+                "arn:aws:ecs:{SIM_REGION}:{SIM_ACCOUNT}:cluster/{}",
+                svc.cluster
+            ),
+            status: "ACTIVE".into(),
+            task_definition_arn: svc.deployments[0].task_definition.clone(),
+            desired_count: svc.desired,
+            running_count: live.iter().filter(|t| t.phase == Phase::Running).count() as i32,
+            pending_count: live.iter().filter(|t| t.phase == Phase::Pending).count() as i32,
+            deployments,
+            deployment_configuration: svc.config,
+            events: svc.events.clone(),
+        })
+    }
+
+    fn resolve(&self, task_definition: &str) -> Option<&RegisteredTaskDefinition> {
+        match parse_task_definition_arn(task_definition) {
+            Some((family, revision)) => self
+                .families
+                .get(family)?
+                .get(usize::try_from(revision).ok()?.checked_sub(1)?),
+            None => self
+                .families
+                .get(task_definition)?
+                .iter()
+                .rev()
+                .find(|td| td.status == TaskDefinitionStatus::Active),
+        }
+    }
+
+    fn resolve_mut(&mut self, task_definition: &str) -> Option<&mut RegisteredTaskDefinition> {
+        let arn = self.resolve(task_definition)?.arn.clone();
+        let (family, revision) = parse_task_definition_arn(&arn)?;
+        self.families
+            .get_mut(family)?
+            .get_mut(usize::try_from(revision).ok()? - 1)
+    }
+
+    pub(super) fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> Result<RegisteredTaskDefinition> {
+        self.resolve(task_definition)
+            .cloned()
+            .ok_or_else(|| not_found(ResourceKind::TaskDefinition, task_definition))
+    }
+
+    pub(super) fn register_task_definition(
+        &mut self,
+        spec: &TaskDefinitionSpec,
+    ) -> Result<RegisteredTaskDefinition> {
+        let op = "RegisterTaskDefinition";
+        if spec.family.is_empty()
+            || spec.family.len() > 255
+            || !spec
+                .family
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(client_error(
+                op,
+                &spec.family,
+                "ClientException: family must be 1-255 letters, digits, '-' or '_'",
+            ));
+        }
+        if spec.container_definitions.is_empty() {
+            return Err(client_error(
+                op,
+                &spec.family,
+                "ClientException: Container list cannot be empty.",
+            ));
+        }
+        if let Some(c) = spec
+            .container_definitions
+            .iter()
+            .find(|c| c.name.is_empty() || c.image.is_empty())
+        {
+            return Err(client_error(
+                op,
+                &spec.family,
+                format!(
+                    "ClientException: container {:?} needs a name and an image",
+                    c.name
+                ),
+            ));
+        }
+        let revisions = self.families.entry(spec.family.clone()).or_default();
+        let revision = revisions.len() as i32 + 1;
+        let td = RegisteredTaskDefinition {
+            arn: format!(
+                "arn:aws:ecs:{SIM_REGION}:{SIM_ACCOUNT}:task-definition/{}:{revision}",
+                spec.family
+            ),
+            revision,
+            status: TaskDefinitionStatus::Active,
+            spec: spec.clone(),
+        };
+        revisions.push(td.clone());
+        Ok(td)
+    }
+
+    pub(super) fn tag_resource(
+        &mut self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        if !arn.contains(":task-definition/") {
+            return Err(client_error(
+                "TagResource",
+                arn,
+                "InvalidParameterException: the simulator tags task definitions only",
+            ));
+        }
+        let td = self
+            .resolve_mut(arn)
+            .ok_or_else(|| not_found(ResourceKind::TaskDefinition, arn))?;
+        td.spec
+            .tags
+            .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(())
+    }
+
+    pub(super) fn deregister_task_definition(&mut self, arn: &str) -> Result<()> {
+        if parse_task_definition_arn(arn).is_none() {
+            return Err(client_error(
+                "DeregisterTaskDefinition",
+                arn,
+                "ClientException: a revision (family:revision or ARN) is required",
+            ));
+        }
+        let td = self
+            .resolve_mut(arn)
+            .ok_or_else(|| not_found(ResourceKind::TaskDefinition, arn))?;
+        td.status = TaskDefinitionStatus::Inactive;
+        Ok(())
+    }
+
+    fn page<T: Clone>(
+        &self,
+        items: &[T],
+        token: &PageToken,
+        size: usize,
+        op: &'static str,
+    ) -> Result<Page<T>> {
+        let start = match token {
+            None => 0,
+            Some(token) => token
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n <= items.len())
+                .ok_or_else(|| {
+                    client_error(op, token, "InvalidParameterException: invalid nextToken")
+                })?,
+        };
+        let end = (start + size).min(items.len());
+        Ok(Page {
+            items: items[start..end].to_vec(),
+            next_token: (end < items.len()).then(|| end.to_string()),
+        })
+    }
+
+    pub(super) fn list_task_definition_revisions(
+        &self,
+        family: &str,
+        token: PageToken,
+    ) -> Result<Page<String>> {
+        let arns: Vec<String> = self
+            .families
+            .get(family)
+            .map(|revs| {
+                revs.iter()
+                    .filter(|td| td.status == TaskDefinitionStatus::Active)
+                    .map(|td| td.arn.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.page(&arns, &token, self.page_size, "ListTaskDefinitions")
+    }
+
+    pub(super) fn update_service(
+        &mut self,
+        request: &UpdateServiceRequest,
+        t: Duration,
+        op: &'static str,
+    ) -> Result<UpdateServiceResult> {
+        let s = self.service_index(&request.cluster, &request.service)?;
+        let td = self
+            .resolve(&request.task_definition)
+            .ok_or_else(|| not_found(ResourceKind::TaskDefinition, &request.task_definition))?;
+        if td.status != TaskDefinitionStatus::Active {
+            return Err(client_error(
+                op,
+                &request.task_definition,
+                "ClientException: TaskDefinition is inactive",
+            ));
+        }
+        let arn = td.arn.clone();
+        if let Some(config) = request.deployment_configuration {
+            self.services[s].config = config;
+        }
+        let primary = &self.services[s].deployments[0];
+        if primary.task_definition != arn || request.force_new_deployment {
+            self.services[s].deployments[0].status = DeploymentStatus::Active;
+            let deployment = self.new_deployment(&arn, t, None);
+            let (id, name) = (deployment.id.clone(), self.services[s].name.clone());
+            self.services[s].deployments.insert(0, deployment);
+            self.push_event(
+                s,
+                t,
+                format!("(service {name}) has started a deployment {id} of {arn}."),
+            );
+        }
+        let service = self.describe_service(&request.cluster, &request.service)?;
+        Ok(UpdateServiceResult {
+            deployment_id: self.services[s].deployments[0].id.clone(),
+            service,
+        })
+    }
+
+    pub(super) fn list_tasks(&self, request: &ListTasksRequest) -> Result<Page<String>> {
+        let s = self.service_index(&request.cluster, &request.service)?;
+        let want_live = request.desired_status == DesiredStatus::Running;
+        let arns: Vec<String> = self.services[s]
+            .tasks
+            .iter()
+            .map(|&i| &self.tasks[i])
+            .filter(|task| task.live() == want_live)
+            .map(|task| task.arn.clone())
+            .collect();
+        let size = request
+            .max_results
+            .map_or(self.page_size, |n| n.clamp(1, 100) as usize)
+            .min(self.page_size);
+        self.page(&arns, &request.next_token, size, "ListTasks")
+    }
+
+    pub(super) fn describe_tasks(
+        &self,
+        cluster: &str,
+        task_arns: &[String],
+    ) -> Result<Vec<TaskDescription>> {
+        if task_arns.len() > 100 {
+            return Err(client_error(
+                "DescribeTasks",
+                cluster,
+                format!(
+                    "InvalidParameterException: at most 100 tasks per call, got {}",
+                    task_arns.len()
+                ),
+            ));
+        }
+        let wall = |d: Duration| self.wall(d);
+        Ok(task_arns
+            .iter()
+            .filter_map(|arn| self.tasks.iter().find(|task| &task.arn == arn))
+            .map(|task| task.describe(wall))
+            .collect())
+    }
+}
