@@ -178,6 +178,7 @@ pub fn evaluate(
     for entry in &current.quarantine {
         if entry.matches(candidate) && entry.is_active(now) {
             reasons.push(SkipReason::Quarantined {
+                candidate: candidate.version.clone(),
                 version: entry.version.clone(),
                 reason: entry.reason.clone(),
                 attempts: entry.attempts,

@@ -117,7 +117,10 @@ pub enum SkipReason {
     /// The release (by version or image digest) failed before and its
     /// back-off has not expired.
     Quarantined {
-        /// The quarantined version.
+        /// The release's version.
+        candidate: Version,
+        /// The quarantined version (differs from `candidate` when the entry
+        /// matched by image digest).
         version: Version,
         /// Why it failed.
         reason: String,
@@ -309,17 +312,28 @@ impl fmt::Display for SkipReason {
                  updates resume once the operator clears the rollback"
             ),
             Self::Quarantined {
+                candidate,
                 version,
                 reason,
                 attempts,
                 retry_after,
-            } => write!(
-                f,
-                "release {version} is quarantined after {attempts} failed attempt{} ({reason}) \
-                 until {}",
-                if *attempts == 1 { "" } else { "s" },
-                rfc3339(retry_after)
-            ),
+            } => {
+                if candidate == version {
+                    write!(f, "release {version} is quarantined")?;
+                } else {
+                    write!(
+                        f,
+                        "release {candidate} has the image of release {version}, which is \
+                         quarantined"
+                    )?;
+                }
+                write!(
+                    f,
+                    " after {attempts} failed attempt{} ({reason}) until {}",
+                    if *attempts == 1 { "" } else { "s" },
+                    rfc3339(retry_after)
+                )
+            }
             Self::AboveMaximumVersion { candidate, maximum } => write!(
                 f,
                 "release {candidate} is above the configured maximum version {maximum}"

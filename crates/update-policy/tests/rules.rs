@@ -480,6 +480,15 @@ fn quarantine_including_an_expired_entry_and_a_digest_match() {
     c.current.quarantine = vec![entry("20250101.5", Some(digest(2)), at(4, 0, 0))];
     cases.push(c);
 
+    let mut state = current();
+    state.quarantine = vec![entry("20250101.5", Some(digest(2)), at(4, 0, 0))];
+    assert_eq!(
+        evaluate(&state, &release(), &UpdatePolicy::default(), now()).to_string(),
+        "Skip the update: release 20250102.1 has the image of release 20250101.5, which is \
+         quarantined after 2 failed attempts (ECS rolled the deployment back) until \
+         2025-01-04T00:00:00Z."
+    );
+
     let mut c = case("another version quarantined", &[]);
     c.current.quarantine = vec![entry("20250101.5", Some(digest(9)), at(4, 0, 0))];
     cases.push(c);
@@ -745,6 +754,7 @@ fn codes_match_the_serialised_tag_and_are_listed() {
             highest_successful: v("1.1.0"),
         },
         SkipReason::Quarantined {
+            candidate: v("1.1.0"),
             version: v("1.1.0"),
             reason: "x".into(),
             attempts: 1,
