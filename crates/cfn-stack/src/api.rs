@@ -1,0 +1,313 @@
+//! The `CfnApi` backend trait and the domain types it speaks.
+
+use std::{collections::BTreeMap, fmt::Debug, sync::Arc};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{Error, StackStatus};
+
+/// One stack as `DescribeStacks` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackDescription {
+    /// The stack name.
+    pub name: String,
+    /// The stack id (an ARN on AWS).
+    pub id: String,
+    /// The current status.
+    pub status: StackStatus,
+    /// CloudFormation's reason for the status, if any.
+    pub status_reason: Option<String>,
+    /// Parameter values by key (`NoEcho` values read as `****`).
+    pub parameters: BTreeMap<String, String>,
+    /// Output values by key.
+    pub outputs: BTreeMap<String, String>,
+    /// Stack tags by key.
+    pub tags: BTreeMap<String, String>,
+    /// When the stack was last updated (or created), if reported.
+    pub last_updated: Option<DateTime<Utc>>,
+}
+
+/// Whose template a summary or an update uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TemplateSource {
+    /// The stack's current template (`UsePreviousTemplate`).
+    Existing,
+    /// A template at this URL (`TemplateURL`).
+    Url(String),
+}
+
+/// A parameter a template declares (from `GetTemplateSummary`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredParameter {
+    /// The parameter key.
+    pub key: String,
+    /// The default value, if the template has one.
+    pub default_value: Option<String>,
+    /// Whether the value is hidden (`NoEcho`).
+    pub no_echo: bool,
+}
+
+/// What a template declares.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TemplateSummary {
+    /// The declared parameters, in template order.
+    pub parameters: Vec<DeclaredParameter>,
+}
+
+impl TemplateSummary {
+    /// The declared parameter `key`, if any.
+    pub fn parameter(&self, key: &str) -> Option<&DeclaredParameter> {
+        self.parameters.iter().find(|p| p.key == key)
+    }
+
+    /// The declared parameter keys.
+    pub fn keys(&self) -> Vec<String> {
+        self.parameters.iter().map(|p| p.key.clone()).collect()
+    }
+}
+
+/// The value sent for one parameter in an update or a change set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ParameterValue {
+    /// Keep the stack's current value (`UsePreviousValue: true`).
+    UsePrevious,
+    /// Set this value.
+    Set(String),
+}
+
+/// The full parameter list of a stack update, as sent to CloudFormation.
+/// A declared parameter left out takes its template default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackUpdateRequest {
+    /// The stack name or id.
+    pub stack: String,
+    /// The template to use.
+    pub template: TemplateSource,
+    /// Every parameter sent, by key.
+    pub parameters: BTreeMap<String, ParameterValue>,
+    /// Capabilities acknowledged (`CAPABILITY_IAM`, ...).
+    pub capabilities: Vec<String>,
+}
+
+/// The result of asking CloudFormation to start an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateStart {
+    /// The update started; wait for the stack to settle.
+    Started {
+        /// The stack id.
+        stack_id: String,
+    },
+    /// CloudFormation said "No updates are to be performed": nothing started.
+    NoChanges,
+}
+
+/// The identity of a change set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChangeSetRef {
+    /// The stack name or id.
+    pub stack: String,
+    /// The change set name or id (an ARN on AWS).
+    pub change_set: String,
+}
+
+/// The result of asking CloudFormation to create a change set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeSetStart {
+    /// The change set is being created; describe it until it settles.
+    Created(ChangeSetRef),
+    /// The request was refused because it changes nothing (some
+    /// CloudFormation implementations say so at creation time instead of
+    /// failing the change set).
+    NoChanges {
+        /// What CloudFormation said.
+        reason: String,
+    },
+}
+
+/// One resource change of a change set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceChange {
+    /// `Add`, `Modify`, `Remove`, `Import`, `Dynamic`.
+    pub action: String,
+    /// The logical id in the template.
+    pub logical_id: String,
+    /// The physical id, when the resource exists.
+    pub physical_id: Option<String>,
+    /// The resource type, e.g. `AWS::ECS::Service`.
+    pub resource_type: String,
+    /// `True`, `False` or `Conditional` for a `Modify`, if reported.
+    pub replacement: Option<String>,
+}
+
+/// A change set as `DescribeChangeSet` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSetDescription {
+    /// The change set id.
+    pub id: String,
+    /// The change set name.
+    pub name: String,
+    /// `CREATE_PENDING`, `CREATE_IN_PROGRESS`, `CREATE_COMPLETE`, `FAILED`, ...
+    pub status: String,
+    /// `AVAILABLE`, `UNAVAILABLE`, `EXECUTE_IN_PROGRESS`, `EXECUTE_COMPLETE`, ...
+    pub execution_status: Option<String>,
+    /// Why the change set failed, if it did.
+    pub status_reason: Option<String>,
+    /// Every resource change (all pages).
+    pub changes: Vec<ResourceChange>,
+}
+
+impl ChangeSetDescription {
+    /// Creation still running.
+    pub fn is_pending(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "CREATE_PENDING" | "CREATE_IN_PROGRESS"
+        )
+    }
+
+    /// The change set failed because it changes nothing ("didn't contain
+    /// changes" / "No updates are to be performed").
+    pub fn failed_without_changes(&self) -> bool {
+        self.status == "FAILED"
+            && self
+                .status_reason
+                .as_deref()
+                .is_some_and(crate::outcome::means_no_changes)
+    }
+}
+
+/// One stack event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackEvent {
+    /// The event id (unique per stack).
+    pub event_id: String,
+    /// When it happened.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The logical id of the resource (the stack name for stack events).
+    pub logical_id: String,
+    /// The resource type.
+    pub resource_type: String,
+    /// The resource status, e.g. `UPDATE_FAILED`.
+    pub status: String,
+    /// The reason, if any.
+    pub reason: Option<String>,
+}
+
+impl StackEvent {
+    /// A resource (or the stack) failed in this event.
+    pub fn is_failure(&self) -> bool {
+        self.status.ends_with("_FAILED")
+    }
+}
+
+/// The CloudFormation operations this crate needs, in domain types.
+///
+/// Contract (checked by the `conformance` suite):
+/// - an unknown stack is [`Error::StackNotFound`];
+/// - [`update_stack`](CfnApi::update_stack) and
+///   [`create_change_set`](CfnApi::create_change_set) send exactly the given
+///   parameters; a parameter sent as [`ParameterValue::UsePrevious`] keeps its
+///   value; an update that changes nothing is
+///   [`UpdateStart::NoChanges`], never an error;
+/// - [`stack_events`](CfnApi::stack_events) returns events newest first;
+/// - backend failures are [`Error::Backend`] with a class.
+#[async_trait]
+pub trait CfnApi: Send + Sync + Debug + 'static {
+    /// Describes one stack.
+    async fn describe_stack(&self, stack: &str) -> Result<StackDescription, Error>;
+
+    /// The parameters declared by the stack's current template
+    /// ([`TemplateSource::Existing`]) or by the template at a URL.
+    async fn template_summary(
+        &self,
+        stack: &str,
+        template: &TemplateSource,
+    ) -> Result<TemplateSummary, Error>;
+
+    /// Starts a stack update (`UpdateStack`).
+    async fn update_stack(&self, request: &StackUpdateRequest) -> Result<UpdateStart, Error>;
+
+    /// Creates an `UPDATE` change set named `name` for `request`.
+    async fn create_change_set(
+        &self,
+        name: &str,
+        request: &StackUpdateRequest,
+    ) -> Result<ChangeSetStart, Error>;
+
+    /// Describes a change set with every page of its changes.
+    async fn describe_change_set(
+        &self,
+        change_set: &ChangeSetRef,
+    ) -> Result<ChangeSetDescription, Error>;
+
+    /// Executes a change set.
+    async fn execute_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error>;
+
+    /// Deletes a change set that will not be executed.
+    async fn delete_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error>;
+
+    /// The stack's events, newest first, stopping before the event
+    /// `after_event_id` (exclusive) when given, so callers read only what is
+    /// new since they last looked, and after `limit` events when given.
+    async fn stack_events(
+        &self,
+        stack: &str,
+        after_event_id: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<StackEvent>, Error>;
+}
+
+macro_rules! forward_cfn_api {
+    ($wrapper:ty) => {
+        #[async_trait]
+        impl<T: CfnApi + ?Sized> CfnApi for $wrapper {
+            async fn describe_stack(&self, stack: &str) -> Result<StackDescription, Error> {
+                (**self).describe_stack(stack).await
+            }
+            async fn template_summary(
+                &self,
+                stack: &str,
+                template: &TemplateSource,
+            ) -> Result<TemplateSummary, Error> {
+                (**self).template_summary(stack, template).await
+            }
+            async fn update_stack(
+                &self,
+                request: &StackUpdateRequest,
+            ) -> Result<UpdateStart, Error> {
+                (**self).update_stack(request).await
+            }
+            async fn create_change_set(
+                &self,
+                name: &str,
+                request: &StackUpdateRequest,
+            ) -> Result<ChangeSetStart, Error> {
+                (**self).create_change_set(name, request).await
+            }
+            async fn describe_change_set(
+                &self,
+                change_set: &ChangeSetRef,
+            ) -> Result<ChangeSetDescription, Error> {
+                (**self).describe_change_set(change_set).await
+            }
+            async fn execute_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
+                (**self).execute_change_set(change_set).await
+            }
+            async fn delete_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
+                (**self).delete_change_set(change_set).await
+            }
+            async fn stack_events(
+                &self,
+                stack: &str,
+                after_event_id: Option<&str>,
+                limit: Option<usize>,
+            ) -> Result<Vec<StackEvent>, Error> {
+                (**self).stack_events(stack, after_event_id, limit).await
+            }
+        }
+    };
+}
+
+forward_cfn_api!(Arc<T>);
+forward_cfn_api!(Box<T>);

@@ -1,0 +1,371 @@
+//! `AwsCfn`: the [`CfnApi`] backend over `aws-sdk-cloudformation`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_cloudformation::{
+    Client,
+    error::ProvideErrorMetadata,
+    types::{Capability, ChangeSetType, Parameter},
+};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    CfnApi, ChangeSetDescription, ChangeSetRef, ChangeSetStart, DeclaredParameter, Error,
+    ParameterValue, ResourceChange, StackDescription, StackEvent, StackStatus, StackUpdateRequest,
+    TemplateSource, TemplateSummary, UpdateStart,
+    outcome::means_no_changes,
+    sdk_error::{backend_error, code_and_message},
+};
+
+/// [`CfnApi`] over a ready-built CloudFormation client (feature `aws`).
+/// The client's retry, timeout, endpoint and credential settings are used
+/// as they are; this backend adds no retry of its own.
+#[derive(Debug, Clone)]
+pub struct AwsCfn {
+    client: Client,
+}
+
+impl AwsCfn {
+    /// Wraps `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// The wrapped client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn to_chrono(time: &aws_sdk_cloudformation::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+}
+
+/// "Stack with id X does not exist" (ValidationError) means not found.
+fn stack_missing(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.contains("does not exist") && m.contains("Stack"))
+}
+
+fn parameters(request: &StackUpdateRequest) -> Vec<Parameter> {
+    request
+        .parameters
+        .iter()
+        .map(|(key, value)| {
+            let builder = Parameter::builder().parameter_key(key);
+            match value {
+                ParameterValue::UsePrevious => builder.use_previous_value(true),
+                ParameterValue::Set(v) => builder.parameter_value(v),
+            }
+            .build()
+        })
+        .collect()
+}
+
+fn capabilities(request: &StackUpdateRequest) -> Option<Vec<Capability>> {
+    (!request.capabilities.is_empty()).then(|| {
+        request
+            .capabilities
+            .iter()
+            .map(|c| Capability::from(c.as_str()))
+            .collect()
+    })
+}
+
+#[async_trait]
+impl CfnApi for AwsCfn {
+    async fn describe_stack(&self, stack: &str) -> Result<StackDescription, Error> {
+        let output = match self.client.describe_stacks().stack_name(stack).send().await {
+            Ok(output) => output,
+            Err(error) if stack_missing(error.message()) => {
+                return Err(Error::StackNotFound {
+                    stack: stack.to_string(),
+                });
+            }
+            Err(error) => return Err(backend_error("DescribeStacks", stack, error)),
+        };
+        let Some(s) = output.stacks().first() else {
+            return Err(Error::StackNotFound {
+                stack: stack.to_string(),
+            });
+        };
+        Ok(StackDescription {
+            name: s.stack_name().unwrap_or(stack).to_string(),
+            id: s.stack_id().unwrap_or_default().to_string(),
+            status: StackStatus::new(s.stack_status().map(|st| st.as_str()).unwrap_or("UNKNOWN")),
+            status_reason: s.stack_status_reason().map(str::to_string),
+            parameters: s
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.parameter_key()?.to_string(),
+                        p.parameter_value().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect(),
+            outputs: s
+                .outputs()
+                .iter()
+                .filter_map(|o| {
+                    Some((
+                        o.output_key()?.to_string(),
+                        o.output_value().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect(),
+            tags: s
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect::<BTreeMap<_, _>>(),
+            last_updated: s
+                .last_updated_time()
+                .or(s.creation_time())
+                .and_then(to_chrono),
+        })
+    }
+
+    async fn template_summary(
+        &self,
+        stack: &str,
+        template: &TemplateSource,
+    ) -> Result<TemplateSummary, Error> {
+        let request = self.client.get_template_summary();
+        let (request, resource) = match template {
+            TemplateSource::Existing => (request.stack_name(stack), stack),
+            TemplateSource::Url(url) => (request.template_url(url), url.as_str()),
+        };
+        let output = match request.send().await {
+            Ok(output) => output,
+            Err(error)
+                if matches!(template, TemplateSource::Existing)
+                    && stack_missing(error.message()) =>
+            {
+                return Err(Error::StackNotFound {
+                    stack: stack.to_string(),
+                });
+            }
+            Err(error) => return Err(backend_error("GetTemplateSummary", resource, error)),
+        };
+        Ok(TemplateSummary {
+            parameters: output
+                .parameters()
+                .iter()
+                .filter_map(|p| {
+                    Some(DeclaredParameter {
+                        key: p.parameter_key()?.to_string(),
+                        default_value: p.default_value().map(str::to_string),
+                        no_echo: p.no_echo().unwrap_or(false),
+                    })
+                })
+                .collect(),
+        })
+    }
+
+    async fn update_stack(&self, request: &StackUpdateRequest) -> Result<UpdateStart, Error> {
+        let builder = self
+            .client
+            .update_stack()
+            .stack_name(&request.stack)
+            .set_parameters(Some(parameters(request)))
+            .set_capabilities(capabilities(request));
+        let builder = match &request.template {
+            TemplateSource::Existing => builder.use_previous_template(true),
+            TemplateSource::Url(url) => builder.template_url(url),
+        };
+        match builder.send().await {
+            Ok(output) => Ok(UpdateStart::Started {
+                stack_id: output.stack_id().unwrap_or_default().to_string(),
+            }),
+            Err(error) if error.message().is_some_and(means_no_changes) => {
+                Ok(UpdateStart::NoChanges)
+            }
+            Err(error) if stack_missing(error.message()) => Err(Error::StackNotFound {
+                stack: request.stack.clone(),
+            }),
+            Err(error) => Err(backend_error("UpdateStack", &request.stack, error)),
+        }
+    }
+
+    async fn create_change_set(
+        &self,
+        name: &str,
+        request: &StackUpdateRequest,
+    ) -> Result<ChangeSetStart, Error> {
+        let builder = self
+            .client
+            .create_change_set()
+            .stack_name(&request.stack)
+            .change_set_name(name)
+            .change_set_type(ChangeSetType::Update)
+            .set_parameters(Some(parameters(request)))
+            .set_capabilities(capabilities(request));
+        let builder = match &request.template {
+            TemplateSource::Existing => builder.use_previous_template(true),
+            TemplateSource::Url(url) => builder.template_url(url),
+        };
+        match builder.send().await {
+            Ok(output) => Ok(ChangeSetStart::Created(ChangeSetRef {
+                stack: request.stack.clone(),
+                change_set: output.id().unwrap_or(name).to_string(),
+            })),
+            Err(error) if error.message().is_some_and(means_no_changes) => {
+                Ok(ChangeSetStart::NoChanges {
+                    reason: error.message().unwrap_or_default().to_string(),
+                })
+            }
+            Err(error) if stack_missing(error.message()) => Err(Error::StackNotFound {
+                stack: request.stack.clone(),
+            }),
+            Err(error) => Err(backend_error("CreateChangeSet", &request.stack, error)),
+        }
+    }
+
+    async fn describe_change_set(
+        &self,
+        change_set: &ChangeSetRef,
+    ) -> Result<ChangeSetDescription, Error> {
+        let mut token: Option<String> = None;
+        let mut description: Option<ChangeSetDescription> = None;
+        loop {
+            let output = self
+                .client
+                .describe_change_set()
+                .stack_name(&change_set.stack)
+                .change_set_name(&change_set.change_set)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|error| {
+                    let (code, _) = code_and_message(&error);
+                    if code
+                        .as_deref()
+                        .is_some_and(|c| c.starts_with("ChangeSetNotFound"))
+                    {
+                        Error::ChangeSetNotFound {
+                            stack: change_set.stack.clone(),
+                            change_set: change_set.change_set.clone(),
+                        }
+                    } else {
+                        backend_error("DescribeChangeSet", &change_set.change_set, error)
+                    }
+                })?;
+            let changes = output.changes().iter().filter_map(|c| {
+                let r = c.resource_change()?;
+                Some(ResourceChange {
+                    action: r
+                        .action()
+                        .map(|a| a.as_str())
+                        .unwrap_or("Unknown")
+                        .to_string(),
+                    logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
+                    physical_id: r.physical_resource_id().map(str::to_string),
+                    resource_type: r.resource_type().unwrap_or_default().to_string(),
+                    replacement: r.replacement().map(|x| x.as_str().to_string()),
+                })
+            });
+            match &mut description {
+                Some(d) => d.changes.extend(changes),
+                None => {
+                    description = Some(ChangeSetDescription {
+                        id: output
+                            .change_set_id()
+                            .unwrap_or(&change_set.change_set)
+                            .to_string(),
+                        name: output.change_set_name().unwrap_or_default().to_string(),
+                        status: output
+                            .status()
+                            .map(|s| s.as_str())
+                            .unwrap_or("UNKNOWN")
+                            .to_string(),
+                        execution_status: output.execution_status().map(|s| s.as_str().to_string()),
+                        status_reason: output.status_reason().map(str::to_string),
+                        changes: changes.collect(),
+                    })
+                }
+            }
+            match output.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        description.ok_or_else(|| Error::ChangeSetNotFound {
+            stack: change_set.stack.clone(),
+            change_set: change_set.change_set.clone(),
+        })
+    }
+
+    async fn execute_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
+        self.client
+            .execute_change_set()
+            .stack_name(&change_set.stack)
+            .change_set_name(&change_set.change_set)
+            .send()
+            .await
+            .map_err(|error| backend_error("ExecuteChangeSet", &change_set.change_set, error))?;
+        Ok(())
+    }
+
+    async fn delete_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
+        self.client
+            .delete_change_set()
+            .stack_name(&change_set.stack)
+            .change_set_name(&change_set.change_set)
+            .send()
+            .await
+            .map_err(|error| backend_error("DeleteChangeSet", &change_set.change_set, error))?;
+        Ok(())
+    }
+
+    async fn stack_events(
+        &self,
+        stack: &str,
+        after_event_id: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<StackEvent>, Error> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut events = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let output = match self
+                .client
+                .describe_stack_events()
+                .stack_name(stack)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(output) => output,
+                Err(error) if stack_missing(error.message()) => {
+                    return Err(Error::StackNotFound {
+                        stack: stack.to_string(),
+                    });
+                }
+                Err(error) => return Err(backend_error("DescribeStackEvents", stack, error)),
+            };
+            for e in output.stack_events() {
+                let id = e.event_id().unwrap_or_default();
+                if Some(id) == after_event_id || events.len() >= limit {
+                    return Ok(events);
+                }
+                events.push(StackEvent {
+                    event_id: id.to_string(),
+                    timestamp: e.timestamp().and_then(to_chrono),
+                    logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
+                    resource_type: e.resource_type().unwrap_or_default().to_string(),
+                    status: e
+                        .resource_status()
+                        .map(|s| s.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    reason: e.resource_status_reason().map(str::to_string),
+                });
+            }
+            match output.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => return Ok(events),
+            }
+        }
+    }
+}

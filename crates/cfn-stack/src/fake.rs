@@ -1,0 +1,746 @@
+//! `FakeCfn`: an in-memory CloudFormation that can also fail and roll back.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use async_trait::async_trait;
+
+use crate::{
+    CfnApi, ChangeSetDescription, ChangeSetRef, ChangeSetStart, DeclaredParameter, Error,
+    ErrorClass, ParameterValue, ResourceChange, StackDescription, StackEvent, StackStatus,
+    StackUpdateRequest, TemplateSource, TemplateSummary, UpdateStart,
+};
+
+/// A template known to [`FakeCfn`], registered under its URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeTemplate {
+    /// Declared parameters, in order.
+    pub parameters: Vec<DeclaredParameter>,
+    /// Outputs (static values) the stack gets with this template.
+    pub outputs: BTreeMap<String, String>,
+    /// Resources: logical id → type.
+    pub resources: BTreeMap<String, String>,
+}
+
+impl FakeTemplate {
+    /// An empty template.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declares a parameter, with an optional default.
+    pub fn parameter(mut self, key: &str, default: Option<&str>) -> Self {
+        self.parameters.push(DeclaredParameter {
+            key: key.into(),
+            default_value: default.map(Into::into),
+            no_echo: false,
+        });
+        self
+    }
+
+    /// Adds an output.
+    pub fn output(mut self, key: &str, value: &str) -> Self {
+        self.outputs.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a resource.
+    pub fn resource(mut self, logical_id: &str, resource_type: &str) -> Self {
+        self.resources
+            .insert(logical_id.into(), resource_type.into());
+        self
+    }
+}
+
+/// How the next update of a stack ends (see [`FakeCfn::fail_next_update`]).
+/// Real CloudFormation does this; moto cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FakeFailure {
+    /// The listed resources fail (`(logical id, reason)`), CloudFormation
+    /// rolls back and the stack ends in `UPDATE_ROLLBACK_COMPLETE` with its
+    /// old template and parameters.
+    RollBack {
+        /// The failing resources and their reasons.
+        failed_resources: Vec<(String, String)>,
+    },
+    /// The listed resources fail and the stack ends in `final_status`
+    /// (e.g. `UPDATE_ROLLBACK_FAILED`) with `status_reason`.
+    Fail {
+        /// The final stack status.
+        final_status: String,
+        /// The stack's status reason.
+        status_reason: String,
+        /// The failing resources and their reasons.
+        failed_resources: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct FakeStack {
+    id: String,
+    name: String,
+    template_url: String,
+    status: StackStatus,
+    status_reason: Option<String>,
+    parameters: BTreeMap<String, String>,
+    outputs: BTreeMap<String, String>,
+    tags: BTreeMap<String, String>,
+    /// Oldest first.
+    events: Vec<StackEvent>,
+    pending: Option<Pending>,
+}
+
+/// An update still "running": completed after `polls_left` describes.
+#[derive(Debug, Clone)]
+struct Pending {
+    polls_left: u32,
+    final_status: StackStatus,
+    status_reason: Option<String>,
+    final_events: Vec<StackEvent>,
+    new_state: Option<NewState>,
+}
+
+/// What a successful update leaves: template URL, parameters, outputs.
+type NewState = (String, BTreeMap<String, String>, BTreeMap<String, String>);
+
+#[derive(Debug, Clone)]
+struct FakeChangeSet {
+    id: String,
+    name: String,
+    stack: String,
+    request: StackUpdateRequest,
+    status: String,
+    execution_status: String,
+    status_reason: Option<String>,
+    changes: Vec<ResourceChange>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    templates: BTreeMap<String, FakeTemplate>,
+    stacks: BTreeMap<String, FakeStack>,
+    change_sets: Vec<FakeChangeSet>,
+    failures: BTreeMap<String, VecDeque<FakeFailure>>,
+    call_errors: VecDeque<(&'static str, ErrorClass)>,
+    update_polls: u32,
+    seq: u64,
+}
+
+impl State {
+    fn next(&mut self, prefix: &str) -> String {
+        self.seq += 1;
+        format!("{prefix}-{:06}", self.seq)
+    }
+
+    fn stack_mut(&mut self, name_or_id: &str) -> Result<&mut FakeStack, Error> {
+        self.stacks
+            .values_mut()
+            .find(|s| s.name == name_or_id || s.id == name_or_id)
+            .ok_or_else(|| Error::StackNotFound {
+                stack: name_or_id.to_string(),
+            })
+    }
+
+    fn template(&self, url: &str, operation: &'static str) -> Result<&FakeTemplate, Error> {
+        self.templates.get(url).ok_or_else(|| {
+            Error::backend(
+                operation,
+                url,
+                ErrorClass::Permanent,
+                format!("ValidationError: TemplateURL must reference a valid S3 object: {url}"),
+            )
+        })
+    }
+
+    fn injected_error(&mut self, operation: &'static str, resource: &str) -> Result<(), Error> {
+        if let Some(pos) = self.call_errors.iter().position(|(op, _)| *op == operation) {
+            let (_, class) = self.call_errors.remove(pos).expect("position exists");
+            return Err(Error::backend(
+                operation,
+                resource,
+                class,
+                "injected failure (FakeCfn::fail_next_call)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves the parameters of `request` as CloudFormation does.
+    fn resolve(
+        &self,
+        operation: &'static str,
+        request: &StackUpdateRequest,
+    ) -> Result<(String, BTreeMap<String, String>), Error> {
+        let stack = self
+            .stacks
+            .values()
+            .find(|s| s.name == request.stack || s.id == request.stack)
+            .ok_or_else(|| Error::StackNotFound {
+                stack: request.stack.clone(),
+            })?;
+        let url = match &request.template {
+            TemplateSource::Existing => stack.template_url.clone(),
+            TemplateSource::Url(url) => url.clone(),
+        };
+        let template = self.template(&url, operation)?;
+        let invalid = |message: String| {
+            Error::backend(operation, &request.stack, ErrorClass::Permanent, message)
+        };
+        if let Some(key) = request
+            .parameters
+            .keys()
+            .find(|k| !template.parameters.iter().any(|p| &p.key == *k))
+        {
+            return Err(invalid(format!(
+                "ValidationError: Parameters: [{key}] do not exist in the template"
+            )));
+        }
+        let mut values = BTreeMap::new();
+        for declared in &template.parameters {
+            let value = match request.parameters.get(&declared.key) {
+                Some(ParameterValue::Set(v)) => v.clone(),
+                Some(ParameterValue::UsePrevious) => stack
+                    .parameters
+                    .get(&declared.key)
+                    .cloned()
+                    .ok_or_else(|| {
+                    invalid(format!(
+                        "ValidationError: Invalid input for parameter key {}. Cannot specify \
+                             usePreviousValue for a parameter the stack does not have",
+                        declared.key
+                    ))
+                })?,
+                None => declared.default_value.clone().ok_or_else(|| {
+                    invalid(format!(
+                        "ValidationError: Parameters: [{}] must have values",
+                        declared.key
+                    ))
+                })?,
+            };
+            values.insert(declared.key.clone(), value);
+        }
+        Ok((url, values))
+    }
+
+    fn event(
+        &mut self,
+        logical: &str,
+        kind: &str,
+        status: &str,
+        reason: Option<String>,
+    ) -> StackEvent {
+        StackEvent {
+            event_id: self.next("event"),
+            timestamp: None,
+            logical_id: logical.to_string(),
+            resource_type: kind.to_string(),
+            status: status.to_string(),
+            reason,
+        }
+    }
+
+    /// Starts an update of `stack` to `url` with `values` (already
+    /// resolved), honouring injected failures and the update duration.
+    fn start_update(
+        &mut self,
+        stack_key: &str,
+        url: String,
+        values: BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        const STACK: &str = "AWS::CloudFormation::Stack";
+        let new_template = self.template(&url, "UpdateStack")?.clone();
+        let name = self.stack_mut(stack_key)?.name.clone();
+        let polls = self.update_polls;
+        let failure = self
+            .failures
+            .get_mut(&name)
+            .and_then(|queue| queue.pop_front());
+        let mut first_events = vec![self.event(
+            &name,
+            STACK,
+            "UPDATE_IN_PROGRESS",
+            Some("User Initiated".into()),
+        )];
+        for (logical, kind) in &new_template.resources {
+            first_events.push(self.event(logical, kind, "UPDATE_IN_PROGRESS", None));
+        }
+        let kind_of = |logical: &str| {
+            new_template
+                .resources
+                .get(logical)
+                .cloned()
+                .unwrap_or_else(|| "AWS::CloudFormation::CustomResource".into())
+        };
+        let mut final_events = Vec::new();
+        let (final_status, status_reason, new_state) = match failure {
+            None => {
+                for (logical, kind) in &new_template.resources {
+                    final_events.push(self.event(logical, kind, "UPDATE_COMPLETE", None));
+                }
+                final_events.push(self.event(&name, STACK, "UPDATE_COMPLETE", None));
+                (
+                    StackStatus::new("UPDATE_COMPLETE"),
+                    None,
+                    Some((url, values, new_template.outputs.clone())),
+                )
+            }
+            Some(FakeFailure::RollBack { failed_resources }) => {
+                for (logical, reason) in &failed_resources {
+                    let kind = kind_of(logical);
+                    final_events.push(self.event(
+                        logical,
+                        &kind,
+                        "UPDATE_FAILED",
+                        Some(reason.clone()),
+                    ));
+                }
+                let names: Vec<&str> = failed_resources.iter().map(|(l, _)| l.as_str()).collect();
+                let why = format!(
+                    "The following resource(s) failed to update: [{}].",
+                    names.join(", ")
+                );
+                final_events.push(self.event(
+                    &name,
+                    STACK,
+                    "UPDATE_ROLLBACK_IN_PROGRESS",
+                    Some(why),
+                ));
+                final_events.push(self.event(&name, STACK, "UPDATE_ROLLBACK_COMPLETE", None));
+                (StackStatus::new("UPDATE_ROLLBACK_COMPLETE"), None, None)
+            }
+            Some(FakeFailure::Fail {
+                final_status,
+                status_reason,
+                failed_resources,
+            }) => {
+                for (logical, reason) in &failed_resources {
+                    let kind = kind_of(logical);
+                    final_events.push(self.event(
+                        logical,
+                        &kind,
+                        "UPDATE_FAILED",
+                        Some(reason.clone()),
+                    ));
+                }
+                final_events.push(self.event(
+                    &name,
+                    STACK,
+                    &final_status,
+                    Some(status_reason.clone()),
+                ));
+                (StackStatus::new(final_status), Some(status_reason), None)
+            }
+        };
+        let stack = self.stack_mut(&name)?;
+        stack.events.extend(first_events);
+        stack.status = StackStatus::new("UPDATE_IN_PROGRESS");
+        stack.status_reason = Some("User Initiated".into());
+        stack.pending = Some(Pending {
+            polls_left: polls,
+            final_status,
+            status_reason,
+            final_events,
+            new_state,
+        });
+        if polls == 0 {
+            complete(stack);
+        }
+        Ok(())
+    }
+}
+
+/// Finishes a pending update: final events, status, new state.
+fn complete(stack: &mut FakeStack) {
+    let Some(pending) = stack.pending.take() else {
+        return;
+    };
+    stack.events.extend(pending.final_events);
+    stack.status = pending.final_status;
+    stack.status_reason = pending.status_reason;
+    if let Some((url, values, outputs)) = pending.new_state {
+        stack.template_url = url;
+        stack.parameters = values;
+        stack.outputs = outputs;
+    }
+}
+
+/// An in-memory CloudFormation for tests and demos. Clones share state.
+///
+/// Register templates with [`add_template`](Self::add_template), create
+/// stacks with [`create_stack`](Self::create_stack); updates complete
+/// immediately unless [`set_update_polls`](Self::set_update_polls) makes
+/// them run for a few polls. Unlike moto, it can fail an update and roll it
+/// back ([`fail_next_update`](Self::fail_next_update)), hold a stack in any
+/// status ([`set_status`](Self::set_status)) and fail single calls
+/// ([`fail_next_call`](Self::fail_next_call)).
+#[derive(Debug, Clone, Default)]
+pub struct FakeCfn {
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeCfn {
+    /// An empty fake.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers `template` under `url`.
+    pub fn add_template(&self, url: &str, template: FakeTemplate) {
+        self.state().templates.insert(url.to_string(), template);
+    }
+
+    /// Creates a stack from a registered template (complete at once).
+    pub fn create_stack(
+        &self,
+        name: &str,
+        template_url: &str,
+        parameters: &[(&str, &str)],
+        tags: &[(&str, &str)],
+    ) -> Result<String, Error> {
+        let mut state = self.state();
+        if state.stacks.contains_key(name) {
+            return Err(Error::backend(
+                "CreateStack",
+                name,
+                ErrorClass::Permanent,
+                format!("AlreadyExistsException: Stack [{name}] already exists"),
+            ));
+        }
+        let template = state.template(template_url, "CreateStack")?.clone();
+        let mut values = BTreeMap::new();
+        for declared in &template.parameters {
+            let value = parameters
+                .iter()
+                .find(|(k, _)| *k == declared.key)
+                .map(|(_, v)| v.to_string())
+                .or(declared.default_value.clone())
+                .ok_or_else(|| {
+                    Error::backend(
+                        "CreateStack",
+                        name,
+                        ErrorClass::Permanent,
+                        format!(
+                            "ValidationError: Parameters: [{}] must have values",
+                            declared.key
+                        ),
+                    )
+                })?;
+            values.insert(declared.key.clone(), value);
+        }
+        let id = format!(
+            "arn:aws:cloudformation:us-east-1:000000000000:stack/{name}/{}",
+            state.next("id")
+        );
+        let e1 = state.next("event");
+        let e2 = state.next("event");
+        let stack_event = |event_id: String, status: &str| StackEvent {
+            event_id,
+            timestamp: None,
+            logical_id: name.to_string(),
+            resource_type: "AWS::CloudFormation::Stack".into(),
+            status: status.into(),
+            reason: None,
+        };
+        state.stacks.insert(
+            name.to_string(),
+            FakeStack {
+                id: id.clone(),
+                name: name.to_string(),
+                template_url: template_url.to_string(),
+                status: StackStatus::new("CREATE_COMPLETE"),
+                status_reason: None,
+                parameters: values,
+                outputs: template.outputs.clone(),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                events: vec![
+                    stack_event(e1, "CREATE_IN_PROGRESS"),
+                    stack_event(e2, "CREATE_COMPLETE"),
+                ],
+                pending: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// The next update (direct or change set) of `stack` ends with `failure`.
+    pub fn fail_next_update(&self, stack: &str, failure: FakeFailure) {
+        self.state()
+            .failures
+            .entry(stack.to_string())
+            .or_default()
+            .push_back(failure);
+    }
+
+    /// The next call of `operation` (e.g. `"UpdateStack"`, `"DescribeStacks"`)
+    /// fails with a backend error of `class`.
+    pub fn fail_next_call(&self, operation: &'static str, class: ErrorClass) {
+        self.state().call_errors.push_back((operation, class));
+    }
+
+    /// Updates stay `UPDATE_IN_PROGRESS` for `polls` describes before they
+    /// settle (default 0: settled at once).
+    pub fn set_update_polls(&self, polls: u32) {
+        self.state().update_polls = polls;
+    }
+
+    /// Forces a stack's status (e.g. `UPDATE_IN_PROGRESS` to test busy
+    /// stacks).
+    pub fn set_status(&self, stack: &str, status: &str) -> Result<(), Error> {
+        self.state().stack_mut(stack)?.status = StackStatus::new(status);
+        Ok(())
+    }
+
+    /// The names of the change sets currently stored for `stack`.
+    pub fn change_set_names(&self, stack: &str) -> Vec<String> {
+        self.state()
+            .change_sets
+            .iter()
+            .filter(|c| c.stack == stack)
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    fn find_change_set<'a>(
+        state: &'a mut State,
+        change_set: &ChangeSetRef,
+    ) -> Result<&'a mut FakeChangeSet, Error> {
+        state
+            .change_sets
+            .iter_mut()
+            .find(|c| {
+                (c.id == change_set.change_set || c.name == change_set.change_set)
+                    && (c.stack == change_set.stack || change_set.change_set.starts_with("arn:"))
+            })
+            .ok_or_else(|| Error::ChangeSetNotFound {
+                stack: change_set.stack.clone(),
+                change_set: change_set.change_set.clone(),
+            })
+    }
+}
+
+fn describe(stack: &FakeStack) -> StackDescription {
+    StackDescription {
+        name: stack.name.clone(),
+        id: stack.id.clone(),
+        status: stack.status.clone(),
+        status_reason: stack.status_reason.clone(),
+        parameters: stack.parameters.clone(),
+        outputs: stack.outputs.clone(),
+        tags: stack.tags.clone(),
+        last_updated: None,
+    }
+}
+
+#[async_trait]
+impl CfnApi for FakeCfn {
+    async fn describe_stack(&self, stack: &str) -> Result<StackDescription, Error> {
+        let mut state = self.state();
+        state.injected_error("DescribeStacks", stack)?;
+        let s = state.stack_mut(stack)?;
+        if let Some(pending) = &mut s.pending {
+            if pending.polls_left <= 1 {
+                complete(s);
+            } else {
+                pending.polls_left -= 1;
+            }
+        }
+        Ok(describe(s))
+    }
+
+    async fn template_summary(
+        &self,
+        stack: &str,
+        template: &TemplateSource,
+    ) -> Result<TemplateSummary, Error> {
+        let mut state = self.state();
+        state.injected_error("GetTemplateSummary", stack)?;
+        let url = match template {
+            TemplateSource::Existing => state.stack_mut(stack)?.template_url.clone(),
+            TemplateSource::Url(url) => url.clone(),
+        };
+        Ok(TemplateSummary {
+            parameters: state
+                .template(&url, "GetTemplateSummary")?
+                .parameters
+                .clone(),
+        })
+    }
+
+    async fn update_stack(&self, request: &StackUpdateRequest) -> Result<UpdateStart, Error> {
+        let mut state = self.state();
+        state.injected_error("UpdateStack", &request.stack)?;
+        let (url, values) = state.resolve("UpdateStack", request)?;
+        let stack = state.stack_mut(&request.stack)?;
+        if stack.status.is_in_progress() {
+            return Err(Error::backend(
+                "UpdateStack",
+                &request.stack,
+                ErrorClass::Permanent,
+                format!(
+                    "ValidationError: Stack:{} is in {} state and can not be updated.",
+                    stack.id, stack.status
+                ),
+            ));
+        }
+        if stack.template_url == url && stack.parameters == values {
+            return Ok(UpdateStart::NoChanges);
+        }
+        let (key, id) = (stack.name.clone(), stack.id.clone());
+        state.start_update(&key, url, values)?;
+        Ok(UpdateStart::Started { stack_id: id })
+    }
+
+    async fn create_change_set(
+        &self,
+        name: &str,
+        request: &StackUpdateRequest,
+    ) -> Result<ChangeSetStart, Error> {
+        let mut state = self.state();
+        state.injected_error("CreateChangeSet", &request.stack)?;
+        let (url, values) = state.resolve("CreateChangeSet", request)?;
+        let new_resources = state.template(&url, "CreateChangeSet")?.resources.clone();
+        let stack = state.stack_mut(&request.stack)?;
+        let stack_name = stack.name.clone();
+        let unchanged = stack.template_url == url && stack.parameters == values;
+        let old_url = stack.template_url.clone();
+        let old_resources = state
+            .template(&old_url, "CreateChangeSet")?
+            .resources
+            .clone();
+        let mut changes = Vec::new();
+        if !unchanged {
+            for (logical, kind) in &new_resources {
+                let action = if old_resources.contains_key(logical) {
+                    "Modify"
+                } else {
+                    "Add"
+                };
+                changes.push(ResourceChange {
+                    action: action.into(),
+                    logical_id: logical.clone(),
+                    physical_id: (action == "Modify").then(|| format!("{logical}-physical")),
+                    resource_type: kind.clone(),
+                    replacement: (action == "Modify").then(|| "False".to_string()),
+                });
+            }
+            for (logical, kind) in &old_resources {
+                if !new_resources.contains_key(logical) {
+                    changes.push(ResourceChange {
+                        action: "Remove".into(),
+                        logical_id: logical.clone(),
+                        physical_id: Some(format!("{logical}-physical")),
+                        resource_type: kind.clone(),
+                        replacement: None,
+                    });
+                }
+            }
+        }
+        let id = format!(
+            "arn:aws:cloudformation:us-east-1:000000000000:changeSet/{name}/{}",
+            state.next("cs")
+        );
+        let (status, execution_status, status_reason) = if unchanged {
+            (
+                "FAILED",
+                "UNAVAILABLE",
+                Some(
+                    "The submitted information didn't contain changes. Submit different \
+                     information to create a change set."
+                        .to_string(),
+                ),
+            )
+        } else {
+            ("CREATE_COMPLETE", "AVAILABLE", None)
+        };
+        state.change_sets.push(FakeChangeSet {
+            id: id.clone(),
+            name: name.to_string(),
+            stack: stack_name.clone(),
+            request: request.clone(),
+            status: status.into(),
+            execution_status: execution_status.into(),
+            status_reason,
+            changes,
+        });
+        Ok(ChangeSetStart::Created(ChangeSetRef {
+            stack: stack_name,
+            change_set: id,
+        }))
+    }
+
+    async fn describe_change_set(
+        &self,
+        change_set: &ChangeSetRef,
+    ) -> Result<ChangeSetDescription, Error> {
+        let mut state = self.state();
+        state.injected_error("DescribeChangeSet", &change_set.change_set)?;
+        let c = Self::find_change_set(&mut state, change_set)?;
+        Ok(ChangeSetDescription {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            status: c.status.clone(),
+            execution_status: Some(c.execution_status.clone()),
+            status_reason: c.status_reason.clone(),
+            changes: c.changes.clone(),
+        })
+    }
+
+    async fn execute_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
+        let mut state = self.state();
+        state.injected_error("ExecuteChangeSet", &change_set.change_set)?;
+        let c = Self::find_change_set(&mut state, change_set)?;
+        if c.execution_status != "AVAILABLE" {
+            return Err(Error::backend(
+                "ExecuteChangeSet",
+                &change_set.change_set,
+                ErrorClass::Permanent,
+                format!(
+                    "InvalidChangeSetStatus: ChangeSet [{}] cannot be executed in its current \
+                     execution status of [{}]",
+                    c.name, c.execution_status
+                ),
+            ));
+        }
+        c.execution_status = "EXECUTE_COMPLETE".into();
+        let request = c.request.clone();
+        let (url, values) = state.resolve("ExecuteChangeSet", &request)?;
+        let key = state.stack_mut(&request.stack)?.name.clone();
+        state.start_update(&key, url, values)?;
+        Ok(())
+    }
+
+    async fn delete_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
+        let mut state = self.state();
+        state.injected_error("DeleteChangeSet", &change_set.change_set)?;
+        let id = Self::find_change_set(&mut state, change_set)?.id.clone();
+        state.change_sets.retain(|c| c.id != id);
+        Ok(())
+    }
+
+    async fn stack_events(
+        &self,
+        stack: &str,
+        after_event_id: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<StackEvent>, Error> {
+        let mut state = self.state();
+        state.injected_error("DescribeStackEvents", stack)?;
+        let s = state.stack_mut(stack)?;
+        Ok(s.events
+            .iter()
+            .rev()
+            .take_while(|e| Some(e.event_id.as_str()) != after_event_id)
+            .take(limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
+}

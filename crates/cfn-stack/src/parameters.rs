@@ -1,0 +1,253 @@
+//! Building the full parameter list of an update from the caller's few
+//! changes, and the old → new diff shown before applying.
+
+use std::{collections::BTreeMap, fmt};
+
+use crate::{Error, ParameterValue, TemplateSummary};
+
+/// One parameter whose value an update changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterChange {
+    /// The parameter key.
+    pub key: String,
+    /// The current value; `None` when the stack does not have the parameter
+    /// yet (the new template adds it).
+    pub old: Option<String>,
+    /// The value after the update; `None` when the new template no longer
+    /// declares the parameter.
+    pub new: Option<String>,
+}
+
+impl fmt::Display for ParameterChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |v: &Option<String>| match v {
+            Some(v) => format!("{v:?}"),
+            None => "(none)".to_string(),
+        };
+        write!(
+            f,
+            "{}: {} -> {}",
+            self.key,
+            show(&self.old),
+            show(&self.new)
+        )
+    }
+}
+
+/// The parameters to send, the diff, and every value after the update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResolvedParameters {
+    /// What is sent to CloudFormation.
+    pub send: BTreeMap<String, ParameterValue>,
+    /// Only the parameters whose value changes.
+    pub diff: Vec<ParameterChange>,
+    /// Every declared parameter's value after the update.
+    pub after: BTreeMap<String, String>,
+}
+
+/// Resolves the caller's `changes` against the stack's `current` values and
+/// the (new) template's declared parameters:
+/// - a change to an undeclared parameter is [`Error::UnknownParameter`];
+/// - every declared parameter the stack has and the caller does not change
+///   is sent as [`ParameterValue::UsePrevious`];
+/// - a declared parameter the stack does not have takes its default, or is
+///   [`Error::MissingParameter`] without one;
+/// - parameters the template no longer declares are not sent (the diff
+///   shows them removed).
+pub(crate) fn resolve_parameters(
+    stack: &str,
+    current: &BTreeMap<String, String>,
+    declared: &TemplateSummary,
+    changes: &BTreeMap<String, String>,
+) -> Result<ResolvedParameters, Error> {
+    if let Some(unknown) = changes.keys().find(|k| declared.parameter(k).is_none()) {
+        return Err(Error::UnknownParameter {
+            stack: stack.to_string(),
+            parameter: unknown.clone(),
+            declared: declared.keys(),
+        });
+    }
+    let mut send = BTreeMap::new();
+    let mut diff = Vec::new();
+    let mut after = BTreeMap::new();
+    for parameter in &declared.parameters {
+        let key = &parameter.key;
+        let old = current.get(key);
+        let new = if let Some(value) = changes.get(key) {
+            send.insert(key.clone(), ParameterValue::Set(value.clone()));
+            value.clone()
+        } else if let Some(old) = old {
+            send.insert(key.clone(), ParameterValue::UsePrevious);
+            old.clone()
+        } else if let Some(default) = &parameter.default_value {
+            default.clone()
+        } else {
+            return Err(Error::MissingParameter {
+                stack: stack.to_string(),
+                parameter: key.clone(),
+            });
+        };
+        if old != Some(&new) {
+            diff.push(ParameterChange {
+                key: key.clone(),
+                old: old.cloned(),
+                new: Some(new.clone()),
+            });
+        }
+        after.insert(key.clone(), new);
+    }
+    for (key, old) in current {
+        if declared.parameter(key).is_none() {
+            diff.push(ParameterChange {
+                key: key.clone(),
+                old: Some(old.clone()),
+                new: None,
+            });
+        }
+    }
+    diff.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(ResolvedParameters { send, diff, after })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DeclaredParameter;
+    use proptest::prelude::*;
+
+    fn declared(params: &[(&str, Option<&str>)]) -> TemplateSummary {
+        TemplateSummary {
+            parameters: params
+                .iter()
+                .map(|(k, d)| DeclaredParameter {
+                    key: k.to_string(),
+                    default_value: d.map(Into::into),
+                    no_echo: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parameter_only_change_keeps_the_others() {
+        let current = map(&[("Image", "v1"), ("Subnets", "s1,s2"), ("Zones", "a,b")]);
+        let template = declared(&[("Image", None), ("Subnets", None), ("Zones", None)]);
+        let resolved =
+            resolve_parameters("runner", &current, &template, &map(&[("Image", "v2")])).unwrap();
+        assert_eq!(
+            resolved.send,
+            BTreeMap::from([
+                ("Image".to_string(), ParameterValue::Set("v2".into())),
+                ("Subnets".to_string(), ParameterValue::UsePrevious),
+                ("Zones".to_string(), ParameterValue::UsePrevious),
+            ])
+        );
+        assert_eq!(
+            resolved.diff,
+            vec![ParameterChange {
+                key: "Image".into(),
+                old: Some("v1".into()),
+                new: Some("v2".into())
+            }]
+        );
+        assert_eq!(resolved.diff[0].to_string(), "Image: \"v1\" -> \"v2\"");
+    }
+
+    #[test]
+    fn new_template_adds_and_removes_parameters() {
+        let current = map(&[("Image", "v1"), ("Legacy", "x")]);
+        let template = declared(&[("Image", None), ("LogLevel", Some("info"))]);
+        let resolved = resolve_parameters("runner", &current, &template, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            resolved.send,
+            BTreeMap::from([("Image".to_string(), ParameterValue::UsePrevious)])
+        );
+        assert_eq!(
+            resolved.diff,
+            vec![
+                ParameterChange {
+                    key: "Legacy".into(),
+                    old: Some("x".into()),
+                    new: None
+                },
+                ParameterChange {
+                    key: "LogLevel".into(),
+                    old: None,
+                    new: Some("info".into())
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn input_errors() {
+        let current = map(&[("Image", "v1")]);
+        let template = declared(&[("Image", None), ("Required", None)]);
+        let err = resolve_parameters("runner", &current, &template, &map(&[("Imgae", "v2")]))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownParameter { parameter, .. } if parameter == "Imgae"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("\"Imgae\" is not declared"),
+            "{err}"
+        );
+        let err = resolve_parameters("runner", &current, &template, &BTreeMap::new()).unwrap_err();
+        assert!(
+            matches!(&err, Error::MissingParameter { parameter, .. } if parameter == "Required")
+        );
+    }
+
+    proptest! {
+        /// Only declared parameters are sent; every declared parameter the
+        /// stack has and the caller did not change is UsePrevious; the diff
+        /// names exactly the keys whose value differs.
+        #[test]
+        fn unchanged_parameters_are_always_use_previous(
+            current in prop::collection::btree_map("[A-E]", "[a-c]", 0..5),
+            declared_keys in prop::collection::btree_set("[A-F]", 0..6),
+            changes in prop::collection::btree_map("[A-F]", "[a-c]", 0..3),
+        ) {
+            let template = TemplateSummary {
+                parameters: declared_keys.iter().map(|k| DeclaredParameter {
+                    key: k.clone(), default_value: Some("d".into()), no_echo: false,
+                }).collect(),
+            };
+            match resolve_parameters("s", &current, &template, &changes) {
+                Err(Error::UnknownParameter { parameter, .. }) => {
+                    prop_assert!(!declared_keys.contains(&parameter));
+                }
+                Err(other) => prop_assert!(false, "{other}"),
+                Ok(resolved) => {
+                    for key in resolved.send.keys() {
+                        prop_assert!(declared_keys.contains(key));
+                    }
+                    for key in &declared_keys {
+                        let expected = match (changes.get(key), current.get(key)) {
+                            (Some(v), _) => Some(ParameterValue::Set(v.clone())),
+                            (None, Some(_)) => Some(ParameterValue::UsePrevious),
+                            (None, None) => None,
+                        };
+                        prop_assert_eq!(resolved.send.get(key).cloned(), expected);
+                    }
+                    for change in &resolved.diff {
+                        prop_assert_ne!(change.old.as_ref(), change.new.as_ref());
+                    }
+                    let diff_keys: Vec<&String> = resolved.diff.iter().map(|c| &c.key).collect();
+                    for key in current.keys().chain(declared_keys.iter()) {
+                        let after = resolved.after.get(key);
+                        prop_assert_eq!(diff_keys.contains(&key), current.get(key) != after);
+                    }
+                }
+            }
+        }
+    }
+}
