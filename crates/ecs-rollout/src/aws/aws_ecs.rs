@@ -217,7 +217,13 @@ impl EcsApi for AwsEcs {
         let definition = out.task_definition.ok_or_else(|| {
             missing_answer("RegisterTaskDefinition", &spec.family, "a task definition")
         })?;
-        Ok(registered(definition, out.tags.unwrap_or_default()))
+        let mut registered = registered(definition, out.tags.unwrap_or_default());
+        // Tags are applied atomically with the registration; ECS echoes them
+        // but not every ECS-compatible endpoint does (moto does not).
+        if registered.spec.tags.is_empty() {
+            registered.spec.tags = spec.tags.clone();
+        }
+        Ok(registered)
     }
 
     async fn tag_resource(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {

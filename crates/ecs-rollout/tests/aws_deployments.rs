@@ -1,0 +1,202 @@
+//! `AwsEcs` reading deployment states over the wire from moto.
+//!
+//! moto never progresses or fails a deployment. The plugin
+//! `moto_ecs_plugin.py` edits moto's in-process ECS backend the way ECS
+//! itself would change the service; each test says which state it
+//! simulates. The assertions are on what `AwsEcs` reads back through the
+//! real ECS JSON protocol.
+
+mod aws_support;
+
+use aws_sdk_ecs::types as sdk;
+use aws_support::{account, moto, runner_task_definition};
+use ecs_rollout::{
+    DeploymentStatus, DesiredStatus, EcsApi, ListTasksRequest, RegisteredTaskDefinition,
+    RolloutState, UpdateServiceRequest,
+};
+use serde_json::json;
+
+/// A service `runners/runner` with `desired` tasks whose first deployment
+/// (revision 1) has COMPLETED, and a registered revision 2.
+async fn settled_service(
+    a: &aws_support::Account,
+    desired: i32,
+) -> (RegisteredTaskDefinition, RegisteredTaskDefinition) {
+    let old = a
+        .ecs
+        .register_task_definition(&runner_task_definition("runner"))
+        .await
+        .unwrap();
+    a.client
+        .create_cluster()
+        .cluster_name("runners")
+        .send()
+        .await
+        .unwrap();
+    a.client
+        .create_service()
+        .cluster("runners")
+        .service_name("runner")
+        .task_definition(&old.arn)
+        .desired_count(desired)
+        .launch_type(sdk::LaunchType::Ec2)
+        .send()
+        .await
+        .unwrap();
+    // Simulates: ECS finished the service's first deployment.
+    control(a, "complete", json!({}));
+    let new = a
+        .ecs
+        .register_task_definition(&runner_task_definition("runner"))
+        .await
+        .unwrap();
+    (old, new)
+}
+
+fn control(
+    a: &aws_support::Account,
+    operation: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut body = json!({"account": a.id, "cluster": "runners", "service": "runner"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    moto().control(operation, &body)
+}
+
+async fn deploy(a: &aws_support::Account, arn: &str) -> String {
+    a.ecs
+        .update_service(&UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: arn.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .deployment_id
+}
+
+async fn stopped_tasks(a: &aws_support::Account) -> Vec<ecs_rollout::TaskDescription> {
+    let page = a
+        .ecs
+        .list_tasks(&ListTasksRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            desired_status: DesiredStatus::Stopped,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    a.ecs.describe_tasks("runners", &page.items).await.unwrap()
+}
+
+/// Simulates: ECS completes our deployment (its tasks run healthy, the old
+/// deployment's tasks are stopped and it drops out).
+#[tokio::test]
+async fn a_completed_deployment_reads_as_completed_and_primary() {
+    let a = account();
+    let (_, new) = settled_service(&a, 2).await;
+    let ours = deploy(&a, &new.arn).await;
+    control(&a, "complete", json!({}));
+
+    let service = a.ecs.describe_service("runners", "runner").await.unwrap();
+    assert_eq!(service.deployments.len(), 1);
+    let primary = service.primary().unwrap();
+    assert_eq!(primary.id, ours);
+    assert_eq!(primary.task_definition_arn, new.arn);
+    assert_eq!(primary.rollout_state, Some(RolloutState::Completed));
+    assert_eq!((primary.running_count, primary.desired_count), (2, 2));
+    assert!(service.in_progress_deployments().is_empty());
+}
+
+/// Simulates: the circuit breaker fails our deployment without rollback —
+/// three tasks stopped on an image pull error; the old deployment stays
+/// ACTIVE.
+#[tokio::test]
+async fn a_failed_deployment_reads_with_failed_tasks_and_stopped_reasons() {
+    let a = account();
+    let (old, new) = settled_service(&a, 2).await;
+    let ours = deploy(&a, &new.arn).await;
+    control(
+        &a,
+        "fail",
+        json!({"failed_tasks": 3,
+               "stopped_reason": "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+               "stop_code": "TaskFailedToStart",
+               "container_reason": "CannotPullContainerError: not found"}),
+    );
+
+    let service = a.ecs.describe_service("runners", "runner").await.unwrap();
+    let primary = service.primary().unwrap();
+    assert_eq!(primary.id, ours);
+    assert_eq!(primary.rollout_state, Some(RolloutState::Failed));
+    assert_eq!(primary.failed_tasks, 3);
+    assert!(
+        primary
+            .rollout_state_reason
+            .as_deref()
+            .unwrap()
+            .contains("circuit breaker")
+    );
+    let previous = service
+        .deployments
+        .iter()
+        .find(|d| d.status == Some(DeploymentStatus::Active))
+        .unwrap();
+    assert_eq!(previous.task_definition_arn, old.arn);
+
+    let stopped = stopped_tasks(&a).await;
+    let ours_stopped: Vec<_> = stopped
+        .iter()
+        .filter(|t| t.started_by.as_deref() == Some(ours.as_str()))
+        .collect();
+    assert_eq!(ours_stopped.len(), 3);
+    for task in ours_stopped {
+        assert_eq!(task.stop_code.as_deref(), Some("TaskFailedToStart"));
+        assert!(
+            task.stopped_reason
+                .as_deref()
+                .unwrap()
+                .starts_with("CannotPullContainerError")
+        );
+        assert_eq!(task.task_definition_arn, new.arn);
+        assert!(task.stopped_at.is_some());
+    }
+}
+
+/// Simulates: the circuit breaker fails our deployment and ECS rolls back —
+/// a new PRIMARY deployment runs the OLD task definition, ours is ACTIVE
+/// with rollout FAILED.
+#[tokio::test]
+async fn an_ecs_rollback_reads_as_a_primary_running_the_old_task_definition() {
+    let a = account();
+    let (old, new) = settled_service(&a, 2).await;
+    let ours = deploy(&a, &new.arn).await;
+    control(&a, "ecs_rollback", json!({"failed_tasks": 2}));
+
+    let service = a.ecs.describe_service("runners", "runner").await.unwrap();
+    let primary = service.primary().unwrap();
+    assert_ne!(primary.id, ours, "the rollback is a new deployment");
+    assert_eq!(
+        primary.task_definition_arn, old.arn,
+        "PRIMARY runs the old revision"
+    );
+    assert_eq!(primary.rollout_state, Some(RolloutState::InProgress));
+    let mine = service.deployment(&ours).unwrap();
+    assert_eq!(mine.status, Some(DeploymentStatus::Active));
+    assert_eq!(mine.rollout_state, Some(RolloutState::Failed));
+    assert_eq!(mine.failed_tasks, 2);
+    assert_eq!(service.task_definition_arn, old.arn);
+
+    // Simulates: minutes later the rollback has completed and ours is gone.
+    control(&a, "complete", json!({}));
+    let service = a.ecs.describe_service("runners", "runner").await.unwrap();
+    assert!(service.deployment(&ours).is_none());
+    assert_eq!(service.primary().unwrap().task_definition_arn, old.arn);
+    assert_eq!(
+        service.primary().unwrap().rollout_state,
+        Some(RolloutState::Completed)
+    );
+}

@@ -1,0 +1,289 @@
+"""moto-harness plugin: makes moto's ECS behave like ECS where moto does not.
+
+Loaded into moto's own process by `MotoServer::start_with_plugin`; the Rust
+tests call `handle(operation, body)` through `MotoServer::control`. Every
+operation says in its docstring what part of ECS it simulates. Nothing here
+runs unless a test asks for it, except the two patches applied at load time:
+
+* `UpdateService` creates a new PRIMARY deployment (new id, the new task
+  definition, rollout IN_PROGRESS) and demotes the old PRIMARY to ACTIVE, as
+  ECS does. Plain moto keeps one deployment and never changes it.
+* `ListTaskDefinitions` and `ListTasks` honour `maxResults`/`nextToken`, and
+  `ListTasks` honours `serviceName` (tasks started by the service's
+  deployments), as ECS does. Plain moto returns everything in one page.
+"""
+
+import uuid
+
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.ecs import models as ecs_models
+from moto.ecs.models import Task, ecs_backends
+from moto.ecs.responses import EC2ContainerServiceResponse
+
+REGION = "us-east-1"
+
+# Deployment ids ever created per (account, cluster, service), so that
+# ListTasks can filter by service like ECS does.
+_SERVICE_DEPLOYMENTS = {}
+
+
+def _backend(account):
+    return ecs_backends[account][REGION]
+
+
+def _service(body):
+    backend = _backend(body["account"])
+    return backend, backend._get_service(body["cluster"], body["service"])
+
+
+def _new_deployment(service, task_definition_arn, status="PRIMARY"):
+    now = utcnow()
+    deployment_id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
+    deployment = {
+        "id": deployment_id,
+        "status": status,
+        "taskDefinition": task_definition_arn,
+        "desiredCount": service.desired_count,
+        "pendingCount": 0,
+        "runningCount": 0,
+        "failedTasks": 0,
+        "createdAt": now,
+        "updatedAt": now,
+        "launchType": service.launch_type,
+        "rolloutState": "IN_PROGRESS",
+        "rolloutStateReason": "ECS deployment " + deployment_id + " in progress.",
+    }
+    _remember(service, deployment_id)
+    return deployment
+
+
+def _remember(service, deployment_id):
+    key = (service._account_id, service.cluster_name, service.name)
+    _SERVICE_DEPLOYMENTS.setdefault(key, set()).add(deployment_id)
+
+
+def _primary(service):
+    return next(d for d in service.deployments if d["status"] == "PRIMARY")
+
+
+# ---------------------------------------------------------------- patches
+
+_original_update_service = ecs_models.EC2ContainerServiceBackend.update_service
+
+
+def _update_service(self, service_properties):
+    """UpdateService as ECS does it: a new task definition (or a forced
+    deployment) starts a new PRIMARY deployment; the old PRIMARY becomes
+    ACTIVE. The deployment configuration sent is kept on the service."""
+    properties = dict(service_properties)
+    task_definition = properties.get("task_definition")
+    force = properties.get("force_new_deployment", False)
+    before = self._get_service(properties.get("cluster", "default"),
+                               properties["service"].split("/")[-1])
+    old_arn = before.task_definition
+    service = _original_update_service(self, service_properties)
+    if task_definition:
+        service.task_definition = self.describe_task_definition(task_definition).arn
+    if service.deployments and (force or service.task_definition != old_arn):
+        for deployment in service.deployments:
+            if deployment["status"] == "PRIMARY":
+                deployment["status"] = "ACTIVE"
+                deployment["updatedAt"] = utcnow()
+        service.deployments.insert(0, _new_deployment(service, service.task_definition))
+    return service
+
+
+ecs_models.EC2ContainerServiceBackend.update_service = _update_service
+
+
+def _page(self, items, key):
+    max_results = self._get_param("maxResults") or 100
+    start = int(self._get_param("nextToken") or 0)
+    page = items[start : start + max_results]
+    result = {key: page}
+    if start + max_results < len(items):
+        result["nextToken"] = str(start + max_results)
+    return ActionResult(result)
+
+
+def _list_task_definitions(self):
+    """ListTaskDefinitions with a real `familyPrefix` (prefix match),
+    `sort` and pagination."""
+    prefix = self._get_param("familyPrefix")
+    status = self._get_param("status", "ACTIVE")
+    definitions = [
+        td
+        for family in self.ecs_backend.task_definitions.values()
+        for td in family.values()
+        if td.status == status and (prefix is None or td.family.startswith(prefix))
+    ]
+    definitions.sort(key=lambda td: (td.family, td.revision))
+    if self._get_param("sort") == "DESC":
+        definitions.reverse()
+    return _page(self, [td.arn for td in definitions], "taskDefinitionArns")
+
+
+def _list_tasks(self):
+    """ListTasks filtered by cluster, desired status and service (tasks
+    whose startedBy is one of the service's deployments), with pagination."""
+    cluster = self._get_param("cluster", "default")
+    service_name = self._get_param("serviceName")
+    desired = self._get_param("desiredStatus")
+    tasks = self.ecs_backend.list_tasks(cluster, None, None, None, None, desired)
+    if service_name:
+        key = (self.current_account, self.ecs_backend._get_cluster(cluster).name, service_name)
+        ids = _SERVICE_DEPLOYMENTS.get(key, set())
+        tasks = [t for t in tasks if t.started_by in ids]
+    tasks.sort(key=lambda t: t.id)
+    return _page(self, [t.task_arn for t in tasks], "taskArns")
+
+
+EC2ContainerServiceResponse.list_task_definitions = _list_task_definitions
+EC2ContainerServiceResponse.list_tasks = _list_tasks
+
+
+# --------------------------------------------------------------- control
+
+
+def _add_task(backend, service, deployment, body, index):
+    """A task of `deployment`, in the state the body asks for."""
+    _remember(service, deployment["id"])
+    cluster = backend._get_cluster(service.cluster_name)
+    task_definition = backend.describe_task_definition(deployment["taskDefinition"])
+    task = Task(cluster, task_definition, None, None, backend, group="service:" + service.name,
+                launch_type="EC2", started_by=deployment["id"])
+    last_status = body.get("last_status", "RUNNING")
+    task._transitions = [(last_status, last_status)]
+    task._status = last_status
+    task.desired_status = "STOPPED" if last_status == "STOPPED" else "RUNNING"
+    task.health_status = body.get("health", "HEALTHY")
+    task.started_at = utcnow()
+    if last_status == "STOPPED":
+        task.stopped_at = utcnow()
+        task.stopped_reason = body.get("stopped_reason", "")
+        task.stop_code = body.get("stop_code", "EssentialContainerExited")
+    containers = []
+    for definition in task_definition.container_definitions:
+        container = {
+            "containerArn": f"{task.task_arn}/{definition['name']}",
+            "taskArn": task.task_arn,
+            "name": definition["name"],
+            "image": definition.get("image"),
+            "lastStatus": last_status,
+            "healthStatus": body.get("container_health", body.get("health", "HEALTHY")),
+        }
+        if last_status == "STOPPED":
+            container["exitCode"] = body.get("exit_code", 1)
+            if body.get("container_reason"):
+                container["reason"] = body["container_reason"]
+        containers.append(container)
+    task.containers = containers
+    backend.tasks.setdefault(cluster.name, {})[task.id] = task
+    return task.task_arn
+
+
+def _stop_tasks_of(backend, service, deployment_ids):
+    for task in backend.tasks.get(service.cluster_name, {}).values():
+        if task.started_by in deployment_ids and task.desired_status == "RUNNING":
+            task._transitions = [("STOPPED", "STOPPED")]
+            task._status = "STOPPED"
+            task.desired_status = "STOPPED"
+            task.stopped_reason = "Scaling activity initiated by (deployment)"
+            task.stop_code = "ServiceSchedulerInitiated"
+
+
+def _complete(body):
+    """ECS finishes the PRIMARY deployment: its tasks run healthy
+    (`running` of them, default the desired count), rollout COMPLETED, the
+    older deployments' tasks are stopped and the deployments drop out."""
+    backend, service = _service(body)
+    primary = _primary(service)
+    running = body.get("running", service.desired_count)
+    for i in range(running):
+        _add_task(backend, service, primary, {"health": body.get("health", "HEALTHY")}, i)
+    _stop_tasks_of(backend, service, {d["id"] for d in service.deployments if d is not primary})
+    primary.update(runningCount=running, pendingCount=0, rolloutState="COMPLETED",
+                   rolloutStateReason=f"ECS deployment {primary['id']} completed.",
+                   updatedAt=utcnow())
+    service.deployments = [primary]
+    service.running_count, service.pending_count = running, 0
+    return {"deployments": service.deployments}
+
+
+def _fail(body):
+    """The circuit breaker fails the PRIMARY deployment WITHOUT rollback:
+    `failed_tasks` tasks of it stopped (each with `stopped_reason`,
+    `stop_code`, `container_reason`), rollout FAILED. The older deployment
+    stays ACTIVE and keeps running."""
+    backend, service = _service(body)
+    primary = _primary(service)
+    failed = body.get("failed_tasks", 3)
+    stopped = {"last_status": "STOPPED", "health": "UNKNOWN",
+               "stopped_reason": body.get("stopped_reason", "Essential container in task exited"),
+               "stop_code": body.get("stop_code", "EssentialContainerExited"),
+               "container_reason": body.get("container_reason")}
+    arns = [_add_task(backend, service, primary, stopped, i) for i in range(failed)]
+    primary.update(failedTasks=failed, rolloutState="FAILED",
+                   rolloutStateReason=body.get(
+                       "reason", "ECS deployment circuit breaker: tasks failed to start."),
+                   updatedAt=utcnow())
+    return {"deployments": service.deployments, "stopped_tasks": arns}
+
+
+def _ecs_rollback(body):
+    """The circuit breaker fails the PRIMARY deployment AND ECS rolls back:
+    a new PRIMARY deployment runs the task definition of the deployment
+    before ours (the ACTIVE one); ours becomes ACTIVE with rollout FAILED
+    and `failed_tasks` stopped tasks. With `settle`, the rollback deployment
+    completes and ours drops out, as ECS shows it minutes later."""
+    backend, service = _service(body)
+    ours = _primary(service)
+    previous = next(d for d in service.deployments if d["status"] == "ACTIVE")
+    failed = body.get("failed_tasks", 3)
+    stopped = {"last_status": "STOPPED", "health": "UNKNOWN",
+               "stopped_reason": body.get("stopped_reason", "Essential container in task exited"),
+               "stop_code": body.get("stop_code", "EssentialContainerExited"),
+               "container_reason": body.get("container_reason")}
+    for i in range(failed):
+        _add_task(backend, service, ours, stopped, i)
+    ours.update(status="ACTIVE", failedTasks=failed, rolloutState="FAILED",
+                rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.",
+                updatedAt=utcnow())
+    rollback = _new_deployment(service, previous["taskDefinition"])
+    rollback["rolloutStateReason"] = (
+        f"ECS deployment circuit breaker: rolling back to deploymentId {previous['id']}.")
+    service.deployments = [rollback, ours] + [d for d in service.deployments
+                                              if d is not ours and d is not previous]
+    service.task_definition = previous["taskDefinition"]
+    if body.get("settle"):
+        _complete({**body, "running": service.desired_count})
+    return {"deployments": service.deployments}
+
+
+def _run_tasks(body):
+    """`count` tasks of the PRIMARY deployment in the state asked for
+    (`last_status`, `health`, …): what the ECS scheduler would start."""
+    backend, service = _service(body)
+    primary = _primary(service)
+    return {"task_arns": [_add_task(backend, service, primary, body, i)
+                          for i in range(body.get("count", 1))]}
+
+
+def _deployments(body):
+    """Reads the service's deployments as moto holds them (for debugging)."""
+    _, service = _service(body)
+    return {"deployments": service.deployments}
+
+
+OPERATIONS = {
+    "complete": _complete,
+    "fail": _fail,
+    "ecs_rollback": _ecs_rollback,
+    "run_tasks": _run_tasks,
+    "deployments": _deployments,
+}
+
+
+def handle(operation, body):
+    return OPERATIONS[operation](body)
