@@ -10,7 +10,7 @@ use crate::Error;
 ///
 /// Names are case-insensitive and stored lower-case; a custom name is
 /// 1–64 characters of `a-z`, `0-9`, `-`, `_`, `.`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Channel {
     /// The stable channel, the only one eligible by default.
     #[default]

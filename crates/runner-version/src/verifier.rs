@@ -1,0 +1,251 @@
+//! From manifest bytes to an accepted release.
+
+use std::{fmt, sync::Arc};
+
+use update_clock::{Clock, SystemClock};
+
+use crate::{
+    Channel, Error, HighWaterAdvance, HighWaterMark, Manifest, MemoryHighWaterMark, Release,
+    SignatureReport, TrustPolicy,
+};
+
+/// How a release was authenticated: the evidence of
+/// [`ReleaseVerifier::decode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authentication {
+    /// The trust policy's threshold was met.
+    Signed(SignatureReport),
+    /// Accepted without signature checking, because the caller opted in to
+    /// unsigned manifests.
+    UnsignedAllowed,
+}
+
+/// Turns manifest bytes into a release every source may hand out: the one
+/// place where signatures, channel, expiry (freeze) and the high-water mark
+/// (rollback) are checked.
+///
+/// - [`decode`](Self::decode) (no I/O): parse, check signatures against the
+///   [`TrustPolicy`] (or accept unsigned input only when
+///   [opted in](ReleaseVerifierBuilder::allow_unsigned)), read the release.
+/// - [`admit`](Self::admit): the release is for the requested channel, is
+///   valid (images pinned by digest), has not expired on the injected clock,
+///   and is not lower than the highest version accepted before; then the
+///   high-water mark is raised.
+///
+/// Cheap to clone (the store and the clock are shared).
+#[derive(Clone)]
+pub struct ReleaseVerifier {
+    trust: Option<TrustPolicy>,
+    allow_unsigned: bool,
+    high_water: Arc<dyn HighWaterMark>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for ReleaseVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReleaseVerifier")
+            .field("trust", &self.trust)
+            .field("allow_unsigned", &self.allow_unsigned)
+            .field("high_water", &self.high_water)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`ReleaseVerifier`].
+///
+/// Defaults: no trust policy (so one of [`trust_policy`](Self::trust_policy)
+/// or [`allow_unsigned`](Self::allow_unsigned) is required), a
+/// [`MemoryHighWaterMark`], the [`SystemClock`].
+#[derive(Debug, Default)]
+pub struct ReleaseVerifierBuilder {
+    trust: Option<TrustPolicy>,
+    allow_unsigned: bool,
+    high_water: Option<Arc<dyn HighWaterMark>>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl ReleaseVerifierBuilder {
+    /// Requires signatures satisfying `policy` on signed envelopes, and on
+    /// every manifest unless [`allow_unsigned`](Self::allow_unsigned) is set.
+    pub fn trust_policy(mut self, policy: TrustPolicy) -> Self {
+        self.trust = Some(policy);
+        self
+    }
+
+    /// Explicit opt-in: accept manifests without signatures (the public
+    /// Gitpod manifest, or an envelope when no trust policy is set). Expiry
+    /// and rollback are still checked.
+    pub fn allow_unsigned(mut self) -> Self {
+        self.allow_unsigned = true;
+        self
+    }
+
+    /// Where the highest accepted versions are kept (default: memory).
+    pub fn high_water_mark(mut self, store: Arc<dyn HighWaterMark>) -> Self {
+        self.high_water = Some(store);
+        self
+    }
+
+    /// The clock expiry is judged on (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the configuration: a valid trust policy, or the unsigned
+    /// opt-in.
+    pub fn validate(&self) -> Result<(), Error> {
+        match &self.trust {
+            Some(policy) => policy.validate(),
+            None if self.allow_unsigned => Ok(()),
+            None => Err(Error::InvalidConfig {
+                what: "release verifier",
+                reason: "no trust policy: add trusted keys, or opt in to unsigned manifests \
+                         with allow_unsigned()"
+                    .into(),
+            }),
+        }
+    }
+
+    /// The verifier, if [`validate`](Self::validate) passes.
+    pub fn build(self) -> Result<ReleaseVerifier, Error> {
+        self.validate()?;
+        Ok(ReleaseVerifier {
+            trust: self.trust,
+            allow_unsigned: self.allow_unsigned,
+            high_water: self
+                .high_water
+                .unwrap_or_else(|| Arc::new(MemoryHighWaterMark::new())),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
+        })
+    }
+}
+
+impl ReleaseVerifier {
+    /// A builder with the defaults.
+    pub fn builder() -> ReleaseVerifierBuilder {
+        ReleaseVerifierBuilder::default()
+    }
+
+    /// Whether unsigned manifests are accepted.
+    pub fn allows_unsigned(&self) -> bool {
+        self.allow_unsigned
+    }
+
+    /// The trust policy, if any.
+    pub fn trust_policy(&self) -> Option<&TrustPolicy> {
+        self.trust.as_ref()
+    }
+
+    /// The high-water mark store.
+    pub fn high_water_mark(&self) -> &Arc<dyn HighWaterMark> {
+        &self.high_water
+    }
+
+    /// Parses and authenticates manifest bytes (no I/O, no clock): the
+    /// release they describe and how it was authenticated. A Gitpod manifest
+    /// gets `channel`; a signed release names its own channel (checked by
+    /// [`admit`](Self::admit)).
+    pub fn decode(
+        &self,
+        bytes: &[u8],
+        channel: &Channel,
+        origin: &str,
+    ) -> Result<(Release, Authentication), Error> {
+        match Manifest::parse(bytes, origin)? {
+            Manifest::Gitpod(manifest) => {
+                if !self.allow_unsigned {
+                    return Err(Error::MissingSignature {
+                        origin: origin.into(),
+                        required: self.trust.as_ref().map_or(1, TrustPolicy::threshold),
+                    });
+                }
+                let release = (*manifest).into_release(channel.clone())?;
+                Ok((release, Authentication::UnsignedAllowed))
+            }
+            Manifest::Signed(manifest) => {
+                let authentication = match &self.trust {
+                    Some(policy) => {
+                        let report = policy.verify(&manifest).map_err(|e| match e {
+                            Error::MissingSignature { required, .. } => Error::MissingSignature {
+                                origin: origin.into(),
+                                required,
+                            },
+                            other => other,
+                        })?;
+                        Authentication::Signed(report)
+                    }
+                    None => {
+                        tracing::warn!(
+                            origin,
+                            "accepting a signed envelope without checking its signatures: no \
+                             trust policy is configured and unsigned manifests are allowed"
+                        );
+                        Authentication::UnsignedAllowed
+                    }
+                };
+                let release = manifest.release(origin)?;
+                if self
+                    .trust
+                    .as_ref()
+                    .is_some_and(TrustPolicy::expiry_required)
+                    && release.expires.is_none()
+                {
+                    return Err(Error::MissingExpiry {
+                        version: release.version.to_string(),
+                    });
+                }
+                Ok((release, authentication))
+            }
+        }
+    }
+
+    /// Admits a decoded (or in-memory) release for `channel`: channel
+    /// match, validity, expiry on the injected clock, rollback against the
+    /// high-water mark, which is raised on success.
+    pub async fn admit(
+        &self,
+        release: &Release,
+        channel: &Channel,
+    ) -> Result<HighWaterAdvance, Error> {
+        if &release.channel != channel {
+            return Err(Error::ChannelMismatch {
+                requested: channel.to_string(),
+                published: release.channel.to_string(),
+            });
+        }
+        release.validate()?;
+        if let Some(expires) = release.expires {
+            let now = self.clock.now();
+            if expires < now {
+                return Err(Error::Expired {
+                    version: release.version.to_string(),
+                    expired_at: expires,
+                    now,
+                });
+            }
+        }
+        let advance = self.high_water.advance(channel, &release.version).await?;
+        if let HighWaterAdvance::Raised { previous } = &advance {
+            tracing::info!(
+                channel = %channel,
+                version = %release.version,
+                previous = ?previous.as_ref().map(ToString::to_string),
+                "accepted a newer release"
+            );
+        }
+        Ok(advance)
+    }
+
+    /// [`decode`](Self::decode) then [`admit`](Self::admit).
+    pub async fn verify(
+        &self,
+        bytes: &[u8],
+        channel: &Channel,
+        origin: &str,
+    ) -> Result<Release, Error> {
+        let (release, _) = self.decode(bytes, channel, origin)?;
+        self.admit(&release, channel).await?;
+        Ok(release)
+    }
+}
