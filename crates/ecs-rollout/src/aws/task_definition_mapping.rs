@@ -1400,4 +1400,381 @@ mod tests {
         assert_eq!(input.network_mode, td.network_mode);
         assert_eq!(input.container_definitions, td.container_definitions);
     }
+
+    /// The registration request seen as the task definition ECS would
+    /// store (the inverse direction of `register_request`).
+    fn as_registered(
+        input: aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput,
+    ) -> (sdk::TaskDefinition, Vec<sdk::Tag>) {
+        let td = sdk::TaskDefinition::builder()
+            .set_family(input.family)
+            .set_container_definitions(input.container_definitions)
+            .set_task_role_arn(input.task_role_arn)
+            .set_execution_role_arn(input.execution_role_arn)
+            .set_network_mode(input.network_mode)
+            .set_volumes(input.volumes)
+            .set_placement_constraints(input.placement_constraints)
+            .set_requires_compatibilities(input.requires_compatibilities)
+            .set_cpu(input.cpu)
+            .set_memory(input.memory)
+            .set_pid_mode(input.pid_mode)
+            .set_ipc_mode(input.ipc_mode)
+            .set_proxy_configuration(input.proxy_configuration)
+            .set_inference_accelerators(input.inference_accelerators)
+            .set_ephemeral_storage(input.ephemeral_storage)
+            .set_runtime_platform(input.runtime_platform)
+            .set_enable_fault_injection(input.enable_fault_injection)
+            .build();
+        (td, input.tags.unwrap_or_default())
+    }
+
+    mod properties {
+        use proptest::collection::{btree_map, vec};
+        use proptest::option::of;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9:/._ -]{0,10}"
+        }
+
+        fn wire(values: &'static [&'static str]) -> impl Strategy<Value = String> {
+            // Known values and one this SDK has never heard of.
+            prop_oneof![
+                proptest::sample::select(values).prop_map(str::to_owned),
+                Just("future-value".to_owned())
+            ]
+        }
+
+        fn key_values() -> impl Strategy<Value = Vec<dom::KeyValuePair>> {
+            vec(
+                (of(text()), of(text()))
+                    .prop_map(|(name, value)| dom::KeyValuePair { name, value }),
+                0..3,
+            )
+        }
+
+        fn secrets() -> impl Strategy<Value = Vec<dom::Secret>> {
+            vec(
+                (text(), text()).prop_map(|(name, value_from)| dom::Secret { name, value_from }),
+                0..3,
+            )
+        }
+
+        fn container() -> impl Strategy<Value = dom::ContainerDefinition> {
+            let basics = (
+                text(),
+                text(),
+                of(any::<bool>()),
+                btree_map(text(), text(), 0..3),
+                of((
+                    vec(text(), 1..3),
+                    of(0..100i32),
+                    of(0..100i32),
+                    of(0..10i32),
+                    of(0..300i32),
+                )),
+                any::<i32>(),
+                of(any::<i32>()),
+                vec(text(), 0..3),
+                key_values(),
+                secrets(),
+            );
+            let more = (
+                vec(
+                    (
+                        of(0..65535i32),
+                        of(0..65535i32),
+                        of(wire(&["tcp", "udp"])),
+                        of(text()),
+                    ),
+                    0..3,
+                ),
+                of((
+                    wire(&["awslogs", "json-file", "awsfirelens"]),
+                    btree_map(text(), text(), 0..3),
+                    secrets(),
+                )),
+                vec(
+                    (wire(&["nofile", "nproc"]), any::<i32>(), any::<i32>()),
+                    0..2,
+                ),
+                of((
+                    of(any::<bool>()),
+                    vec(
+                        (text(), of(text()), vec(wire(&["read", "write"]), 0..2)),
+                        0..2,
+                    ),
+                    vec((text(), any::<i32>(), vec(text(), 0..2)), 0..2),
+                )),
+                vec(
+                    (
+                        text(),
+                        wire(&["GPU", "InferenceAccelerator"]),
+                        of((any::<i32>(), of(0..100i32))),
+                    ),
+                    0..2,
+                ),
+                of((any::<bool>(), vec(any::<i32>(), 0..3), of(60..600i32))),
+                (
+                    of(text()),
+                    of(wire(&["enabled", "disabled"])),
+                    vec((text(), wire(&["START", "HEALTHY"])), 0..2),
+                ),
+            );
+            (basics, more).prop_map(|(b, m)| dom::ContainerDefinition {
+                name: b.0,
+                image: b.1,
+                essential: b.2,
+                docker_labels: b.3,
+                health_check: b
+                    .4
+                    .map(
+                        |(command, interval, timeout, retries, start_period)| dom::HealthCheck {
+                            command,
+                            interval,
+                            timeout,
+                            retries,
+                            start_period,
+                        },
+                    ),
+                cpu: b.5,
+                memory: b.6,
+                command: b.7,
+                environment: b.8,
+                secrets: b.9,
+                port_mappings: m
+                    .0
+                    .into_iter()
+                    .map(
+                        |(container_port, host_port, protocol, name)| dom::PortMapping {
+                            container_port,
+                            host_port,
+                            protocol,
+                            name,
+                            ..Default::default()
+                        },
+                    )
+                    .collect(),
+                log_configuration: m.1.map(|(log_driver, options, secret_options)| {
+                    dom::LogConfiguration {
+                        log_driver,
+                        options,
+                        secret_options,
+                    }
+                }),
+                ulimits: m
+                    .2
+                    .into_iter()
+                    .map(|(name, soft_limit, hard_limit)| dom::Ulimit {
+                        name,
+                        soft_limit,
+                        hard_limit,
+                    })
+                    .collect(),
+                linux_parameters: m.3.map(|(init_process_enabled, devices, tmpfs)| {
+                    dom::LinuxParameters {
+                        init_process_enabled,
+                        devices: devices
+                            .into_iter()
+                            .map(|(host_path, container_path, permissions)| dom::Device {
+                                host_path,
+                                container_path,
+                                permissions,
+                            })
+                            .collect(),
+                        tmpfs: tmpfs
+                            .into_iter()
+                            .map(|(container_path, size, mount_options)| dom::Tmpfs {
+                                container_path,
+                                size,
+                                mount_options,
+                            })
+                            .collect(),
+                        ..Default::default()
+                    }
+                }),
+                resource_requirements: m
+                    .4
+                    .into_iter()
+                    .map(|(value, r#type, mps)| dom::ResourceRequirement {
+                        value,
+                        r#type,
+                        sharing_strategy: mps.map(|(memory, max_compute_percent)| {
+                            dom::SharingStrategy {
+                                nvidia_mps: Some(dom::NvidiaMpsAllocation {
+                                    memory,
+                                    max_compute_percent,
+                                }),
+                            }
+                        }),
+                    })
+                    .collect(),
+                restart_policy: m
+                    .5
+                    .map(|(enabled, ignored_exit_codes, restart_attempt_period)| {
+                        dom::RestartPolicy {
+                            enabled,
+                            ignored_exit_codes,
+                            restart_attempt_period,
+                        }
+                    }),
+                user: m.6.0,
+                version_consistency: m.6.1,
+                depends_on: m
+                    .6
+                    .2
+                    .into_iter()
+                    .map(|(container_name, condition)| dom::ContainerDependency {
+                        container_name,
+                        condition,
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+        }
+
+        fn spec() -> impl Strategy<Value = dom::TaskDefinitionSpec> {
+            let basics = (
+                text(),
+                vec(container(), 0..3),
+                btree_map(text(), text(), 0..3),
+                of(text()),
+                of(text()),
+                of(wire(&["bridge", "host", "awsvpc", "none"])),
+                vec(wire(&["EC2", "FARGATE", "EXTERNAL"]), 0..2),
+                of(text()),
+                of(text()),
+                of(any::<bool>()),
+            );
+            let volumes = vec(
+                (
+                    of(text()),
+                    of(of(text())),
+                    of((
+                        of(wire(&["task", "shared"])),
+                        of(any::<bool>()),
+                        btree_map(text(), text(), 0..2),
+                    )),
+                    of((
+                        text(),
+                        of(text()),
+                        of(wire(&["ENABLED", "DISABLED"])),
+                        of((of(text()), of(wire(&["ENABLED", "DISABLED"])))),
+                    )),
+                    of((text(), text(), of((text(), text())))),
+                ),
+                0..3,
+            );
+            let rest = (
+                volumes,
+                vec((of(wire(&["memberOf"])), of(text())), 0..2),
+                of(any::<i32>()),
+                of((
+                    of(wire(&["X86_64", "ARM64"])),
+                    of(wire(&["LINUX", "WINDOWS_SERVER_2022_CORE"])),
+                )),
+                of((of(wire(&["APPMESH"])), text(), key_values())),
+                (
+                    of(wire(&["host", "task"])),
+                    of(wire(&["host", "task", "none"])),
+                ),
+            );
+            (basics, rest).prop_map(|(b, r)| dom::TaskDefinitionSpec {
+                family: b.0,
+                container_definitions: b.1,
+                tags: b.2,
+                task_role_arn: b.3,
+                execution_role_arn: b.4,
+                network_mode: b.5,
+                requires_compatibilities: b.6,
+                cpu: b.7,
+                memory: b.8,
+                enable_fault_injection: b.9,
+                volumes: r
+                    .0
+                    .into_iter()
+                    .map(|(name, host, docker, efs, fsx)| dom::Volume {
+                        name,
+                        host: host.map(|source_path| dom::HostVolume { source_path }),
+                        docker_volume_configuration: docker.map(
+                            |(scope, autoprovision, labels)| dom::DockerVolumeConfiguration {
+                                scope,
+                                autoprovision,
+                                labels,
+                                ..Default::default()
+                            },
+                        ),
+                        efs_volume_configuration: efs.map(
+                            |(file_system_id, root_directory, transit_encryption, auth)| {
+                                dom::EfsVolumeConfiguration {
+                                    file_system_id,
+                                    root_directory,
+                                    transit_encryption,
+                                    authorization_config: auth.map(|(access_point_id, iam)| {
+                                        dom::EfsAuthorizationConfig {
+                                            access_point_id,
+                                            iam,
+                                        }
+                                    }),
+                                    ..Default::default()
+                                }
+                            },
+                        ),
+                        fsx_windows_file_server_volume_configuration: fsx.map(
+                            |(file_system_id, root_directory, auth)| {
+                                dom::FsxWindowsFileServerVolumeConfiguration {
+                                    file_system_id,
+                                    root_directory,
+                                    authorization_config: auth.map(
+                                        |(credentials_parameter, domain)| {
+                                            dom::FsxWindowsFileServerAuthorizationConfig {
+                                                credentials_parameter,
+                                                domain,
+                                            }
+                                        },
+                                    ),
+                                }
+                            },
+                        ),
+                        ..Default::default()
+                    })
+                    .collect(),
+                placement_constraints: r
+                    .1
+                    .into_iter()
+                    .map(|(r#type, expression)| dom::PlacementConstraint { r#type, expression })
+                    .collect(),
+                ephemeral_storage: r.2.map(|size_in_gib| dom::EphemeralStorage { size_in_gib }),
+                runtime_platform: r.3.map(|(cpu_architecture, operating_system_family)| {
+                    dom::RuntimePlatform {
+                        cpu_architecture,
+                        operating_system_family,
+                    }
+                }),
+                proxy_configuration: r.4.map(|(r#type, container_name, properties)| {
+                    dom::ProxyConfiguration {
+                        r#type,
+                        container_name,
+                        properties,
+                    }
+                }),
+                pid_mode: r.5.0,
+                ipc_mode: r.5.1,
+                ..Default::default()
+            })
+        }
+
+        proptest! {
+            /// Any spec survives register → describe unchanged: the AWS
+            /// mapping loses nothing (values, absence, unknown enum values).
+            #[test]
+            fn any_spec_survives_register_then_describe(spec in spec()) {
+                let request = register_request(offline_client().register_task_definition(), &spec).unwrap();
+                let (td, tags) = as_registered(request.as_input().clone().build().unwrap());
+                prop_assert_eq!(spec_from_sdk(td, tags), spec);
+            }
+        }
+    }
 }
