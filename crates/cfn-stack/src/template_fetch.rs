@@ -198,4 +198,24 @@ mod tests {
             Err(Error::TemplateFetch { .. })
         ));
     }
+
+    #[cfg(feature = "https-fetch")]
+    #[tokio::test]
+    async fn https_fetcher_refuses_plain_http_and_reports_connection_failures() {
+        let fetcher = HttpsTemplateFetcher::new(reqwest::Client::new());
+        let err = fetcher
+            .fetch("http://s3.amazonaws.com/b/k")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::TemplateFetch { reason, .. } if reason.contains("only https")),
+            "{err}"
+        );
+        // Nothing listens on the discard port of loopback.
+        let err = fetcher.fetch("https://127.0.0.1:9/b/k").await.unwrap_err();
+        assert!(
+            matches!(&err, Error::TemplateFetch { reason, .. } if reason == "request failed"),
+            "{err}"
+        );
+    }
 }

@@ -16,9 +16,9 @@ use std::sync::{
 
 use aws_sdk_cloudformation::types::{Parameter, Tag};
 use cfn_stack::{
-    ApplyMode, AwsCfn, CfnOperation, Error, NoProgress, PlanOutcome, RecordingCfn, StackChange,
-    StackProgress, StackUpdateOutcome, StackUpdater, StackUpdaterConfig, StaticTemplates,
-    conformance, sha256_hex,
+    ApplyMode, AwsCfn, CfnApi, CfnOperation, Error, NoProgress, PlanOutcome, RecordingCfn,
+    StackChange, StackProgress, StackUpdateOutcome, StackUpdater, StackUpdaterConfig,
+    StaticTemplates, conformance, sha256_hex,
 };
 use moto_harness::MotoServer;
 use update_clock::ManualClock;
@@ -389,4 +389,32 @@ async fn aws_cfn_passes_the_conformance_suite() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn backend_errors_are_classified() {
+    let moto = MotoServer::shared();
+    // Nothing listens on the discard port: a connection failure is transient.
+    let dead = aws_sdk_cloudformation::Config::from(&moto.sdk_config())
+        .to_builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let api = AwsCfn::new(aws_sdk_cloudformation::Client::from_conf(dead));
+    let err = api.describe_stack("runner").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Backend { operation: "DescribeStacks", resource, .. } if resource == "runner"),
+        "{err}"
+    );
+    assert_eq!(err.class(), cfn_stack::ErrorClass::Transient, "{err}");
+
+    // A request moto refuses (a change set that does not exist) is permanent.
+    let api = AwsCfn::new(client(moto));
+    let err = api
+        .describe_change_set(&cfn_stack::ChangeSetRef {
+            stack: unique("nope"),
+            change_set: "no-such-change-set".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), cfn_stack::ErrorClass::Permanent, "{err}");
 }
