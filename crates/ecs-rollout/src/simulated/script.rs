@@ -31,6 +31,9 @@ pub enum ImageBehaviour {
 pub struct SimTimings {
     /// PROVISIONING/PENDING before a task runs (or fails to start). Default 20 s.
     pub pending: Duration,
+    /// Each task's PENDING time is `pending` plus a random share of this.
+    /// Default 10 s.
+    pub pending_jitter: Duration,
     /// How long a crash-looping container runs before exiting. Default 15 s.
     pub crash_after: Duration,
     /// Delay of the first passing health check after start (added to the
@@ -49,6 +52,7 @@ impl Default for SimTimings {
     fn default() -> Self {
         Self {
             pending: Duration::from_secs(20),
+            pending_jitter: Duration::from_secs(10),
             crash_after: Duration::from_secs(15),
             first_health_check: Duration::from_secs(10),
             drained_deployment_linger: Duration::from_secs(60),

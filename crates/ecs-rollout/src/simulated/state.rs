@@ -80,6 +80,8 @@ struct SimTask {
     task_definition: String,
     started_by: String,
     created: Duration,
+    /// Extra PENDING time of this task (tasks do not all start at once).
+    pending_jitter: Duration,
     phase: Phase,
     started_at: Option<Duration>,
     stopped_at: Option<Duration>,
@@ -154,7 +156,7 @@ impl SimTask {
         match self.phase {
             Phase::Stopped => TaskChange::None,
             Phase::Pending => {
-                if t < self.created + timings.pending {
+                if t < self.created + timings.pending + self.pending_jitter {
                     return TaskChange::None;
                 }
                 let broken = self.containers.iter().position(|c| {
@@ -207,7 +209,8 @@ impl SimTask {
                                 essential_exit = Some(c.name.clone());
                             }
                         }
-                        ImageBehaviour::Healthy | ImageBehaviour::CrashLoop
+                        // A crash-looping container exits before its first passing check.
+                        ImageBehaviour::Healthy
                             if hc.is_some() && t >= started + timings.first_health_check =>
                         {
                             c.health = HealthStatus::Healthy;
@@ -459,11 +462,18 @@ impl SimState {
             "arn:aws:ecs:{SIM_REGION}:{SIM_ACCOUNT}:task/{}/{id}",
             self.services[s].cluster
         );
+        let jitter_ms = self.timings.pending_jitter.as_millis() as u64;
+        let pending_jitter = Duration::from_millis(if jitter_ms == 0 {
+            0
+        } else {
+            self.rng.random_range(0..=jitter_ms)
+        });
         self.tasks.push(SimTask {
             arn,
             task_definition,
             started_by,
             created: t,
+            pending_jitter,
             phase: if running {
                 Phase::Running
             } else {

@@ -1,0 +1,110 @@
+//! Shared fixture of the scenario tests: a simulated ECS with one runner
+//! service, an auto-advancing manual clock and a recording progress sink.
+#![allow(dead_code)]
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use ecs_rollout::{
+    ContainerDefinition, DeploymentConfiguration, HealthCheck, ImageBehaviour, RecordedProgress,
+    Rollout, RolloutConfig, RolloutRequest, RolloutTarget, ServiceSetup, SimulatedEcs,
+    TaskDefinitionSpec,
+};
+use runner_version::{ImageRef, Version};
+use update_clock::ManualClock;
+
+pub const OLD_IMAGE: &str = "registry.example.com:5000/team/runner:20250101.1";
+pub const NEW_IMAGE: &str = "registry.example.com:5000/team/runner:20250102.1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+pub const LABEL: &str = "org.opencontainers.image.version";
+
+pub fn runner_spec(image: &str) -> TaskDefinitionSpec {
+    TaskDefinitionSpec {
+        family: "gitpod-runner".into(),
+        container_definitions: vec![
+            ContainerDefinition {
+                name: "runner".into(),
+                image: image.into(),
+                essential: Some(true),
+                docker_labels: BTreeMap::from([(LABEL.into(), "20250101.1".into())]),
+                health_check: Some(HealthCheck {
+                    command: vec![
+                        "CMD-SHELL".into(),
+                        "curl -f http://localhost:8080/healthz || exit 1".into(),
+                    ],
+                    interval: Some(10),
+                    timeout: Some(5),
+                    retries: Some(3),
+                    start_period: Some(20),
+                }),
+                ..Default::default()
+            },
+            ContainerDefinition {
+                name: "proxy".into(),
+                image: "registry.example.com:5000/team/proxy:20250101.1".into(),
+                essential: Some(true),
+                ..Default::default()
+            },
+        ],
+        tags: BTreeMap::from([("team".into(), "runners".into())]),
+        execution_role_arn: Some("arn:aws:iam::123456789012:role/runner-exec".into()),
+        cpu: Some("1024".into()),
+        memory: Some("2048".into()),
+        ..Default::default()
+    }
+}
+
+pub struct Fixture {
+    pub clock: Arc<ManualClock>,
+    pub sim: Arc<SimulatedEcs>,
+    pub target: RolloutTarget,
+    pub progress: RecordedProgress,
+    pub old_task_definition: String,
+}
+
+impl Fixture {
+    pub fn new(desired: i32, deployment_configuration: DeploymentConfiguration) -> Self {
+        let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+        let sim = Arc::new(SimulatedEcs::new(clock.clone(), 42));
+        let old_task_definition = sim
+            .create_service(ServiceSetup {
+                cluster: "runners".into(),
+                service: "runner".into(),
+                task_definition: runner_spec(OLD_IMAGE),
+                desired_count: desired,
+                deployment_configuration,
+            })
+            .unwrap();
+        Self {
+            clock,
+            sim,
+            target: RolloutTarget::new("runners", "runner"),
+            progress: RecordedProgress::new(),
+            old_task_definition,
+        }
+    }
+
+    pub fn safe(desired: i32) -> Self {
+        Self::new(desired, DeploymentConfiguration::safe_rolling())
+    }
+
+    /// Scripts the behaviour of the new runner image (as the engine writes it).
+    pub fn new_image_behaves(&self, behaviour: ImageBehaviour) {
+        self.sim.script_image(&new_image().to_string(), behaviour);
+    }
+
+    pub fn rollout(&self, config: RolloutConfig) -> Rollout {
+        Rollout::new(self.sim.clone(), self.clock.clone(), config)
+            .unwrap()
+            .with_progress(Arc::new(self.progress.clone()))
+    }
+}
+
+pub fn new_image() -> ImageRef {
+    ImageRef::parse(NEW_IMAGE).unwrap()
+}
+
+pub fn request() -> RolloutRequest {
+    RolloutRequest {
+        image: new_image(),
+        version: Version::parse("20250102.1").unwrap(),
+    }
+}
