@@ -3,7 +3,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
-use runner_version::{ImageRef, Release, Version};
+use runner_version::{ImageRef, InfraVersion, Release, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::{ComparedWith, CurrentState, SkipReason, UpdatePolicy};
@@ -45,6 +45,20 @@ impl Decision {
             Self::Update { .. } => &[],
             Self::Skip { reasons } => reasons,
         }
+    }
+
+    /// The infrastructure version and template an operator must apply
+    /// first, when a reason is [`SkipReason::InfrastructureUpdateRequired`]
+    /// (the orchestrator reports "blocked: apply this template").
+    pub fn infrastructure_update_required(&self) -> Option<(&InfraVersion, &str)> {
+        self.reasons().iter().find_map(|reason| match reason {
+            SkipReason::InfrastructureUpdateRequired {
+                required,
+                template_url,
+                ..
+            } => Some((required, template_url.as_str())),
+            _ => None,
+        })
     }
 
     /// The reason codes ([`SkipReason::code`]), for metrics labels.

@@ -705,10 +705,15 @@ fn json_form_carries_codes_and_round_trips() {
     assert_eq!(json["reasons"][0]["running"], "7");
     assert_eq!(json["reasons"][0]["template_url"], TEMPLATE);
     assert_eq!(json["reasons"][1]["code"], "held_after_manual_rollback");
+    assert_eq!(
+        decision.infrastructure_update_required(),
+        Some((&"8".into(), TEMPLATE))
+    );
     let back: Decision = serde_json::from_value(json).unwrap();
     assert_eq!(back, decision);
 
     let update = evaluate(&current(), &release(), &UpdatePolicy::default(), now());
+    assert_eq!(update.infrastructure_update_required(), None);
     let json = serde_json::to_value(&update).unwrap();
     assert_eq!(json["decision"], "update");
     assert_eq!(json["to"], "20250102.1");
