@@ -256,6 +256,14 @@ def _ecs_rollback(body):
     service.deployments = [rollback, ours] + [d for d in service.deployments
                                               if d is not ours and d is not previous]
     service.task_definition = previous["taskDefinition"]
+    now = utcnow()
+    service.events[:0] = [
+        {"id": str(uuid.uuid4()), "createdAt": now,
+         "message": f"(service {service.name}) rolling back to deployment {previous['id']}."},
+        {"id": str(uuid.uuid4()), "createdAt": now,
+         "message": f"(service {service.name}) (deployment {ours['id']}) deployment failed: "
+                    "tasks failed to start."},
+    ]
     if body.get("settle"):
         _complete({**body, "running": service.desired_count})
     return {"deployments": service.deployments}
