@@ -199,11 +199,11 @@ pub enum Error {
 }
 
 impl Error {
-    /// The retry class of this error: backend errors carry their own, all
-    /// other errors are [`ErrorClass::Permanent`] except
-    /// [`StackBusy`](Error::StackBusy) and
-    /// [`WaitTimedOut`](Error::WaitTimedOut), which are
-    /// [`ErrorClass::Transient`].
+    /// The retry class of this error: backend errors carry their own;
+    /// [`StackBusy`](Error::StackBusy), [`WaitTimedOut`](Error::WaitTimedOut)
+    /// and [`TemplateFetch`](Error::TemplateFetch) are
+    /// [`ErrorClass::Transient`]; every other error is
+    /// [`ErrorClass::Permanent`] (retrying the same input will not help).
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Backend { class, .. } => *class,

@@ -446,6 +446,11 @@ impl StackUpdater {
         }))
     }
 
+    /// Deletes the change set of a plan that will not be applied.
+    pub async fn discard_plan(&self, plan: &StackPlan) -> Result<(), Error> {
+        self.api.delete_change_set(&plan.change_set).await
+    }
+
     /// Executes a planned change set and waits for the stack to settle.
     pub async fn apply_plan(
         &self,

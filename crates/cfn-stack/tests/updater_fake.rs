@@ -446,6 +446,13 @@ async fn plan_shows_the_diff_and_applies_nothing() {
         matches!(outcome, StackUpdateOutcome::Updated { .. }),
         "{outcome:?}"
     );
+    assert_eq!(
+        s.api.mutating_calls(),
+        vec![
+            CfnOperation::CreateChangeSet,
+            CfnOperation::ExecuteChangeSet
+        ]
+    );
     let after = s.updater.read_stack("runner").await.unwrap();
     assert_eq!(after.description.parameters["Image"], "runner:2");
     assert_eq!(
@@ -649,4 +656,37 @@ fn config_validation_table() {
     for (name, config, ok) in cases {
         assert_eq!(config.validate().is_ok(), ok, "{name}");
     }
+}
+
+#[tokio::test]
+async fn a_discarded_plan_leaves_no_change_set_and_no_change() {
+    let s = setup();
+    let PlanOutcome::Planned(plan) = s.updater.plan("runner", &image_change()).await.unwrap()
+    else {
+        panic!("expected a plan")
+    };
+    assert_eq!(s.cfn.change_set_names("runner").len(), 1);
+    s.updater.discard_plan(&plan).await.unwrap();
+    assert!(s.cfn.change_set_names("runner").is_empty());
+    assert_eq!(
+        s.updater
+            .read_stack("runner")
+            .await
+            .unwrap()
+            .description
+            .parameters["Image"],
+        "runner:1"
+    );
+    // Applying a discarded plan fails; nothing changes.
+    assert!(s.updater.apply_plan(&plan, &NoProgress).await.is_err());
+    assert_eq!(
+        s.updater
+            .read_stack("runner")
+            .await
+            .unwrap()
+            .description
+            .status
+            .as_str(),
+        "CREATE_COMPLETE"
+    );
 }
