@@ -454,3 +454,48 @@ async fn tasks_are_listed_across_pages_and_described_in_batches() {
         Some("CannotPullContainerError")
     );
 }
+
+/// The plugin answers the next calls with queued faults, as ECS does under
+/// throttling or a server-side failure (moto itself never throttles).
+#[tokio::test]
+async fn throttling_and_server_errors_are_classified_from_the_wire() {
+    let a = account();
+    let registered = a
+        .ecs
+        .register_task_definition(&runner_task_definition("runner"))
+        .await
+        .unwrap();
+    create_service(&a.client, &registered.arn, 1).await;
+    let cases = [
+        ("ThrottlingException", ecs_rollout::ErrorClass::Throttled),
+        ("ServerException", ecs_rollout::ErrorClass::Transient),
+        (
+            "ServiceUnavailableException",
+            ecs_rollout::ErrorClass::Transient,
+        ),
+        ("AccessDeniedException", ecs_rollout::ErrorClass::Permanent),
+    ];
+    for (code, class) in cases {
+        moto().control(
+            "faults",
+            &json!({"account": a.id, "operation": "describe_services", "faults": [code]}),
+        );
+        let err = a
+            .ecs
+            .describe_service("runners", "runner")
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), Some(class), "{code}: {err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(code) && text.contains("runners/runner"),
+            "{text}"
+        );
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "{code}: source kept"
+        );
+        // The fault was one answer only.
+        a.ecs.describe_service("runners", "runner").await.unwrap();
+    }
+}

@@ -11,10 +11,13 @@ runs unless a test asks for it, except the two patches applied at load time:
 * `ListTaskDefinitions` and `ListTasks` honour `maxResults`/`nextToken`, and
   `ListTasks` honours `serviceName` (tasks started by the service's
   deployments), as ECS does. Plain moto returns everything in one page.
+* The ECS handlers answer with a queued fault first, if a test queued one
+  (`faults`): throttling and server errors as ECS sends them.
 """
 
 import uuid
 
+from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ecs import models as ecs_models
@@ -141,6 +144,40 @@ def _list_tasks(self):
 
 EC2ContainerServiceResponse.list_task_definitions = _list_task_definitions
 EC2ContainerServiceResponse.list_tasks = _list_tasks
+
+
+# Faults queued per (account, handler name): error codes to answer with.
+_FAULTS = {}
+
+# HTTP status ECS uses for each fault code.
+_FAULT_STATUS = {
+    "ThrottlingException": 400,
+    "ServerException": 500,
+    "ServiceUnavailableException": 503,
+}
+
+
+class _Fault(JsonRESTError):
+    def __init__(self, error_type):
+        super().__init__(error_type, f"{error_type} (injected by the test plugin)")
+        self.code = _FAULT_STATUS.get(error_type, 400)
+
+
+def _with_faults(name, handler):
+    def wrapped(self):
+        queue = _FAULTS.get((self.current_account, name))
+        if queue:
+            raise _Fault(queue.pop(0))
+        return handler(self)
+
+    return wrapped
+
+
+for _name in ["describe_services", "update_service", "list_tasks", "describe_tasks",
+              "describe_task_definition", "register_task_definition",
+              "list_task_definitions", "tag_resource", "deregister_task_definition"]:
+    setattr(EC2ContainerServiceResponse, _name,
+            _with_faults(_name, getattr(EC2ContainerServiceResponse, _name)))
 
 
 # --------------------------------------------------------------- control
@@ -278,6 +315,15 @@ def _run_tasks(body):
                           for i in range(body.get("count", 1))]}
 
 
+def _faults(body):
+    """Queues error answers for the next calls of one ECS operation
+    (`operation` as the handler name, e.g. `describe_services`), as ECS
+    answers under throttling or a server-side failure."""
+    queue = _FAULTS.setdefault((body["account"], body["operation"]), [])
+    queue.extend(body["faults"])
+    return {"queued": len(queue)}
+
+
 def _deployments(body):
     """Reads the service's deployments as moto holds them (for debugging)."""
     _, service = _service(body)
@@ -290,6 +336,7 @@ OPERATIONS = {
     "ecs_rollback": _ecs_rollback,
     "run_tasks": _run_tasks,
     "deployments": _deployments,
+    "faults": _faults,
 }
 
 
