@@ -98,6 +98,14 @@ pub enum Error {
         /// What the parser said.
         reason: String,
     },
+    /// An API answer is not JSON or lacks an expected field.
+    #[error("malformed answer from {endpoint}: {reason}")]
+    MalformedResponse {
+        /// The API method URL.
+        endpoint: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A signature by a trusted key does not verify (or is not a
     /// well-formed Ed25519 signature): the manifest was altered or forged.
     #[error(

@@ -229,6 +229,12 @@ impl FileHighWaterMark {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(self.storage_error("rename", &self.path, e));
         }
+        // Make the rename itself durable.
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(dir) = tokio::fs::File::open(dir).await
+        {
+            let _ = dir.sync_all().await;
+        }
         Ok(())
     }
 }
@@ -313,6 +319,34 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["marks.json"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_advances_keep_the_maximum() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileHighWaterMark::new(dir.path().join("marks.json")));
+        // Builds offered in a scrambled order by 40 concurrent tasks.
+        let tasks: Vec<_> = (0..40u64)
+            .map(|i| (i * 17) % 40)
+            .map(|build| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .advance(&Channel::Stable, &v(&format!("20250101.{build}")))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) | Err(Error::Rollback { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(
+            store.highest(&Channel::Stable).await.unwrap(),
+            Some(v("20250101.39"))
+        );
     }
 
     #[tokio::test]

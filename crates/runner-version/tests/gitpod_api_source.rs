@@ -88,7 +88,7 @@ async fn malformed_runner_answers_are_errors() {
         assert!(
             matches!(
                 err,
-                Error::MalformedManifest { .. } | Error::InvalidVersion { .. }
+                Error::MalformedResponse { .. } | Error::InvalidVersion { .. }
             ),
             "{runner}: {err:?}"
         );

@@ -212,8 +212,8 @@ impl GitpodApiSource {
         let body = self
             .call(&endpoint, json!({ "runnerId": self.runner_id }))
             .await?;
-        let malformed = |reason: &str| Error::MalformedManifest {
-            origin: endpoint.clone(),
+        let malformed = |reason: &str| Error::MalformedResponse {
+            endpoint: endpoint.clone(),
             reason: reason.into(),
         };
         let runner = body
@@ -276,8 +276,8 @@ impl GitpodApiSource {
         }
         self.config.check_json(endpoint, &response)?;
         let body = self.config.read_capped(endpoint, response).await?;
-        serde_json::from_slice(&body).map_err(|e| Error::MalformedManifest {
-            origin: endpoint.into(),
+        serde_json::from_slice(&body).map_err(|e| Error::MalformedResponse {
+            endpoint: endpoint.into(),
             reason: format!("answer is not JSON: {e}"),
         })
     }
