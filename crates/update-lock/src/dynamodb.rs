@@ -1,0 +1,435 @@
+//! The DynamoDB backend (feature `aws`): one item per lock key, conditional
+//! writes on the record version.
+//!
+//! # Table schema
+//!
+//! | attribute        | type | meaning                                                         |
+//! |------------------|------|-----------------------------------------------------------------|
+//! | `lock_key`       | S    | **partition key**: the lock key (no sort key)                   |
+//! | `holder`         | S    | current holder; absent once released                            |
+//! | `lease_ms`       | N    | lease duration in milliseconds (a duration, not a deadline)     |
+//! | `record_version` | S    | random version, replaced on every write; the write condition    |
+//! | `fence`          | N    | fencing token of the current or last holder                     |
+//! | `written_at`     | S    | writer's wall clock, RFC 3339; informational only               |
+//! | `expires_at`     | N    | **TTL attribute** (epoch seconds): `written_at + lease + retention` |
+//!
+//! `expires_at` only lets DynamoDB delete records abandoned for longer than
+//! the retention (default 7 days); the lock never reads it. Fencing tokens
+//! stay increasing across such a deletion because a new record starts its
+//! token at the current time in microseconds ([`FencingToken::initial`]).
+//!
+//! Every write is a `PutItem` with `attribute_not_exists(lock_key)` or
+//! `record_version = :expected`; `ConditionalCheckFailedException` becomes
+//! [`WriteOutcome::ConditionFailed`]. Reads are strongly consistent.
+//! [`create_table_if_missing`] creates the table (on-demand billing) and
+//! enables TTL on `expires_at`.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::{
+    Client,
+    error::{ProvideErrorMetadata, SdkError},
+    types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+        ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    },
+};
+use chrono::{DateTime, Utc};
+use update_clock::Clock;
+
+use crate::{
+    BackendErrorKind, FencingToken, LockError, LockRecord, LockStore, RecordVersion,
+    WriteCondition, WriteOutcome,
+};
+
+/// The partition key attribute.
+pub const KEY_ATTRIBUTE: &str = "lock_key";
+/// The TTL attribute (epoch seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+const HOLDER: &str = "holder";
+const LEASE_MS: &str = "lease_ms";
+const VERSION: &str = "record_version";
+const FENCE: &str = "fence";
+const WRITTEN_AT: &str = "written_at";
+
+/// Lock records in a DynamoDB table (see the [module docs](self) for the
+/// schema). Takes a ready-built client: its retry, endpoint and credentials
+/// are the embedder's.
+#[derive(Debug, Clone)]
+pub struct DynamoDbLockStore {
+    client: Client,
+    table: Arc<str>,
+    retention: Duration,
+}
+
+impl DynamoDbLockStore {
+    /// The default time an untouched record is kept before TTL cleanup.
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+    /// A store on `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: Arc::from(table.into()),
+            retention: Self::DEFAULT_RETENTION,
+        }
+    }
+
+    /// How long after its last write (plus its lease) a record may be
+    /// deleted by DynamoDB TTL. Default 7 days.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn item(&self, record: &LockRecord) -> HashMap<String, AttributeValue> {
+        let expires = record.written_at
+            + chrono::Duration::from_std(record.lease + self.retention)
+                .unwrap_or(chrono::Duration::MAX);
+        let mut item = HashMap::from([
+            (
+                KEY_ATTRIBUTE.to_string(),
+                AttributeValue::S(record.key.clone()),
+            ),
+            (
+                LEASE_MS.to_string(),
+                AttributeValue::N(record.lease.as_millis().to_string()),
+            ),
+            (
+                VERSION.to_string(),
+                AttributeValue::S(record.version.as_str().to_string()),
+            ),
+            (
+                FENCE.to_string(),
+                AttributeValue::N(record.token.get().to_string()),
+            ),
+            (
+                WRITTEN_AT.to_string(),
+                AttributeValue::S(record.written_at.to_rfc3339()),
+            ),
+            (
+                TTL_ATTRIBUTE.to_string(),
+                AttributeValue::N(expires.timestamp().to_string()),
+            ),
+        ]);
+        if let Some(holder) = &record.holder {
+            item.insert(HOLDER.to_string(), AttributeValue::S(holder.clone()));
+        }
+        item
+    }
+
+    fn parse(&self, item: &HashMap<String, AttributeValue>) -> Result<LockRecord, LockError> {
+        let bad = |what: &str| {
+            LockError::backend(
+                BackendErrorKind::Permanent,
+                format!("table {}", self.table),
+                format!(
+                    "lock item has a missing or malformed `{what}` attribute: the table is not a \
+                     lock table of this version, or the item was edited by hand"
+                ),
+            )
+        };
+        let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let n = |name: &str| -> Result<u64, LockError> {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad(name))
+        };
+        Ok(LockRecord {
+            key: s(KEY_ATTRIBUTE).ok_or_else(|| bad(KEY_ATTRIBUTE))?,
+            holder: s(HOLDER),
+            lease: Duration::from_millis(n(LEASE_MS)?),
+            version: RecordVersion::from_stored(s(VERSION).ok_or_else(|| bad(VERSION))?),
+            token: FencingToken::new(n(FENCE)?),
+            written_at: s(WRITTEN_AT)
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| bad(WRITTEN_AT))?,
+        })
+    }
+
+    fn sdk_error<E, R>(&self, action: &str, error: SdkError<E, R>) -> LockError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        sdk_error(&self.table, action, error)
+    }
+}
+
+/// The class of a DynamoDB failure from its error code and HTTP status.
+pub(crate) fn classify(code: Option<&str>, status: Option<u16>) -> BackendErrorKind {
+    match code {
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "LimitExceededException",
+        ) => BackendErrorKind::Throttled,
+        Some(
+            "InternalServerError"
+            | "ServiceUnavailable"
+            | "TransactionConflictException"
+            | "TransactionInProgressException"
+            | "ReplicatedWriteConflictException",
+        ) => BackendErrorKind::Transient,
+        _ => match status {
+            Some(429) => BackendErrorKind::Throttled,
+            Some(500..=599) => BackendErrorKind::Transient,
+            _ => BackendErrorKind::Permanent,
+        },
+    }
+}
+
+fn sdk_error<E, R>(table: &str, action: &str, error: SdkError<E, R>) -> LockError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let kind = match &error {
+        SdkError::ServiceError(service) => {
+            let status = None::<u16>;
+            classify(service.err().code(), status)
+        }
+        SdkError::ConstructionFailure(_) => BackendErrorKind::Permanent,
+        // Timeouts, connection failures and unparseable responses: the
+        // request may or may not have been applied.
+        _ => BackendErrorKind::Transient,
+    };
+    let hint = match error.code() {
+        Some("ResourceNotFoundException") => {
+            "; the table does not exist: create it (see update_lock::dynamodb::create_table_if_missing)"
+        }
+        Some("AccessDeniedException") => {
+            "; grant dynamodb:GetItem, PutItem (and DescribeTable, CreateTable, UpdateTimeToLive for the helper) on the table"
+        }
+        _ => "",
+    };
+    let detail = match error.code() {
+        Some(code) => format!(
+            "{action} failed with {code}: {}{hint}",
+            error.message().unwrap_or("no message")
+        ),
+        None => format!(
+            "{action} failed: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(&error)
+        ),
+    };
+    LockError::backend(kind, format!("DynamoDB table {table}"), detail)
+}
+
+#[async_trait]
+impl LockStore for DynamoDbLockStore {
+    fn backend_name(&self) -> &'static str {
+        "dynamodb"
+    }
+
+    async fn load(&self, key: &str) -> Result<Option<LockRecord>, LockError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(self.table.as_ref())
+            .key(KEY_ATTRIBUTE, AttributeValue::S(key.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.sdk_error("GetItem", e))?;
+        output.item().map(|item| self.parse(item)).transpose()
+    }
+
+    async fn write(
+        &self,
+        record: &LockRecord,
+        condition: &WriteCondition,
+    ) -> Result<WriteOutcome, LockError> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(self.table.as_ref())
+            .set_item(Some(self.item(record)));
+        let request = match condition {
+            WriteCondition::Absent => request
+                .condition_expression("attribute_not_exists(#k)")
+                .expression_attribute_names("#k", KEY_ATTRIBUTE),
+            WriteCondition::VersionIs(version) => request
+                .condition_expression("#v = :v")
+                .expression_attribute_names("#v", VERSION)
+                .expression_attribute_values(":v", AttributeValue::S(version.as_str().to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(WriteOutcome::Written),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(WriteOutcome::ConditionFailed)
+            }
+            Err(error) => Err(self.sdk_error("PutItem", error)),
+        }
+    }
+}
+
+/// What [`create_table_if_missing`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TableSetup {
+    /// The table existed; nothing was changed.
+    AlreadyExisted,
+    /// The table was created, is `ACTIVE`, and TTL on `expires_at` is on.
+    Created,
+}
+
+/// Creates the lock table `table` (partition key `lock_key`, on-demand
+/// billing) and enables TTL on `expires_at`, unless the table exists.
+/// Waits until the table is `ACTIVE`, polling `DescribeTable` every second
+/// on `clock`, for at most `timeout`.
+///
+/// An existing table is not checked or changed.
+pub async fn create_table_if_missing(
+    client: &Client,
+    table: &str,
+    clock: &dyn Clock,
+    timeout: Duration,
+) -> Result<TableSetup, LockError> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(_) => return Ok(TableSetup::AlreadyExisted),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(sdk_error(table, "DescribeTable", e)),
+    }
+    let build = |e: aws_sdk_dynamodb::error::BuildError| {
+        LockError::backend(
+            BackendErrorKind::Permanent,
+            format!("DynamoDB table {table}"),
+            e,
+        )
+    };
+    let created = client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(KEY_ATTRIBUTE)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build)?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(KEY_ATTRIBUTE)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(build)?,
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        // Someone else created it meanwhile: fine, wait for it below.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(sdk_error(table, "CreateTable", e)),
+    }
+    let started = clock.monotonic();
+    loop {
+        let described = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| sdk_error(table, "DescribeTable", e))?;
+        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            break;
+        }
+        if clock.monotonic() - started >= timeout {
+            return Err(LockError::backend(
+                BackendErrorKind::Transient,
+                format!("DynamoDB table {table}"),
+                format!("the table did not become ACTIVE within {timeout:?}; call again later"),
+            ));
+        }
+        clock.sleep(Duration::from_secs(1)).await;
+    }
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTRIBUTE)
+                .build()
+                .map_err(build)?,
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error(table, "UpdateTimeToLive", e))?;
+    Ok(TableSetup::Created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_classes_table() {
+        let cases = [
+            (
+                Some("ProvisionedThroughputExceededException"),
+                Some(400),
+                BackendErrorKind::Throttled,
+            ),
+            (
+                Some("ThrottlingException"),
+                Some(400),
+                BackendErrorKind::Throttled,
+            ),
+            (
+                Some("RequestLimitExceeded"),
+                Some(400),
+                BackendErrorKind::Throttled,
+            ),
+            (
+                Some("InternalServerError"),
+                Some(500),
+                BackendErrorKind::Transient,
+            ),
+            (
+                Some("TransactionConflictException"),
+                Some(400),
+                BackendErrorKind::Transient,
+            ),
+            (
+                Some("ResourceNotFoundException"),
+                Some(400),
+                BackendErrorKind::Permanent,
+            ),
+            (
+                Some("AccessDeniedException"),
+                Some(400),
+                BackendErrorKind::Permanent,
+            ),
+            (
+                Some("ValidationException"),
+                Some(400),
+                BackendErrorKind::Permanent,
+            ),
+            (None, Some(503), BackendErrorKind::Transient),
+            (None, Some(429), BackendErrorKind::Throttled),
+            (None, None, BackendErrorKind::Permanent),
+        ];
+        for (code, status, kind) in cases {
+            assert_eq!(classify(code, status), kind, "{code:?} {status:?}");
+        }
+    }
+}

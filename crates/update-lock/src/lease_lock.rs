@@ -1,0 +1,435 @@
+//! `LeaseLock`: the lease rules over any [`LockStore`].
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use update_clock::Clock;
+
+use crate::{
+    FencingToken, Lease, LeaseGuard, LockConfig, LockError, LockRecord, LockStore, LossReason,
+    MemoryLockStore, RecordVersion, UpdateLock, WriteCondition, WriteOutcome, guard::GuardShared,
+};
+
+/// How often a write that lost a race is re-evaluated before answering
+/// [`LockError::Held`].
+const RACE_ATTEMPTS: usize = 4;
+
+/// The longest key or owner accepted (DynamoDB keys allow 2048 bytes).
+const MAX_NAME_LEN: usize = 1024;
+
+/// The [`UpdateLock`] of this crate: the lease rules of
+/// amazon-dynamodb-lock-client plus fencing tokens, over any [`LockStore`].
+///
+/// - The record stores the lease *duration* and a random version replaced
+///   on every write.
+/// - A contender remembers the version it saw and when (on its own monotonic
+///   clock); it takes the lock over only if the version is still the same a
+///   full lease later. Wall clocks of different hosts are never compared.
+/// - The holder counts its lease from the moment it *sent* its last
+///   successful write, so its own validity ends before any contender can
+///   take over (given clocks that run at the same rate).
+/// - The background heartbeat renews at the lease's heartbeat period and
+///   marks the guard lost when a renewal fails its condition.
+///
+/// Cheap to clone; clones share the contender observations.
+#[derive(Debug)]
+pub struct LeaseLock<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for LeaseLock<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    config: LockConfig,
+    /// Per key: the record version this process last saw held by someone,
+    /// and when it first saw it.
+    observations: Mutex<HashMap<String, Observation>>,
+    /// Per key: the free record this process wrote when it last released
+    /// the key. The next acquisition tries a conditional write over it
+    /// without reading first; a failed condition falls back to a read.
+    released: Mutex<HashMap<String, LockRecord>>,
+}
+
+#[derive(Debug, Clone)]
+struct Observation {
+    version: RecordVersion,
+    first_seen: Duration,
+}
+
+/// A held lock, with when a takeover becomes possible.
+struct HeldBy {
+    error: LockError,
+    takeover_in: Duration,
+}
+
+impl LeaseLock<MemoryLockStore> {
+    /// A lock on a fresh [`MemoryLockStore`] with the default config.
+    pub fn in_memory(clock: Arc<dyn Clock>) -> Self {
+        Self::new(MemoryLockStore::new(), clock, LockConfig::default())
+            .expect("the default config is valid")
+    }
+}
+
+impl<S: LockStore> LeaseLock<S> {
+    /// A lock over `store`, timed by `clock`. Rejects an invalid `config`.
+    pub fn new(store: S, clock: Arc<dyn Clock>, config: LockConfig) -> Result<Self, LockError> {
+        config.validate()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                config,
+                observations: Mutex::new(HashMap::new()),
+                released: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The config in use.
+    pub fn config(&self) -> &LockConfig {
+        &self.inner.config
+    }
+}
+
+fn validate_name(what: &'static str, value: &str) -> Result<(), LockError> {
+    let reason = if value.is_empty() {
+        "must not be empty"
+    } else if value.len() > MAX_NAME_LEN {
+        "must be at most 1024 bytes"
+    } else if value.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else {
+        return Ok(());
+    };
+    Err(LockError::InvalidName {
+        what,
+        value: value.chars().take(80).collect(),
+        reason,
+    })
+}
+
+impl<S: LockStore> Inner<S> {
+    fn observations(&self) -> std::sync::MutexGuard<'_, HashMap<String, Observation>> {
+        self.observations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn released(&self) -> std::sync::MutexGuard<'_, HashMap<String, LockRecord>> {
+        self.released.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn held(&self, key: &str, holder: &str, takeover_in: Duration) -> HeldBy {
+        let until = self.clock.now()
+            + chrono::Duration::from_std(takeover_in).unwrap_or(chrono::Duration::MAX);
+        HeldBy {
+            error: LockError::Held {
+                key: key.to_string(),
+                holder: holder.to_string(),
+                until,
+            },
+            takeover_in,
+        }
+    }
+
+    /// One non-waiting attempt. `Err(Ok(held))` is a held lock.
+    async fn attempt(
+        self: &Arc<Self>,
+        key: &str,
+        owner: &str,
+        lease: Lease,
+    ) -> Result<LeaseGuard, Result<HeldBy, LockError>> {
+        validate_name("key", key).map_err(Err)?;
+        validate_name("owner", owner).map_err(Err)?;
+        lease.validate().map_err(Err)?;
+        let backend = self.store.backend_name();
+        let mut last_holder = String::from("another contender");
+        let mut hint = self.released().remove(key);
+        for _ in 0..RACE_ATTEMPTS {
+            let record = match hint.take() {
+                Some(released) => Some(released),
+                None => self.store.load(key).await.map_err(Err)?,
+            };
+            let (condition, token, kind) = match &record {
+                None => (
+                    WriteCondition::Absent,
+                    FencingToken::initial(self.clock.now()),
+                    "new",
+                ),
+                Some(r) => match &r.holder {
+                    None => (
+                        WriteCondition::VersionIs(r.version.clone()),
+                        r.token.next(),
+                        "free",
+                    ),
+                    Some(holder) => {
+                        let now = self.clock.monotonic();
+                        let mut observations = self.observations();
+                        let seen = observations
+                            .entry(key.to_string())
+                            .and_modify(|o| {
+                                if o.version != r.version {
+                                    *o = Observation {
+                                        version: r.version.clone(),
+                                        first_seen: now,
+                                    };
+                                }
+                            })
+                            .or_insert_with(|| Observation {
+                                version: r.version.clone(),
+                                first_seen: now,
+                            })
+                            .clone();
+                        drop(observations);
+                        let unchanged_for = now.saturating_sub(seen.first_seen);
+                        if unchanged_for < r.lease {
+                            metrics::counter!("update_lock_contended_total", "backend" => backend)
+                                .increment(1);
+                            return Err(Ok(self.held(key, holder, r.lease - unchanged_for)));
+                        }
+                        last_holder = holder.clone();
+                        (
+                            WriteCondition::VersionIs(r.version.clone()),
+                            r.token.next(),
+                            "takeover",
+                        )
+                    }
+                },
+            };
+            let version = RecordVersion::random();
+            let sent_at = self.clock.monotonic();
+            let new = LockRecord {
+                key: key.to_string(),
+                holder: Some(owner.to_string()),
+                lease: lease.duration(),
+                version: version.clone(),
+                token,
+                written_at: self.clock.now(),
+            };
+            match self.store.write(&new, &condition).await.map_err(Err)? {
+                WriteOutcome::Written => {
+                    self.observations().remove(key);
+                    metrics::counter!("update_lock_acquisitions_total", "backend" => backend, "kind" => kind)
+                        .increment(1);
+                    if kind == "takeover" {
+                        metrics::counter!("update_lock_takeovers_total", "backend" => backend)
+                            .increment(1);
+                        tracing::warn!(%key, %owner, previous = %last_holder, %token, "took over a stale lock");
+                    } else {
+                        tracing::debug!(%key, %owner, %token, "lock acquired");
+                    }
+                    return Ok(self.guard(key, owner, token, lease, version, sent_at));
+                }
+                // Someone wrote between our load and write: look again.
+                WriteOutcome::ConditionFailed => continue,
+            }
+        }
+        Err(Ok(self.held(key, &last_holder, Duration::ZERO)))
+    }
+
+    fn guard(
+        self: &Arc<Self>,
+        key: &str,
+        owner: &str,
+        token: FencingToken,
+        lease: Lease,
+        version: RecordVersion,
+        sent_at: Duration,
+    ) -> LeaseGuard {
+        let shared = Arc::new(GuardShared::new(
+            key.to_string(),
+            owner.to_string(),
+            token,
+            lease,
+            Arc::clone(&self.clock),
+            self.store.backend_name(),
+            version,
+            sent_at,
+        ));
+        let heartbeat = lease.heartbeat().map(|period| {
+            let inner = Arc::clone(self);
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move { inner.heartbeat(shared, period).await })
+        });
+        LeaseGuard { shared, heartbeat }
+    }
+
+    /// Renews every `period` until a renewal fails its condition, the lease
+    /// runs out without a successful renewal, or the guard is released.
+    async fn heartbeat(self: Arc<Self>, shared: Arc<GuardShared>, period: Duration) {
+        loop {
+            shared.sleep_until_next_beat(period).await;
+            shared.wait_resumed().await;
+            if shared.ensure_active().is_err() {
+                return;
+            }
+            match self.renew(&shared).await {
+                Ok(()) => {}
+                Err(LockError::LeaseLost { .. }) => return,
+                Err(error) => {
+                    let kind = error.backend_kind().map_or("other", |k| match k {
+                        crate::BackendErrorKind::Transient => "transient",
+                        crate::BackendErrorKind::Throttled => "throttled",
+                        _ => "permanent",
+                    });
+                    metrics::counter!("update_lock_heartbeat_failures_total", "backend" => shared.backend, "kind" => kind)
+                        .increment(1);
+                    tracing::warn!(key = %shared.key, owner = %shared.owner, %error, "heartbeat failed; retrying next period");
+                    if shared.expired() {
+                        shared.mark_lost(LossReason::Expired);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A conditional write of a new version (or, with `release`, of a free
+    /// record) over the version this guard wrote last.
+    async fn write_over_own(&self, shared: &GuardShared, release: bool) -> Result<(), LockError> {
+        let _serialised = shared.writes.lock().await;
+        shared.ensure_active()?;
+        let version = RecordVersion::random();
+        let record = LockRecord {
+            key: shared.key.clone(),
+            holder: (!release).then(|| shared.owner.clone()),
+            lease: shared.lease.duration(),
+            version: version.clone(),
+            token: shared.token,
+            written_at: self.clock.now(),
+        };
+        let mut condition = WriteCondition::VersionIs(shared.state().version.clone());
+        for _ in 0..2 {
+            let sent_at = self.clock.monotonic();
+            let outcome = match self.store.write(&record, &condition).await {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    shared.state().maybe_written = Some(version.clone());
+                    return Err(error);
+                }
+            };
+            match outcome {
+                WriteOutcome::Written => {
+                    if release {
+                        self.released().insert(record.key.clone(), record);
+                        shared.mark_released();
+                    } else {
+                        shared.record_renewal(version, sent_at);
+                    }
+                    return Ok(());
+                }
+                WriteOutcome::ConditionFailed => {
+                    // An earlier write with an unknown outcome may have
+                    // landed after all: then the record is still ours.
+                    let maybe = shared.state().maybe_written.take();
+                    if let Some(maybe) = maybe {
+                        let stored = self.store.load(&shared.key).await?;
+                        if stored.is_some_and(|r| {
+                            r.version == maybe && r.holder.as_deref() == Some(shared.owner.as_str())
+                        }) {
+                            shared.state().version = maybe.clone();
+                            condition = WriteCondition::VersionIs(maybe);
+                            continue;
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        shared.mark_lost(LossReason::TakenOver);
+        Err(shared.lost_error(LossReason::TakenOver))
+    }
+
+    async fn renew(&self, shared: &GuardShared) -> Result<(), LockError> {
+        self.write_over_own(shared, false).await
+    }
+}
+
+#[async_trait]
+impl<S: LockStore> UpdateLock for LeaseLock<S> {
+    async fn try_acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        lease: Lease,
+    ) -> Result<LeaseGuard, LockError> {
+        match self.inner.attempt(key, owner, lease).await {
+            Ok(guard) => Ok(guard),
+            Err(Ok(held)) => Err(held.error),
+            Err(Err(error)) => Err(error),
+        }
+    }
+
+    async fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        lease: Lease,
+        max_wait: Duration,
+    ) -> Result<LeaseGuard, LockError> {
+        let clock = &self.inner.clock;
+        let config = &self.inner.config;
+        let started = clock.monotonic();
+        loop {
+            let held = match self.inner.attempt(key, owner, lease).await {
+                Ok(guard) => {
+                    metrics::histogram!("update_lock_wait_seconds", "backend" => self.inner.store.backend_name())
+                        .record((clock.monotonic() - started).as_secs_f64());
+                    return Ok(guard);
+                }
+                Err(Ok(held)) => held,
+                Err(Err(error)) => return Err(error),
+            };
+            let waited = clock.monotonic().saturating_sub(started);
+            if waited >= max_wait {
+                return Err(held.error);
+            }
+            let jitter_ms = u64::try_from(config.poll_jitter.as_millis()).unwrap_or(u64::MAX);
+            let jitter = if jitter_ms == 0 {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(rand::random_range(0..=jitter_ms))
+            };
+            // Wake at the next poll, at the moment a takeover becomes
+            // possible, or at the deadline, whichever comes first.
+            let pause = (config.poll_interval + jitter)
+                .min(held.takeover_in.max(Duration::from_millis(1)))
+                .min(max_wait - waited);
+            clock.sleep(pause).await;
+        }
+    }
+
+    async fn renew(&self, guard: &LeaseGuard) -> Result<(), LockError> {
+        self.inner.renew(&guard.shared).await
+    }
+
+    async fn release(&self, guard: &LeaseGuard) -> Result<(), LockError> {
+        let result = self.inner.write_over_own(&guard.shared, true).await;
+        if result.is_ok() {
+            guard.stop_heartbeat();
+            tracing::debug!(key = %guard.key(), owner = %guard.owner(), token = %guard.token(), "lock released");
+        }
+        result
+    }
+
+    async fn inspect(&self, key: &str) -> Result<Option<LockRecord>, LockError> {
+        validate_name("key", key)?;
+        self.inner.store.load(key).await
+    }
+}

@@ -1,0 +1,60 @@
+//! The in-memory backend: one process, no persistence.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
+
+use crate::{LockError, LockRecord, LockStore, WriteCondition, WriteOutcome};
+
+/// Lock records in a `HashMap` behind a mutex. Clones share the records, so
+/// several [`LeaseLock`](crate::LeaseLock)s built on clones contend like
+/// separate processes on one store.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryLockStore {
+    records: Arc<Mutex<HashMap<String, LockRecord>>>,
+}
+
+impl MemoryLockStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<String, LockRecord>> {
+        // A poisoned mutex only means a panic elsewhere; each record is
+        // replaced whole, so the map is consistent.
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl LockStore for MemoryLockStore {
+    fn backend_name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn load(&self, key: &str) -> Result<Option<LockRecord>, LockError> {
+        Ok(self.records().get(key).cloned())
+    }
+
+    async fn write(
+        &self,
+        record: &LockRecord,
+        condition: &WriteCondition,
+    ) -> Result<WriteOutcome, LockError> {
+        let mut records = self.records();
+        let holds = match (condition, records.get(&record.key)) {
+            (WriteCondition::Absent, None) => true,
+            (WriteCondition::VersionIs(v), Some(stored)) => stored.version == *v,
+            _ => false,
+        };
+        if !holds {
+            return Ok(WriteOutcome::ConditionFailed);
+        }
+        records.insert(record.key.clone(), record.clone());
+        Ok(WriteOutcome::Written)
+    }
+}
