@@ -7,6 +7,8 @@ pub mod api;
 pub mod aws;
 mod circuit_breaker;
 mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod current;
 mod error;
 mod monitor;
