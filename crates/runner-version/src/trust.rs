@@ -107,11 +107,19 @@ impl TrustPolicy {
         self.keys.keys().map(String::as_str)
     }
 
-    /// Checks that the policy can ever be satisfied: a threshold of at least
-    /// one and at least that many trusted keys.
+    /// Checks that the policy can ever be satisfied and means what it says:
+    /// a threshold of at least one, at least that many trusted keys, and no
+    /// public key trusted under two ids.
     pub fn validate(&self) -> Result<(), Error> {
         if self.threshold == 0 {
             return Err(invalid("the threshold must be at least 1"));
+        }
+        let distinct: BTreeSet<[u8; 32]> = self.keys.values().map(|k| k.to_bytes()).collect();
+        if distinct.len() < self.keys.len() {
+            return Err(invalid(
+                "two key ids name the same public key; one signer could then count twice \
+                 towards the threshold",
+            ));
         }
         if self.keys.len() < self.threshold {
             return Err(invalid(format!(
@@ -338,6 +346,7 @@ mod tests {
         assert!(policy(0, &[("a", 1)]).validate().is_err());
         assert!(policy(2, &[("a", 1)]).validate().is_err());
         assert!(policy(1, &[("a", 1)]).validate().is_ok());
+        assert!(policy(2, &[("a", 1), ("b", 1)]).validate().is_err());
         let b64 = BASE64.encode(key(1).verifying_key().to_bytes());
         assert!(TrustPolicy::new(1).with_key_base64("a", &b64).is_ok());
         assert!(TrustPolicy::new(1).with_key_base64("a", "AAAA").is_err());
