@@ -200,3 +200,61 @@ async fn an_ecs_rollback_reads_as_a_primary_running_the_old_task_definition() {
         Some(RolloutState::Completed)
     );
 }
+
+/// Simulates: our deployment fails and ECS rolls back, and the rollback
+/// completes. moto has no ServiceDeployment APIs; the plugin answers
+/// ListServiceDeployments / DescribeServiceDeployments /
+/// DescribeServiceRevisions from the service's deployment history, with the
+/// statuses ECS reports (SUCCESSFUL, ROLLBACK_SUCCESSFUL).
+#[tokio::test]
+async fn service_deployments_read_the_rollback_history_newest_first() {
+    let a = account();
+    let (old, new) = settled_service(&a, 2).await;
+    let ours = deploy(&a, &new.arn).await;
+    control(&a, "ecs_rollback", json!({"failed_tasks": 2}));
+    control(&a, "complete", json!({}));
+
+    let history = a
+        .ecs
+        .describe_service_deployments("runners", "runner")
+        .await
+        .unwrap();
+    let summary: Vec<(&str, Option<&str>, Vec<&str>)> = history
+        .iter()
+        .map(|d| {
+            (
+                d.status.as_str(),
+                d.target_task_definition_arn.as_deref(),
+                d.source_task_definition_arns
+                    .iter()
+                    .map(String::as_str)
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("SUCCESSFUL", Some(old.arn.as_str()), vec![new.arn.as_str()]),
+            (
+                "ROLLBACK_SUCCESSFUL",
+                Some(new.arn.as_str()),
+                vec![old.arn.as_str()]
+            ),
+            ("SUCCESSFUL", Some(old.arn.as_str()), vec![]),
+        ]
+    );
+    let failed = &history[1];
+    assert!(
+        failed.arn.ends_with(ours.rsplit('/').next().unwrap()),
+        "{}",
+        failed.arn
+    );
+    assert!(
+        failed
+            .status_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("circuit breaker"))
+    );
+    assert!(failed.started_at.is_some() && failed.finished_at.is_some());
+}

@@ -11,6 +11,10 @@ runs unless a test asks for it, except the two patches applied at load time:
 * `ListTaskDefinitions` and `ListTasks` honour `maxResults`/`nextToken`, and
   `ListTasks` honours `serviceName` (tasks started by the service's
   deployments), as ECS does. Plain moto returns everything in one page.
+* `ListServiceDeployments`, `DescribeServiceDeployments` and
+  `DescribeServiceRevisions` (which moto lacks) answer from the service's
+  deployments: one service revision per deployment, status from the rollout
+  state (IN_PROGRESS, SUCCESSFUL, and ROLLBACK_* after `ecs_rollback`).
 * The ECS handlers answer with a queued fault first, if a test queued one
   (`faults`): throttling and server errors as ECS sends them.
 """
@@ -66,6 +70,21 @@ def _remember(service, deployment_id):
     _SERVICE_DEPLOYMENTS.setdefault(key, set()).add(deployment_id)
 
 
+# Every deployment dict ever seen per service (newest first), and the
+# service-deployment status the ECS rollback simulation gave some of them.
+_HISTORY = {}
+_SD_STATUS = {}
+
+
+def _history(service):
+    key = (service._account_id, service.cluster_name, service.name)
+    known = _HISTORY.setdefault(key, [])
+    for deployment in reversed(service.deployments):
+        if all(d is not deployment for d in known):
+            known.insert(0, deployment)
+    return known
+
+
 def _primary(service):
     return next(d for d in service.deployments if d["status"] == "PRIMARY")
 
@@ -93,7 +112,9 @@ def _update_service(self, service_properties):
             if deployment["status"] == "PRIMARY":
                 deployment["status"] = "ACTIVE"
                 deployment["updatedAt"] = utcnow()
+        _history(service)
         service.deployments.insert(0, _new_deployment(service, service.task_definition))
+        _history(service)
     return service
 
 
@@ -142,6 +163,82 @@ def _list_tasks(self):
     return _page(self, [t.task_arn for t in tasks], "taskArns")
 
 
+def _arn(service, kind, deployment):
+    suffix = deployment["id"].split("/")[-1]
+    return (f"arn:aws:ecs:{REGION}:{service._account_id}:{kind}/"
+            f"{service.cluster_name}/{service.name}/{suffix}")
+
+
+def _sd_status(deployment):
+    if deployment["id"] in _SD_STATUS:
+        return _SD_STATUS[deployment["id"]]
+    return {"COMPLETED": "SUCCESSFUL", "FAILED": "STOPPED"}.get(
+        deployment.get("rolloutState"), "IN_PROGRESS")
+
+
+def _all_services(backend):
+    return list(backend.services.values())
+
+
+def _list_service_deployments(self):
+    """ListServiceDeployments from the service's deployment history."""
+    service = self.ecs_backend._get_service(self._get_param("cluster", "default"),
+                                            self._get_param("service").split("/")[-1])
+    items = [{"serviceDeploymentArn": _arn(service, "service-deployment", d),
+              "serviceArn": service.arn, "clusterArn": service.cluster_arn,
+              "startedAt": d["createdAt"], "createdAt": d["createdAt"],
+              "targetServiceRevisionArn": _arn(service, "service-revision", d),
+              "status": _sd_status(d)} for d in _history(service)]
+    return _page(self, items, "serviceDeployments")
+
+
+def _describe_service_deployments(self):
+    """DescribeServiceDeployments: source revisions are the deployments that
+    were live when the deployment started (the older ones in the history)."""
+    wanted = set(self._get_param("serviceDeploymentArns") or [])
+    found = []
+    for service in _all_services(self.ecs_backend):
+        history = _history(service)
+        for i, d in enumerate(history):
+            arn = _arn(service, "service-deployment", d)
+            if arn not in wanted:
+                continue
+            revision = lambda x: {"arn": _arn(service, "service-revision", x),
+                                  "requestedTaskCount": x.get("desiredCount", 0),
+                                  "runningTaskCount": x.get("runningCount", 0),
+                                  "pendingTaskCount": x.get("pendingCount", 0)}
+            item = {"serviceDeploymentArn": arn, "serviceArn": service.arn,
+                    "clusterArn": service.cluster_arn, "createdAt": d["createdAt"],
+                    "startedAt": d["createdAt"], "updatedAt": d["updatedAt"],
+                    "targetServiceRevision": revision(d),
+                    "sourceServiceRevisions": [revision(x) for x in history[i + 1:i + 2]],
+                    "status": _sd_status(d),
+                    "statusReason": d.get("rolloutStateReason")}
+            if _sd_status(d) in ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL", "STOPPED"):
+                item["finishedAt"] = d["updatedAt"]
+            found.append(item)
+    return ActionResult({"serviceDeployments": found, "failures": []})
+
+
+def _describe_service_revisions(self):
+    """DescribeServiceRevisions: a revision per deployment, with its task
+    definition."""
+    wanted = set(self._get_param("serviceRevisionArns") or [])
+    found = []
+    for service in _all_services(self.ecs_backend):
+        for d in _history(service):
+            arn = _arn(service, "service-revision", d)
+            if arn in wanted:
+                found.append({"serviceRevisionArn": arn, "serviceArn": service.arn,
+                              "clusterArn": service.cluster_arn,
+                              "taskDefinition": d["taskDefinition"],
+                              "createdAt": d["createdAt"]})
+    return ActionResult({"serviceRevisions": found, "failures": []})
+
+
+EC2ContainerServiceResponse.list_service_deployments = _list_service_deployments
+EC2ContainerServiceResponse.describe_service_deployments = _describe_service_deployments
+EC2ContainerServiceResponse.describe_service_revisions = _describe_service_revisions
 EC2ContainerServiceResponse.list_task_definitions = _list_task_definitions
 EC2ContainerServiceResponse.list_tasks = _list_tasks
 
@@ -236,6 +333,10 @@ def _complete(body):
     older deployments' tasks are stopped and the deployments drop out."""
     backend, service = _service(body)
     primary = _primary(service)
+    _history(service)
+    for d in service.deployments:
+        if _SD_STATUS.get(d["id"]) == "ROLLBACK_IN_PROGRESS":
+            _SD_STATUS[d["id"]] = "ROLLBACK_SUCCESSFUL"
     running = body.get("running", service.desired_count)
     for i in range(running):
         _add_task(backend, service, primary, {"health": body.get("health", "HEALTHY")}, i)
@@ -287,6 +388,8 @@ def _ecs_rollback(body):
     ours.update(status="ACTIVE", failedTasks=failed, rolloutState="FAILED",
                 rolloutStateReason="ECS deployment circuit breaker: tasks failed to start.",
                 updatedAt=utcnow())
+    _history(service)
+    _SD_STATUS[ours["id"]] = "ROLLBACK_SUCCESSFUL" if body.get("settle") else "ROLLBACK_IN_PROGRESS"
     rollback = _new_deployment(service, previous["taskDefinition"])
     rollback["rolloutStateReason"] = (
         f"ECS deployment circuit breaker: rolling back to deploymentId {previous['id']}.")
