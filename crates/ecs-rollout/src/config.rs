@@ -45,7 +45,7 @@ pub enum DeploymentConfigurationPolicy {
 #[serde(default)]
 pub struct MonitorConfig {
     /// First and shortest poll interval; used again whenever something
-    /// changes. Default 5 s.
+    /// changes and while tasks are PENDING. Default 5 s.
     pub poll_min: Duration,
     /// Longest poll interval while nothing changes. Default 30 s.
     pub poll_max: Duration,

@@ -116,10 +116,12 @@ impl Monitor<'_> {
                     reason: "the service has no PRIMARY deployment".into(),
                 })?;
             if primary.id != watch.deployment_id {
-                return Ok((
-                    self.foreign_primary(watch, &service, seen_failed, &obs),
-                    obs,
-                ));
+                let verdict = self.foreign_primary(watch, &service, seen_failed, &obs);
+                if matches!(verdict, Verdict::Failed { .. }) {
+                    // Evidence: why our tasks stopped, even though ECS decided.
+                    self.inspect(watch, &mut seen_stopped, &mut obs).await?;
+                }
+                return Ok((verdict, obs));
             }
             if primary.task_definition_arn != watch.task_definition_arn {
                 return Err(Error::UnexpectedResponse {
@@ -250,7 +252,9 @@ impl Monitor<'_> {
                 obs.duration = elapsed;
                 return Ok((Verdict::TimedOut, obs));
             }
-            interval = if changed {
+            // Adaptive: fast while something changes or tasks are starting
+            // (a start failure is imminent or not), slower while stable.
+            interval = if changed || primary.pending_count > 0 {
                 self.config.poll_min
             } else {
                 interval
