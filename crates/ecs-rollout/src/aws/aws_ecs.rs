@@ -42,6 +42,25 @@ const SERVICE_DEPLOYMENTS_PAGE: i32 = 20;
 /// 5xx, timeouts and connection failures `Transient`, everything else
 /// `Permanent`; an unknown cluster, service or task definition is
 /// [`Error::NotFound`].
+///
+/// In an application, build the client from `aws_config::load_defaults`;
+/// the configuration below is spelled out so the example reads no
+/// environment:
+///
+/// ```no_run
+/// # async fn example() -> ecs_rollout::Result<()> {
+/// use ecs_rollout::{EcsApi, aws::AwsEcs};
+///
+/// let config = aws_sdk_ecs::Config::builder()
+///     .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+///     .region(aws_sdk_ecs::config::Region::new("eu-west-1"))
+///     .build();
+/// let ecs = AwsEcs::new(aws_sdk_ecs::Client::from_conf(config));
+/// let service = ecs.describe_service("runners", "runner").await?;
+/// println!("PRIMARY runs {}", service.task_definition_arn);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct AwsEcs {
     client: aws_sdk_ecs::Client,
