@@ -499,3 +499,82 @@ async fn throttling_and_server_errors_are_classified_from_the_wire() {
         a.ecs.describe_service("runners", "runner").await.unwrap();
     }
 }
+
+/// moto keeps a deployment configuration sent with UpdateService (not one
+/// sent with CreateService). Setting the safe rolling configuration replaces
+/// minimum/maximum percent and the breaker and keeps what else the service
+/// has (alarms, bake time).
+#[tokio::test]
+async fn a_deployment_configuration_update_keeps_what_it_does_not_set() {
+    let a = account();
+    let first = a
+        .ecs
+        .register_task_definition(&runner_task_definition("runner"))
+        .await
+        .unwrap();
+    create_service(&a.client, &first.arn, 1).await;
+    a.client
+        .update_service()
+        .cluster("runners")
+        .service("runner")
+        .deployment_configuration(
+            sdk::DeploymentConfiguration::builder()
+                .minimum_healthy_percent(50)
+                .maximum_percent(150)
+                .alarms(
+                    sdk::DeploymentAlarms::builder()
+                        .alarm_names("runner-5xx")
+                        .enable(true)
+                        .rollback(true)
+                        .build()
+                        .unwrap(),
+                )
+                .bake_time_in_minutes(5)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = a.ecs.describe_service("runners", "runner").await.unwrap();
+    assert_eq!(
+        before.deployment_configuration.minimum_healthy_percent,
+        Some(50)
+    );
+    assert_eq!(before.deployment_configuration.circuit_breaker, None);
+
+    let second = a
+        .ecs
+        .register_task_definition(&runner_task_definition("runner"))
+        .await
+        .unwrap();
+    a.ecs
+        .update_service(&UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: second.arn,
+            deployment_configuration: Some(DeploymentConfiguration::safe_rolling()),
+            force_new_deployment: false,
+        })
+        .await
+        .unwrap();
+    let after = a.ecs.describe_service("runners", "runner").await.unwrap();
+    assert_eq!(
+        after.deployment_configuration,
+        DeploymentConfiguration::safe_rolling()
+    );
+    let raw = a
+        .client
+        .describe_services()
+        .cluster("runners")
+        .services("runner")
+        .send()
+        .await
+        .unwrap()
+        .services
+        .unwrap()
+        .remove(0)
+        .deployment_configuration
+        .unwrap();
+    assert_eq!(raw.bake_time_in_minutes, Some(5));
+    assert_eq!(raw.alarms.unwrap().alarm_names, ["runner-5xx"]);
+}
