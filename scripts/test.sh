@@ -10,9 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! python3 -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
-    echo "==> installing moto[server] from PyPI"
-    python3 -m pip install --quiet 'moto[server]>=5,<6'
+# The ECS test plugin (crates/ecs-rollout/tests/moto_ecs_plugin.py) edits
+# moto's in-process backends, so the version is pinned.
+MOTO_VERSION=5.2.1
+if ! python3 -c "import moto, moto.server, flask, werkzeug; assert moto.__version__ == '$MOTO_VERSION'" >/dev/null 2>&1; then
+    echo "==> installing moto[server]==$MOTO_VERSION from PyPI"
+    python3 -m pip install --quiet "moto[server]==$MOTO_VERSION"
 fi
 
 echo "==> cargo test (all crates, all features, incl. doctests, examples and benches in test mode)"

@@ -49,13 +49,16 @@ fn bench_manifest(c: &mut Criterion) {
         .build()
         .unwrap();
     assert!(verifier.decode(&bytes, &Channel::Stable, "bench").is_ok());
-    c.bench_function("signed manifest: parse + verify 2 signatures (threshold 2)", |b| {
-        b.iter(|| {
-            verifier
-                .decode(black_box(&bytes), &Channel::Stable, "bench")
-                .unwrap()
-        })
-    });
+    c.bench_function(
+        "signed manifest: parse + verify 2 signatures (threshold 2)",
+        |b| {
+            b.iter(|| {
+                verifier
+                    .decode(black_box(&bytes), &Channel::Stable, "bench")
+                    .unwrap()
+            })
+        },
+    );
 
     let gitpod = format!(
         r#"{{"version":"20250101.3","image":"public.ecr.aws/gitpod/runner:20250101.3",
@@ -65,7 +68,11 @@ fn bench_manifest(c: &mut Criterion) {
         "ab".repeat(32)
     );
     let unsigned = ReleaseVerifier::builder().allow_unsigned().build().unwrap();
-    assert!(unsigned.decode(gitpod.as_bytes(), &Channel::Stable, "bench").is_ok());
+    assert!(
+        unsigned
+            .decode(gitpod.as_bytes(), &Channel::Stable, "bench")
+            .is_ok()
+    );
     c.bench_function("gitpod manifest: parse (unsigned, opted in)", |b| {
         b.iter(|| {
             unsigned

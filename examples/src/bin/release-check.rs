@@ -60,7 +60,10 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--threshold" => {
                 let n = value("--threshold")?;
-                args.threshold = Some(n.parse().map_err(|_| format!("--threshold {n:?}: not a number"))?);
+                args.threshold = Some(
+                    n.parse()
+                        .map_err(|_| format!("--threshold {n:?}: not a number"))?,
+                );
             }
             "--allow-unsigned" => args.allow_unsigned = true,
             "--allow-loopback-http" => args.allow_loopback_http = true,
@@ -76,7 +79,8 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
             "--timeout-ms" => {
                 let ms = value("--timeout-ms")?;
                 args.timeout = Duration::from_millis(
-                    ms.parse().map_err(|_| format!("--timeout-ms {ms:?}: not a number"))?,
+                    ms.parse()
+                        .map_err(|_| format!("--timeout-ms {ms:?}: not a number"))?,
                 );
             }
             "-h" | "--help" => return Err(String::new()),
