@@ -1,7 +1,7 @@
 //! The [`EcsApi`] trait: the ECS operations a rollout needs, in domain
 //! terms (no AWS SDK type), and the values it speaks.
 //!
-//! Backends: `SimulatedEcs` (always built) and
+//! Backends: [`SimulatedEcs`](crate::SimulatedEcs) (always built) and
 //! `AwsEcs` over `aws-sdk-ecs` (feature `aws`). An embedder may bring its own.
 //!
 //! Contract shared by every method:
@@ -9,7 +9,7 @@
 //! - Backend failures are [`Error::Api`] with an [`ErrorClass`](crate::ErrorClass):
 //!   `Throttled` and `Transient` may be retried, `Permanent` not.
 //! - Backends do **not** retry on their own beyond what the embedder's SDK
-//!   client does; the crate retries in one place, `RetryingEcs`.
+//!   client does; the crate retries in one place, [`RetryingEcs`](crate::RetryingEcs).
 
 use std::{collections::BTreeMap, fmt::Debug, sync::Arc};
 

@@ -54,8 +54,11 @@ pub struct MonitorConfig {
     /// Give up on a deployment that has not completed after this long
     /// (and roll back). Default 30 min.
     pub timeout: Duration,
-    /// After completion, every essential container must stay healthy this
-    /// long before `Succeeded`. Default 0 (none).
+    /// After completion, every task must stay running (and every essential
+    /// health-checked container healthy) this long before `Succeeded`: it
+    /// catches tasks that crash right after ECS called the deployment
+    /// complete (containers without a health check count as healthy once
+    /// RUNNING). Default 60 s; `Duration::ZERO` turns it off.
     pub bake_time: Duration,
     /// Stopped and running tasks are inspected whenever the deployment's
     /// counts change, and at least this often. Default 60 s.
@@ -76,7 +79,7 @@ impl Default for MonitorConfig {
             poll_max: Duration::from_secs(30),
             poll_growth: 1.5,
             timeout: Duration::from_secs(30 * 60),
-            bake_time: Duration::ZERO,
+            bake_time: Duration::from_secs(60),
             task_inspection_interval: Duration::from_secs(60),
             fail_fast_reasons: vec![
                 "CannotPullContainerError".into(),

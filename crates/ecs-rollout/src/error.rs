@@ -71,7 +71,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Everything that can go wrong in `ecs-rollout`.
 ///
 /// Domain results of a rollout (rolled back, timed out, superseded) are not
-/// errors: they are `RolloutOutcome` variants. Errors
+/// errors: they are [`RolloutOutcome`](crate::RolloutOutcome) variants. Errors
 /// are what stopped the crate from reaching an outcome at all.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

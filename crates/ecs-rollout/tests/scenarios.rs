@@ -625,3 +625,49 @@ async fn outcome_serializes_with_its_evidence() {
     assert_eq!(json["quarantine"]["outcome"], "rolled_back_by_ecs");
     let _ = fx.sim.describe_service("runners", "runner").await.unwrap();
 }
+
+#[tokio::test]
+async fn crash_right_after_completion_is_caught_by_the_bake_time() {
+    // No health check: ECS calls the deployment complete as soon as the
+    // tasks run; they crash seconds later.
+    let mut spec = common::runner_spec(common::OLD_IMAGE);
+    spec.container_definitions[0].health_check = None;
+    let fx = Fixture::with_spec(2, DeploymentConfiguration::safe_rolling(), spec);
+    fx.new_image_behaves(ImageBehaviour::CrashLoop);
+    let report = fx
+        .rollout(RolloutConfig::default())
+        .run(&fx.target, &request())
+        .await
+        .unwrap();
+    let RolloutOutcome::RolledBackByUs {
+        reason, rollback, ..
+    } = &report.outcome
+    else {
+        panic!("expected RolledBackByUs, got {:#?}", report.outcome);
+    };
+    assert!(
+        matches!(reason, FailureReason::BakeFailed { .. }),
+        "{reason:?}"
+    );
+    assert!(rollback.completed);
+    assert_eq!(primary_task_definition(&fx), fx.old_task_definition);
+
+    // Without a bake time the same rollout is (wrongly, but as configured) a success.
+    let mut spec = common::runner_spec(common::OLD_IMAGE);
+    spec.container_definitions[0].health_check = None;
+    let fx = Fixture::with_spec(2, DeploymentConfiguration::safe_rolling(), spec);
+    fx.new_image_behaves(ImageBehaviour::CrashLoop);
+    let config = RolloutConfig {
+        monitor: MonitorConfig {
+            bake_time: Duration::ZERO,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let report = fx
+        .rollout(config)
+        .run(&fx.target, &request())
+        .await
+        .unwrap();
+    assert!(report.outcome.is_success(), "{:#?}", report.outcome);
+}

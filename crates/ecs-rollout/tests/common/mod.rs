@@ -62,13 +62,21 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(desired: i32, deployment_configuration: DeploymentConfiguration) -> Self {
+        Self::with_spec(desired, deployment_configuration, runner_spec(OLD_IMAGE))
+    }
+
+    pub fn with_spec(
+        desired: i32,
+        deployment_configuration: DeploymentConfiguration,
+        task_definition: TaskDefinitionSpec,
+    ) -> Self {
         let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
         let sim = Arc::new(SimulatedEcs::new(clock.clone(), 42));
         let old_task_definition = sim
             .create_service(ServiceSetup {
                 cluster: "runners".into(),
                 service: "runner".into(),
-                task_definition: runner_spec(OLD_IMAGE),
+                task_definition,
                 desired_count: desired,
                 deployment_configuration,
             })
