@@ -29,6 +29,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{
     Client,
+    config::http::HttpResponse,
     error::{ProvideErrorMetadata, SdkError},
     types::{
         AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -155,10 +156,9 @@ impl DynamoDbLockStore {
         })
     }
 
-    fn sdk_error<E, R>(&self, action: &str, error: SdkError<E, R>) -> LockError
+    fn sdk_error<E>(&self, action: &str, error: SdkError<E, HttpResponse>) -> LockError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
         sdk_error(&self.table, action, error)
     }
@@ -188,15 +188,13 @@ pub(crate) fn classify(code: Option<&str>, status: Option<u16>) -> BackendErrorK
     }
 }
 
-fn sdk_error<E, R>(table: &str, action: &str, error: SdkError<E, R>) -> LockError
+fn sdk_error<E>(table: &str, action: &str, error: SdkError<E, HttpResponse>) -> LockError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let kind = match &error {
         SdkError::ServiceError(service) => {
-            let status = None::<u16>;
-            classify(service.err().code(), status)
+            classify(service.err().code(), Some(service.raw().status().as_u16()))
         }
         SdkError::ConstructionFailure(_) => BackendErrorKind::Permanent,
         // Timeouts, connection failures and unparseable responses: the
