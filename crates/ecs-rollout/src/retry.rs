@@ -360,4 +360,65 @@ mod tests {
         }
         RetryPolicy::default().validate().unwrap();
     }
+
+    use crate::{ErrorClass, SimulatedEcs};
+    use update_clock::ManualClock;
+
+    fn clock() -> Arc<ManualClock> {
+        Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025))
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_with_backoff_on_the_clock() {
+        let clock = clock();
+        let sim = SimulatedEcs::new(clock.clone(), 1);
+        sim.throttle_next(4);
+        let policy = RetryPolicy {
+            jitter: false,
+            initial_backoff: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let ecs = RetryingEcs::new(sim, clock.clone(), policy);
+        let err = ecs.describe_task_definition("missing:1").await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        // 1 + 2 + 4 + 8 seconds of backoff, then the real (permanent) answer.
+        assert_eq!(clock.monotonic(), Duration::from_secs(15));
+        let stats = ecs.stats();
+        assert_eq!(
+            (stats.attempts(), stats.retries(), stats.throttled()),
+            (5, 4, 4)
+        );
+        assert_eq!(stats.by_operation()["DescribeTaskDefinition"], 5);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts_and_keeps_the_class() {
+        let clock = clock();
+        let sim = SimulatedEcs::new(clock.clone(), 1);
+        sim.throttle_next(100);
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..Default::default()
+        };
+        let ecs = RetryingEcs::new(sim, clock, policy);
+        let err = ecs.describe_task_definition("x:1").await.unwrap_err();
+        assert!(
+            matches!(err, Error::RetriesExhausted { attempts: 3, .. }),
+            "{err}"
+        );
+        assert_eq!(err.class(), Some(ErrorClass::Throttled));
+        assert!(!err.is_retryable(), "exhausted retries are final");
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_are_not_retried() {
+        let clock = clock();
+        let sim = SimulatedEcs::new(clock.clone(), 1);
+        let ecs = RetryingEcs::new(sim, clock.clone(), RetryPolicy::default());
+        let spec = crate::TaskDefinitionSpec::default(); // empty family: ClientException
+        let err = ecs.register_task_definition(&spec).await.unwrap_err();
+        assert_eq!(err.class(), Some(ErrorClass::Permanent));
+        assert_eq!(ecs.stats().attempts(), 1);
+        assert_eq!(clock.monotonic(), Duration::ZERO);
+    }
 }

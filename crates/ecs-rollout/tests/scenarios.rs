@@ -671,3 +671,48 @@ async fn crash_right_after_completion_is_caught_by_the_bake_time() {
         .unwrap();
     assert!(report.outcome.is_success(), "{:#?}", report.outcome);
 }
+
+#[tokio::test]
+async fn a_rollback_that_fails_too_is_rollback_failed() {
+    // The previous image can no longer be pulled (deleted from the
+    // registry) and the new one crash-loops: no way back.
+    for breaker in [true, false] {
+        let config = if breaker {
+            DeploymentConfiguration::safe_rolling()
+        } else {
+            DeploymentConfiguration {
+                circuit_breaker: None,
+                ..DeploymentConfiguration::safe_rolling()
+            }
+        };
+        let fx = Fixture::new(2, config);
+        fx.new_image_behaves(ImageBehaviour::CrashLoop);
+        fx.sim
+            .script_image(common::OLD_IMAGE, ImageBehaviour::PullError);
+        let rollout_config = RolloutConfig {
+            deployment_configuration_policy: DeploymentConfigurationPolicy::Warn,
+            ..Default::default()
+        };
+        let report = fx
+            .rollout(rollout_config)
+            .run(&fx.target, &request())
+            .await
+            .unwrap();
+        let RolloutOutcome::RollbackFailed { rollback, .. } = &report.outcome else {
+            panic!(
+                "breaker {breaker}: expected RollbackFailed, got {:#?}",
+                report.outcome
+            );
+        };
+        let expected = if breaker {
+            RollbackInitiator::Ecs
+        } else {
+            RollbackInitiator::Us
+        };
+        assert_eq!(rollback.initiator, expected);
+        assert!(!rollback.completed);
+        assert!(rollback.failure.is_some());
+        assert!(report.quarantine.is_some(), "the new version still failed");
+        assert!(!report.outcome.is_success());
+    }
+}
