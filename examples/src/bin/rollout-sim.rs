@@ -260,13 +260,20 @@ async fn main() -> ExitCode {
     let output = args.output;
     let started = clock.now();
     let progress_clock = clock.clone();
-    let sink = ProgressFn(move |event: &ProgressEvent| match output {
-        Output::Text => println!(
-            "{} {}",
-            progress_clock.now().format("%H:%M:%S"),
-            progress_line(event)
-        ),
-        Output::Json => eprintln!("{}", serde_json::to_string(event).unwrap_or_default()),
+    let log_json = args.log_json;
+    let sink = ProgressFn(move |event: &ProgressEvent| {
+        let json = serde_json::to_string(event).unwrap_or_default();
+        if log_json {
+            tracing::info!(target: "rollout", progress = %json, "rollout progress");
+        }
+        match output {
+            Output::Text => println!(
+                "{} {}",
+                progress_clock.now().format("%H:%M:%S"),
+                progress_line(event)
+            ),
+            Output::Json => eprintln!("{json}"),
+        }
     });
     let config = RolloutConfig {
         monitor: MonitorConfig {
