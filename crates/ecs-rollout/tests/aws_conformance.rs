@@ -8,36 +8,9 @@
 
 mod aws_support;
 
-use aws_sdk_ecs::types as sdk;
-use aws_support::{Account, account, moto, runner_task_definition};
-use ecs_rollout::{EcsApi, conformance};
+use aws_support::{account, completed_service, control, runner_task_definition};
+use ecs_rollout::conformance;
 use serde_json::json;
-
-async fn service_running(a: &Account, family: &str, desired: i32) {
-    let td = a
-        .ecs
-        .register_task_definition(&runner_task_definition(family))
-        .await
-        .unwrap();
-    a.client
-        .create_cluster()
-        .cluster_name("runners")
-        .send()
-        .await
-        .unwrap();
-    a.client
-        .create_service()
-        .cluster("runners")
-        .service_name("runner")
-        .task_definition(&td.arn)
-        .desired_count(desired)
-        .launch_type(sdk::LaunchType::Ec2)
-        .send()
-        .await
-        .unwrap();
-    let body = json!({"account": a.id, "cluster": "runners", "service": "runner"});
-    moto().control("complete", &body);
-}
 
 #[tokio::test]
 async fn task_definition_behaviours() {
@@ -68,7 +41,7 @@ async fn revision_listing_paginates() {
 #[tokio::test]
 async fn service_behaviours() {
     let a = account();
-    service_running(&a, "svc-family", 2).await;
+    completed_service(&a, "svc-family", 2).await;
     conformance::update_service_returns_primary_deployment_id(
         &a.ecs,
         "runners",
@@ -82,11 +55,10 @@ async fn service_behaviours() {
 #[tokio::test]
 async fn task_listing_paginates_over_more_than_100_tasks() {
     let a = account();
-    service_running(&a, "tasks", 130).await;
-    let stopped = json!({"account": a.id, "cluster": "runners", "service": "runner",
-                         "count": 3, "last_status": "STOPPED",
+    completed_service(&a, "tasks", 130).await;
+    let stopped = json!({"count": 3, "last_status": "STOPPED",
                          "stopped_reason": "Essential container in task exited"});
-    moto().control("run_tasks", &stopped);
+    control(&a.id, "run_tasks", &stopped);
     conformance::list_tasks_paginates(&a.ecs, "runners", "runner", 100).await;
     conformance::list_tasks_paginates(&a.ecs, "runners", "runner", 7).await;
 }

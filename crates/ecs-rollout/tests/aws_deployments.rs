@@ -8,8 +8,7 @@
 
 mod aws_support;
 
-use aws_sdk_ecs::types as sdk;
-use aws_support::{account, moto, runner_task_definition};
+use aws_support::{account, completed_service, control, runner_task_definition};
 use ecs_rollout::{
     DeploymentStatus, DesiredStatus, EcsApi, ListTasksRequest, RegisteredTaskDefinition,
     RolloutState, UpdateServiceRequest,
@@ -22,47 +21,14 @@ async fn settled_service(
     a: &aws_support::Account,
     desired: i32,
 ) -> (RegisteredTaskDefinition, RegisteredTaskDefinition) {
-    let old = a
-        .ecs
-        .register_task_definition(&runner_task_definition("runner"))
-        .await
-        .unwrap();
-    a.client
-        .create_cluster()
-        .cluster_name("runners")
-        .send()
-        .await
-        .unwrap();
-    a.client
-        .create_service()
-        .cluster("runners")
-        .service_name("runner")
-        .task_definition(&old.arn)
-        .desired_count(desired)
-        .launch_type(sdk::LaunchType::Ec2)
-        .send()
-        .await
-        .unwrap();
     // Simulates: ECS finished the service's first deployment.
-    control(a, "complete", json!({}));
+    let old = completed_service(a, "runner", desired).await;
     let new = a
         .ecs
         .register_task_definition(&runner_task_definition("runner"))
         .await
         .unwrap();
     (old, new)
-}
-
-fn control(
-    a: &aws_support::Account,
-    operation: &str,
-    extra: serde_json::Value,
-) -> serde_json::Value {
-    let mut body = json!({"account": a.id, "cluster": "runners", "service": "runner"});
-    body.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    moto().control(operation, &body)
 }
 
 async fn deploy(a: &aws_support::Account, arn: &str) -> String {
@@ -99,7 +65,7 @@ async fn a_completed_deployment_reads_as_completed_and_primary() {
     let a = account();
     let (_, new) = settled_service(&a, 2).await;
     let ours = deploy(&a, &new.arn).await;
-    control(&a, "complete", json!({}));
+    control(&a.id, "complete", &json!({}));
 
     let service = a.ecs.describe_service("runners", "runner").await.unwrap();
     assert_eq!(service.deployments.len(), 1);
@@ -120,9 +86,9 @@ async fn a_failed_deployment_reads_with_failed_tasks_and_stopped_reasons() {
     let (old, new) = settled_service(&a, 2).await;
     let ours = deploy(&a, &new.arn).await;
     control(
-        &a,
+        &a.id,
         "fail",
-        json!({"failed_tasks": 3,
+        &json!({"failed_tasks": 3,
                "stopped_reason": "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
                "stop_code": "TaskFailedToStart",
                "container_reason": "CannotPullContainerError: not found"}),
@@ -174,7 +140,7 @@ async fn an_ecs_rollback_reads_as_a_primary_running_the_old_task_definition() {
     let a = account();
     let (old, new) = settled_service(&a, 2).await;
     let ours = deploy(&a, &new.arn).await;
-    control(&a, "ecs_rollback", json!({"failed_tasks": 2}));
+    control(&a.id, "ecs_rollback", &json!({"failed_tasks": 2}));
 
     let service = a.ecs.describe_service("runners", "runner").await.unwrap();
     let primary = service.primary().unwrap();
@@ -191,7 +157,7 @@ async fn an_ecs_rollback_reads_as_a_primary_running_the_old_task_definition() {
     assert_eq!(service.task_definition_arn, old.arn);
 
     // Simulates: minutes later the rollback has completed and ours is gone.
-    control(&a, "complete", json!({}));
+    control(&a.id, "complete", &json!({}));
     let service = a.ecs.describe_service("runners", "runner").await.unwrap();
     assert!(service.deployment(&ours).is_none());
     assert_eq!(service.primary().unwrap().task_definition_arn, old.arn);
@@ -211,8 +177,8 @@ async fn service_deployments_read_the_rollback_history_newest_first() {
     let a = account();
     let (old, new) = settled_service(&a, 2).await;
     let ours = deploy(&a, &new.arn).await;
-    control(&a, "ecs_rollback", json!({"failed_tasks": 2}));
-    control(&a, "complete", json!({}));
+    control(&a.id, "ecs_rollback", &json!({"failed_tasks": 2}));
+    control(&a.id, "complete", &json!({}));
 
     let history = a
         .ecs

@@ -17,8 +17,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use aws_sdk_ecs::types as sdk;
-use aws_support::{Account, VERSION_LABEL, account, moto, runner_task_definition};
+use aws_support::{
+    Account, VERSION_LABEL, account, completed_service, control, runner_task_definition,
+};
 use ecs_rollout::aws::AwsEcs;
 use ecs_rollout::{
     DeploymentStatus, EcsApi, FailureReason, ListTasksRequest, MARKER_TAG_PREFIX, Page, PageToken,
@@ -96,14 +97,6 @@ impl Scripted {
     }
 }
 
-fn control(account: &str, operation: &str, extra: &Value) -> Value {
-    let mut body = json!({"account": account, "cluster": "runners", "service": "runner"});
-    body.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    moto().control(operation, &body)
-}
-
 #[async_trait]
 impl EcsApi for Scripted {
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceDescription> {
@@ -171,29 +164,7 @@ impl EcsApi for Scripted {
 /// Service `runners/runner` (2 tasks) running revision 1, whose first
 /// deployment has completed. The plugin simulates ECS starting its tasks.
 async fn running_service(a: &Account) -> RegisteredTaskDefinition {
-    let old = a
-        .ecs
-        .register_task_definition(&runner_task_definition("runner"))
-        .await
-        .unwrap();
-    a.client
-        .create_cluster()
-        .cluster_name("runners")
-        .send()
-        .await
-        .unwrap();
-    a.client
-        .create_service()
-        .cluster("runners")
-        .service_name("runner")
-        .task_definition(&old.arn)
-        .desired_count(2)
-        .launch_type(sdk::LaunchType::Ec2)
-        .send()
-        .await
-        .unwrap();
-    control(&a.id, "complete", &json!({}));
-    old
+    completed_service(a, "runner", 2).await
 }
 
 fn engine(ecs: Arc<Scripted>) -> Rollout {

@@ -9,7 +9,10 @@
 mod aws_support;
 
 use aws_sdk_ecs::types as sdk;
-use aws_support::{VERSION_LABEL, account, moto, runner_task_definition};
+use aws_support::{
+    VERSION_LABEL, account, completed_service, control, create_service, moto,
+    runner_task_definition,
+};
 use ecs_rollout::{
     DeploymentConfiguration, DeploymentStatus, DesiredStatus, EcsApi, Error, ListTasksRequest,
     ResourceKind, RolloutState, TaskDefinitionSpec, UpdateServiceRequest, diff,
@@ -31,25 +34,6 @@ async fn all_revisions(ecs: &dyn EcsApi, family: &str) -> (Vec<String>, usize) {
             return (arns, pages);
         }
     }
-}
-
-async fn create_service(client: &aws_sdk_ecs::Client, task_definition: &str, desired: i32) {
-    client
-        .create_cluster()
-        .cluster_name("runners")
-        .send()
-        .await
-        .unwrap();
-    client
-        .create_service()
-        .cluster("runners")
-        .service_name("runner")
-        .task_definition(task_definition)
-        .desired_count(desired)
-        .launch_type(sdk::LaunchType::Ec2)
-        .send()
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -316,16 +300,7 @@ async fn an_invalid_registration_is_a_permanent_api_error() {
 #[tokio::test]
 async fn update_service_returns_the_deployment_it_created() {
     let a = account();
-    let first = a
-        .ecs
-        .register_task_definition(&runner_task_definition("runner"))
-        .await
-        .unwrap();
-    create_service(&a.client, &first.arn, 2).await;
-    moto().control(
-        "complete",
-        &json!({"account": a.id, "cluster": "runners", "service": "runner"}),
-    );
+    let first = completed_service(&a, "runner", 2).await;
     let before = a.ecs.describe_service("runners", "runner").await.unwrap();
     let old_id = before.primary().unwrap().id.clone();
     assert_eq!(
@@ -385,15 +360,15 @@ async fn tasks_are_listed_across_pages_and_described_in_batches() {
         .await
         .unwrap();
     create_service(&a.client, &registered.arn, 105).await;
-    moto().control(
+    control(
+        &a.id,
         "run_tasks",
-        &json!({"account": a.id, "cluster": "runners", "service": "runner", "count": 105,
-                "health": "HEALTHY"}),
+        &json!({"count": 105, "health": "HEALTHY"}),
     );
-    moto().control(
+    control(
+        &a.id,
         "run_tasks",
-        &json!({"account": a.id, "cluster": "runners", "service": "runner", "count": 2,
-                "last_status": "STOPPED", "stopped_reason": "CannotPullContainerError: pull access denied",
+        &json!({"count": 2, "last_status": "STOPPED", "stopped_reason": "CannotPullContainerError: pull access denied",
                 "stop_code": "TaskFailedToStart", "container_reason": "CannotPullContainerError"}),
     );
 

@@ -32,11 +32,7 @@ fn tag(fx: &Fixture, arn: &str, key: &str) -> Option<String> {
 #[tokio::test]
 async fn healthy_rollout_succeeds_with_our_task_definition_primary() {
     let fx = Fixture::safe(3);
-    let report = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(RolloutConfig::default()).await;
     let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
         panic!("expected Succeeded, got {:#?}", report.outcome);
     };
@@ -95,11 +91,7 @@ async fn healthy_rollout_succeeds_with_our_task_definition_primary() {
 async fn crash_loop_is_rolled_back_by_ecs_and_never_reported_as_success() {
     let fx = Fixture::safe(2);
     fx.new_image_behaves(ImageBehaviour::CrashLoop);
-    let report = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(RolloutConfig::default()).await;
     assert!(
         !report.outcome.is_success(),
         "the peers' bug: success after ECS rolled back"
@@ -166,11 +158,7 @@ async fn failing_health_checks_with_breaker_off_are_rolled_back_by_us() {
         deployment_configuration_policy: DeploymentConfigurationPolicy::Warn,
         ..Default::default()
     };
-    let report = fx
-        .rollout(config)
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(config).await;
     let RolloutOutcome::RolledBackByUs {
         reason,
         rollback,
@@ -208,11 +196,7 @@ async fn image_pull_error_fails_fast_before_the_breaker() {
         // One task: the breaker needs three failed starts, we need one.
         let fx = Fixture::safe(1);
         fx.new_image_behaves(behaviour);
-        let report = fx
-            .rollout(RolloutConfig::default())
-            .run(&fx.target, &request())
-            .await
-            .unwrap();
+        let report = fx.run(RolloutConfig::default()).await;
         let RolloutOutcome::RolledBackByUs {
             reason,
             evidence,
@@ -258,11 +242,7 @@ async fn tasks_that_never_get_healthy_time_out_then_roll_back() {
         },
         ..Default::default()
     };
-    let report = fx
-        .rollout(config)
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(config).await;
     let RolloutOutcome::TimedOut {
         timeout: reported,
         rollback,
@@ -299,11 +279,7 @@ async fn operator_deploying_meanwhile_supersedes_us() {
             ..Default::default()
         },
     );
-    let report = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(RolloutConfig::default()).await;
     let RolloutOutcome::Superseded {
         task_definition_arn,
         by_deployment_id,
@@ -330,11 +306,7 @@ async fn throttling_storms_are_survived_with_backoff() {
         server_error_probability: 0.1,
     });
     fx.sim.throttle_next(6);
-    let report = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(RolloutConfig::default()).await;
     let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
         panic!("expected Succeeded, got {:#?}", report.outcome);
     };
@@ -348,35 +320,11 @@ async fn throttling_storms_are_survived_with_backoff() {
     assert_eq!(fx.sim.total_calls(), evidence.api_calls);
 }
 
-async fn make_busy(fx: &Fixture, task_definition: &str) {
-    fx.sim
-        .update_service(&UpdateServiceRequest {
-            cluster: "runners".into(),
-            service: "runner".into(),
-            task_definition: task_definition.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn busy_service_is_refused_unless_told_to_wait() {
-    let fx = Fixture::safe(2);
-    let other = fx
-        .sim
-        .register_task_definition(&common::runner_spec(
-            "registry.example.com:5000/team/runner:other",
-        ))
-        .await
-        .unwrap();
-    make_busy(&fx, &other.arn).await;
+    let fx = Fixture::safe_and_busy(2).await;
     let calls_before = fx.sim.calls().get("RegisterTaskDefinition").copied();
-    let err = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap_err();
+    let err = fx.run_err(RolloutConfig::default()).await;
     assert!(matches!(err, Error::Busy { .. }), "{err}");
     assert_eq!(
         fx.sim.calls().get("RegisterTaskDefinition").copied(),
@@ -384,24 +332,12 @@ async fn busy_service_is_refused_unless_told_to_wait() {
         "nothing registered"
     );
 
-    let fx = Fixture::safe(2);
-    let other = fx
-        .sim
-        .register_task_definition(&common::runner_spec(
-            "registry.example.com:5000/team/runner:other",
-        ))
-        .await
-        .unwrap();
-    make_busy(&fx, &other.arn).await;
+    let fx = Fixture::safe_and_busy(2).await;
     let config = RolloutConfig {
         wait_for_idle: Some(Duration::from_secs(600)),
         ..Default::default()
     };
-    let report = fx
-        .rollout(config)
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(config).await;
     assert!(report.outcome.is_success(), "{:#?}", report.outcome);
     assert!(
         fx.progress
@@ -426,21 +362,13 @@ async fn unsafe_deployment_configuration_is_fixed_or_refused() {
         deployment_configuration_policy: DeploymentConfigurationPolicy::Refuse,
         ..Default::default()
     };
-    let err = fx
-        .rollout(refuse)
-        .run(&fx.target, &request())
-        .await
-        .unwrap_err();
+    let err = fx.run_err(refuse).await;
     assert!(
         matches!(&err, Error::UnsafeDeploymentConfiguration { problems, .. } if problems.len() == 3),
         "{err}"
     );
 
-    let report = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(RolloutConfig::default()).await;
     assert!(report.outcome.is_success(), "{:#?}", report.outcome);
     let service = fx.sim.peek_service("runners", "runner").unwrap();
     assert_eq!(
@@ -452,17 +380,9 @@ async fn unsafe_deployment_configuration_is_fixed_or_refused() {
 #[tokio::test]
 async fn same_image_is_not_redeployed() {
     let fx = Fixture::safe(1);
-    let first = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let first = fx.run(RolloutConfig::default()).await;
     assert!(first.outcome.is_success());
-    let second = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let second = fx.run(RolloutConfig::default()).await;
     assert!(
         matches!(second.outcome, RolloutOutcome::AlreadyRunning { .. }),
         "{:#?}",
@@ -481,11 +401,7 @@ async fn bake_time_is_waited_for() {
         },
         ..Default::default()
     };
-    let report = fx
-        .rollout(config)
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(config).await;
     let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
         panic!("expected Succeeded, got {:#?}", report.outcome);
     };
@@ -563,11 +479,7 @@ async fn pagination_over_more_than_100_tasks() {
     assert!(fx.sim.calls()["ListTasks"] >= 2);
 
     // A rollout of 150 tasks completes only if every page is read.
-    let report = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(RolloutConfig::default()).await;
     assert!(report.outcome.is_success(), "{:#?}", report.outcome);
 }
 
@@ -613,11 +525,7 @@ async fn progress_events_stream_through_a_tokio_channel() {
 async fn outcome_serializes_with_its_evidence() {
     let fx = Fixture::safe(2);
     fx.new_image_behaves(ImageBehaviour::CrashLoop);
-    let report = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(RolloutConfig::default()).await;
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["outcome"]["outcome"], "rolled_back_by_ecs");
     assert_eq!(json["outcome"]["reason"]["kind"], "circuit_breaker");
@@ -630,15 +538,9 @@ async fn outcome_serializes_with_its_evidence() {
 async fn crash_right_after_completion_is_caught_by_the_bake_time() {
     // No health check: ECS calls the deployment complete as soon as the
     // tasks run; they crash seconds later.
-    let mut spec = common::runner_spec(common::OLD_IMAGE);
-    spec.container_definitions[0].health_check = None;
-    let fx = Fixture::with_spec(2, DeploymentConfiguration::safe_rolling(), spec);
+    let fx = Fixture::safe_without_health_check(2);
     fx.new_image_behaves(ImageBehaviour::CrashLoop);
-    let report = fx
-        .rollout(RolloutConfig::default())
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(RolloutConfig::default()).await;
     let RolloutOutcome::RolledBackByUs {
         reason, rollback, ..
     } = &report.outcome
@@ -653,9 +555,7 @@ async fn crash_right_after_completion_is_caught_by_the_bake_time() {
     assert_eq!(primary_task_definition(&fx), fx.old_task_definition);
 
     // Without a bake time the same rollout is (wrongly, but as configured) a success.
-    let mut spec = common::runner_spec(common::OLD_IMAGE);
-    spec.container_definitions[0].health_check = None;
-    let fx = Fixture::with_spec(2, DeploymentConfiguration::safe_rolling(), spec);
+    let fx = Fixture::safe_without_health_check(2);
     fx.new_image_behaves(ImageBehaviour::CrashLoop);
     let config = RolloutConfig {
         monitor: MonitorConfig {
@@ -664,11 +564,7 @@ async fn crash_right_after_completion_is_caught_by_the_bake_time() {
         },
         ..Default::default()
     };
-    let report = fx
-        .rollout(config)
-        .run(&fx.target, &request())
-        .await
-        .unwrap();
+    let report = fx.run(config).await;
     assert!(report.outcome.is_success(), "{:#?}", report.outcome);
 }
 
@@ -693,11 +589,7 @@ async fn a_rollback_that_fails_too_is_rollback_failed() {
             deployment_configuration_policy: DeploymentConfigurationPolicy::Warn,
             ..Default::default()
         };
-        let report = fx
-            .rollout(rollout_config)
-            .run(&fx.target, &request())
-            .await
-            .unwrap();
+        let report = fx.run(rollout_config).await;
         let RolloutOutcome::RollbackFailed { rollback, .. } = &report.outcome else {
             panic!(
                 "breaker {breaker}: expected RollbackFailed, got {:#?}",

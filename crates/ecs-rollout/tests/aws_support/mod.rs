@@ -12,8 +12,11 @@ use ecs_rollout::task_definition::{
     EphemeralStorage, HostVolume, KeyValuePair, LinuxParameters, LogConfiguration, MountPoint,
     PlacementConstraint, PortMapping, RuntimePlatform, Secret, Ulimit, Volume,
 };
-use ecs_rollout::{ContainerDefinition, HealthCheck, TaskDefinitionSpec};
+use ecs_rollout::{
+    ContainerDefinition, EcsApi, HealthCheck, RegisteredTaskDefinition, TaskDefinitionSpec,
+};
 use moto_harness::{MotoAccount, MotoServer, unique_account_id};
+use serde_json::{Value, json};
 
 /// The plugin that makes moto's ECS behave like ECS (see the file).
 pub const PLUGIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/moto_ecs_plugin.py");
@@ -47,6 +50,55 @@ pub fn account() -> Account {
         ecs: AwsEcs::new(client.clone()),
         client,
     }
+}
+
+/// Asks the moto plugin to run `operation` on service `runners/runner` of
+/// `account`, with `extra` merged into the request body.
+pub fn control(account: &str, operation: &str, extra: &Value) -> Value {
+    let mut body = json!({"account": account, "cluster": "runners", "service": "runner"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    moto().control(operation, &body)
+}
+
+/// Creates cluster `runners` and in it service `runner` (EC2 launch type)
+/// with `desired` tasks of `task_definition`.
+pub async fn create_service(client: &aws_sdk_ecs::Client, task_definition: &str, desired: i32) {
+    client
+        .create_cluster()
+        .cluster_name("runners")
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_service()
+        .cluster("runners")
+        .service_name("runner")
+        .task_definition(task_definition)
+        .desired_count(desired)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Ec2)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Registers `runner_task_definition(family)`, creates service
+/// `runners/runner` with `desired` tasks of it, and has the plugin simulate
+/// ECS completing the service's first deployment. Returns the revision.
+pub async fn completed_service(
+    a: &Account,
+    family: &str,
+    desired: i32,
+) -> RegisteredTaskDefinition {
+    let registered = a
+        .ecs
+        .register_task_definition(&runner_task_definition(family))
+        .await
+        .unwrap();
+    create_service(&a.client, &registered.arn, desired).await;
+    control(&a.id, "complete", &json!({}));
+    registered
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

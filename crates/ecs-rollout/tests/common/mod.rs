@@ -5,9 +5,9 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use ecs_rollout::{
-    ContainerDefinition, DeploymentConfiguration, HealthCheck, ImageBehaviour, RecordedProgress,
-    Rollout, RolloutConfig, RolloutRequest, RolloutTarget, ServiceSetup, SimulatedEcs,
-    TaskDefinitionSpec,
+    ContainerDefinition, DeploymentConfiguration, EcsApi, Error, HealthCheck, ImageBehaviour,
+    RecordedProgress, Rollout, RolloutConfig, RolloutReport, RolloutRequest, RolloutTarget,
+    ServiceSetup, SimulatedEcs, TaskDefinitionSpec, UpdateServiceRequest,
 };
 use runner_version::{ImageRef, Version};
 use update_clock::ManualClock;
@@ -94,6 +94,35 @@ impl Fixture {
         Self::new(desired, DeploymentConfiguration::safe_rolling())
     }
 
+    /// A safe-rolling service whose runner container has no health check:
+    /// ECS calls a deployment complete as soon as its tasks run.
+    pub fn safe_without_health_check(desired: i32) -> Self {
+        let mut spec = runner_spec(OLD_IMAGE);
+        spec.container_definitions[0].health_check = None;
+        Self::with_spec(desired, DeploymentConfiguration::safe_rolling(), spec)
+    }
+
+    /// A safe-rolling service that is busy: a deployment of another runner
+    /// revision (`:other`) is in progress.
+    pub async fn safe_and_busy(desired: i32) -> Self {
+        let fx = Self::safe(desired);
+        let other = fx
+            .sim
+            .register_task_definition(&runner_spec("registry.example.com:5000/team/runner:other"))
+            .await
+            .unwrap();
+        fx.sim
+            .update_service(&UpdateServiceRequest {
+                cluster: "runners".into(),
+                service: "runner".into(),
+                task_definition: other.arn,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        fx
+    }
+
     /// Scripts the behaviour of the new runner image (as the engine writes it).
     pub fn new_image_behaves(&self, behaviour: ImageBehaviour) {
         self.sim.script_image(&new_image().to_string(), behaviour);
@@ -103,6 +132,22 @@ impl Fixture {
         Rollout::new(self.sim.clone(), self.clock.clone(), config)
             .unwrap()
             .with_progress(Arc::new(self.progress.clone()))
+    }
+
+    /// Rolls the target out to `request()` with `config`; the run must not fail.
+    pub async fn run(&self, config: RolloutConfig) -> RolloutReport {
+        self.rollout(config)
+            .run(&self.target, &request())
+            .await
+            .unwrap()
+    }
+
+    /// Rolls the target out to `request()` with `config`; the run must fail.
+    pub async fn run_err(&self, config: RolloutConfig) -> Error {
+        self.rollout(config)
+            .run(&self.target, &request())
+            .await
+            .unwrap_err()
     }
 }
 
