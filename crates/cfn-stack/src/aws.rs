@@ -8,6 +8,7 @@ use aws_sdk_cloudformation::{
     error::ProvideErrorMetadata,
     types::{Capability, ChangeSetType, Parameter},
 };
+use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
 use chrono::{DateTime, Utc};
 
 use crate::{
@@ -47,6 +48,46 @@ fn stack_missing(message: Option<&str>) -> bool {
     message.is_some_and(|m| m.contains("does not exist") && m.contains("Stack"))
 }
 
+/// Maps a failed `operation` on `stack`: "Stack ... does not exist" is
+/// [`Error::StackNotFound`], anything else a backend error on `stack`.
+fn stack_error<E>(operation: &'static str, stack: &str, error: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if stack_missing(error.message()) {
+        Error::StackNotFound {
+            stack: stack.to_string(),
+        }
+    } else {
+        backend_error(operation, stack, error)
+    }
+}
+
+fn change_set_not_found(change_set: &ChangeSetRef) -> Error {
+    Error::ChangeSetNotFound {
+        stack: change_set.stack.clone(),
+        change_set: change_set.change_set.clone(),
+    }
+}
+
+/// The token of the next page; none (or an empty one) means this was the last.
+fn next_page(token: Option<&str>) -> Option<String> {
+    token.filter(|next| !next.is_empty()).map(str::to_string)
+}
+
+/// `(UsePreviousTemplate, TemplateURL)` of an update or change set.
+fn template_fields(template: &TemplateSource) -> (Option<bool>, Option<String>) {
+    match template {
+        TemplateSource::Existing => (Some(true), None),
+        TemplateSource::Url(url) => (None, Some(url.clone())),
+    }
+}
+
+/// A key/value pair of a stack; a missing key drops it, a missing value is "".
+fn key_value(key: Option<&str>, value: Option<&str>) -> Option<(String, String)> {
+    Some((key?.to_string(), value.unwrap_or_default().to_string()))
+}
+
 fn parameters(request: &StackUpdateRequest) -> Vec<Parameter> {
     request
         .parameters
@@ -75,15 +116,13 @@ fn capabilities(request: &StackUpdateRequest) -> Option<Vec<Capability>> {
 #[async_trait]
 impl CfnApi for AwsCfn {
     async fn describe_stack(&self, stack: &str) -> Result<StackDescription, Error> {
-        let output = match self.client.describe_stacks().stack_name(stack).send().await {
-            Ok(output) => output,
-            Err(error) if stack_missing(error.message()) => {
-                return Err(Error::StackNotFound {
-                    stack: stack.to_string(),
-                });
-            }
-            Err(error) => return Err(backend_error("DescribeStacks", stack, error)),
-        };
+        let output = self
+            .client
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|error| stack_error("DescribeStacks", stack, error))?;
         let Some(s) = output.stacks().first() else {
             return Err(Error::StackNotFound {
                 stack: stack.to_string(),
@@ -97,22 +136,12 @@ impl CfnApi for AwsCfn {
             parameters: s
                 .parameters()
                 .iter()
-                .filter_map(|p| {
-                    Some((
-                        p.parameter_key()?.to_string(),
-                        p.parameter_value().unwrap_or_default().to_string(),
-                    ))
-                })
+                .filter_map(|p| key_value(p.parameter_key(), p.parameter_value()))
                 .collect(),
             outputs: s
                 .outputs()
                 .iter()
-                .filter_map(|o| {
-                    Some((
-                        o.output_key()?.to_string(),
-                        o.output_value().unwrap_or_default().to_string(),
-                    ))
-                })
+                .filter_map(|o| key_value(o.output_key(), o.output_value()))
                 .collect(),
             tags: s
                 .tags()
@@ -138,13 +167,8 @@ impl CfnApi for AwsCfn {
         };
         let output = match request.send().await {
             Ok(output) => output,
-            Err(error)
-                if matches!(template, TemplateSource::Existing)
-                    && stack_missing(error.message()) =>
-            {
-                return Err(Error::StackNotFound {
-                    stack: stack.to_string(),
-                });
+            Err(error) if matches!(template, TemplateSource::Existing) => {
+                return Err(stack_error("GetTemplateSummary", stack, error));
             }
             Err(error) => return Err(backend_error("GetTemplateSummary", resource, error)),
         };
@@ -164,16 +188,15 @@ impl CfnApi for AwsCfn {
     }
 
     async fn update_stack(&self, request: &StackUpdateRequest) -> Result<UpdateStart, Error> {
+        let (use_previous_template, template_url) = template_fields(&request.template);
         let builder = self
             .client
             .update_stack()
             .stack_name(&request.stack)
             .set_parameters(Some(parameters(request)))
-            .set_capabilities(capabilities(request));
-        let builder = match &request.template {
-            TemplateSource::Existing => builder.use_previous_template(true),
-            TemplateSource::Url(url) => builder.template_url(url),
-        };
+            .set_capabilities(capabilities(request))
+            .set_use_previous_template(use_previous_template)
+            .set_template_url(template_url);
         match builder.send().await {
             Ok(output) => Ok(UpdateStart::Started {
                 stack_id: output.stack_id().unwrap_or_default().to_string(),
@@ -181,10 +204,7 @@ impl CfnApi for AwsCfn {
             Err(error) if error.message().is_some_and(means_no_changes) => {
                 Ok(UpdateStart::NoChanges)
             }
-            Err(error) if stack_missing(error.message()) => Err(Error::StackNotFound {
-                stack: request.stack.clone(),
-            }),
-            Err(error) => Err(backend_error("UpdateStack", &request.stack, error)),
+            Err(error) => Err(stack_error("UpdateStack", &request.stack, error)),
         }
     }
 
@@ -193,6 +213,7 @@ impl CfnApi for AwsCfn {
         name: &str,
         request: &StackUpdateRequest,
     ) -> Result<ChangeSetStart, Error> {
+        let (use_previous_template, template_url) = template_fields(&request.template);
         let builder = self
             .client
             .create_change_set()
@@ -200,11 +221,9 @@ impl CfnApi for AwsCfn {
             .change_set_name(name)
             .change_set_type(ChangeSetType::Update)
             .set_parameters(Some(parameters(request)))
-            .set_capabilities(capabilities(request));
-        let builder = match &request.template {
-            TemplateSource::Existing => builder.use_previous_template(true),
-            TemplateSource::Url(url) => builder.template_url(url),
-        };
+            .set_capabilities(capabilities(request))
+            .set_use_previous_template(use_previous_template)
+            .set_template_url(template_url);
         match builder.send().await {
             Ok(output) => Ok(ChangeSetStart::Created(ChangeSetRef {
                 stack: request.stack.clone(),
@@ -215,10 +234,7 @@ impl CfnApi for AwsCfn {
                     reason: error.message().unwrap_or_default().to_string(),
                 })
             }
-            Err(error) if stack_missing(error.message()) => Err(Error::StackNotFound {
-                stack: request.stack.clone(),
-            }),
-            Err(error) => Err(backend_error("CreateChangeSet", &request.stack, error)),
+            Err(error) => Err(stack_error("CreateChangeSet", &request.stack, error)),
         }
     }
 
@@ -243,10 +259,7 @@ impl CfnApi for AwsCfn {
                         .as_deref()
                         .is_some_and(|c| c.starts_with("ChangeSetNotFound"))
                     {
-                        Error::ChangeSetNotFound {
-                            stack: change_set.stack.clone(),
-                            change_set: change_set.change_set.clone(),
-                        }
+                        change_set_not_found(change_set)
                     } else {
                         backend_error("DescribeChangeSet", &change_set.change_set, error)
                     }
@@ -285,15 +298,12 @@ impl CfnApi for AwsCfn {
                     })
                 }
             }
-            match output.next_token() {
-                Some(next) if !next.is_empty() => token = Some(next.to_string()),
-                _ => break,
+            token = next_page(output.next_token());
+            if token.is_none() {
+                break;
             }
         }
-        description.ok_or_else(|| Error::ChangeSetNotFound {
-            stack: change_set.stack.clone(),
-            change_set: change_set.change_set.clone(),
-        })
+        description.ok_or_else(|| change_set_not_found(change_set))
     }
 
     async fn execute_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
@@ -328,22 +338,14 @@ impl CfnApi for AwsCfn {
         let mut events = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let output = match self
+            let output = self
                 .client
                 .describe_stack_events()
                 .stack_name(stack)
                 .set_next_token(token.take())
                 .send()
                 .await
-            {
-                Ok(output) => output,
-                Err(error) if stack_missing(error.message()) => {
-                    return Err(Error::StackNotFound {
-                        stack: stack.to_string(),
-                    });
-                }
-                Err(error) => return Err(backend_error("DescribeStackEvents", stack, error)),
-            };
+                .map_err(|error| stack_error("DescribeStackEvents", stack, error))?;
             for e in output.stack_events() {
                 let id = e.event_id().unwrap_or_default();
                 if Some(id) == after_event_id || events.len() >= limit {
@@ -362,9 +364,9 @@ impl CfnApi for AwsCfn {
                     reason: e.resource_status_reason().map(str::to_string),
                 });
             }
-            match output.next_token() {
-                Some(next) if !next.is_empty() => token = Some(next.to_string()),
-                _ => return Ok(events),
+            token = next_page(output.next_token());
+            if token.is_none() {
+                return Ok(events);
             }
         }
     }
