@@ -24,8 +24,8 @@ use ecs_rollout::aws::AwsEcs;
 use ecs_rollout::{
     DeploymentStatus, EcsApi, FailureReason, ListTasksRequest, MARKER_TAG_PREFIX, Page, PageToken,
     RegisteredTaskDefinition, Result, RollbackInitiator, Rollout, RolloutConfig, RolloutOutcome,
-    RolloutRequest, RolloutState, RolloutTarget, ServiceDescription, TaskDefinitionSpec,
-    TaskDescription, UpdateServiceRequest, UpdateServiceResult,
+    RolloutReport, RolloutRequest, RolloutState, RolloutTarget, ServiceDescription,
+    TaskDefinitionSpec, TaskDescription, UpdateServiceRequest, UpdateServiceResult,
 };
 use runner_version::{ImageRef, Version};
 use serde_json::{Value, json};
@@ -177,6 +177,14 @@ fn engine(ecs: Arc<Scripted>) -> Rollout {
     Rollout::new(ecs, clock, config).unwrap()
 }
 
+/// Runs the engine over `ecs` to `request()` on `target()`; the run must not fail.
+async fn run(ecs: &Arc<Scripted>) -> RolloutReport {
+    engine(ecs.clone())
+        .run(&target(), &request())
+        .await
+        .unwrap()
+}
+
 fn request() -> RolloutRequest {
     RolloutRequest {
         image: ImageRef::parse(NEW_IMAGE).unwrap(),
@@ -213,10 +221,7 @@ async fn a_healthy_rollout_succeeds_with_our_revision_primary() {
         &a,
         vec![step(1, 2, Event::Plugin("complete", json!({})))],
     ));
-    let report = engine(ecs.clone())
-        .run(&target(), &request())
-        .await
-        .unwrap();
+    let report = run(&ecs).await;
 
     let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
         panic!("expected Succeeded, got {:#?}", report.outcome);
@@ -275,10 +280,7 @@ async fn an_ecs_rollback_is_reported_as_rolled_back_by_ecs() {
             step(1, 4, Event::Plugin("complete", json!({}))),
         ],
     ));
-    let report = engine(ecs.clone())
-        .run(&target(), &request())
-        .await
-        .unwrap();
+    let report = run(&ecs).await;
 
     let RolloutOutcome::RolledBackByEcs {
         reason,
@@ -332,10 +334,7 @@ async fn a_failed_deployment_ecs_does_not_roll_back_is_rolled_back_by_us() {
             step(2, 2, Event::Plugin("complete", json!({}))),
         ],
     ));
-    let report = engine(ecs.clone())
-        .run(&target(), &request())
-        .await
-        .unwrap();
+    let report = run(&ecs).await;
 
     let RolloutOutcome::RolledBackByUs {
         reason,
@@ -386,10 +385,7 @@ async fn an_image_pull_error_fails_fast_and_is_rolled_back_by_us() {
             step(2, 2, Event::Plugin("complete", json!({}))),
         ],
     ));
-    let report = engine(ecs.clone())
-        .run(&target(), &request())
-        .await
-        .unwrap();
+    let report = run(&ecs).await;
 
     let RolloutOutcome::RolledBackByUs {
         reason, evidence, ..
@@ -432,10 +428,7 @@ async fn an_operator_deploying_meanwhile_supersedes_us() {
         &a,
         vec![step(1, 2, Event::OperatorDeploys(operators.arn.clone()))],
     ));
-    let report = engine(ecs.clone())
-        .run(&target(), &request())
-        .await
-        .unwrap();
+    let report = run(&ecs).await;
 
     let RolloutOutcome::Superseded {
         task_definition_arn,
@@ -466,10 +459,7 @@ async fn a_deployment_that_never_finishes_times_out_and_is_rolled_back() {
         &a,
         vec![step(2, 2, Event::Plugin("complete", json!({})))],
     ));
-    let report = engine(ecs.clone())
-        .run(&target(), &request())
-        .await
-        .unwrap();
+    let report = run(&ecs).await;
     let RolloutOutcome::TimedOut {
         timeout, rollback, ..
     } = &report.outcome
@@ -504,10 +494,7 @@ async fn a_throttling_storm_over_the_wire_is_ridden_out() {
             step(1, 3, Event::Plugin("complete", json!({}))),
         ],
     ));
-    let report = engine(ecs.clone())
-        .run(&target(), &request())
-        .await
-        .unwrap();
+    let report = run(&ecs).await;
     let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
         panic!("expected Succeeded, got {:#?}", report.outcome);
     };
