@@ -14,8 +14,9 @@ use std::{collections::BTreeMap, process::ExitCode, sync::Arc, time::Duration};
 
 use ecs_rollout::{
     ContainerDefinition, DeploymentConfiguration, EcsApi, HealthCheck, ImageBehaviour,
-    MonitorConfig, ProgressEvent, ProgressFn, Rollout, RolloutConfig, RolloutRequest,
-    RolloutTarget, ServiceSetup, SimulatedEcs, TaskDefinitionSpec, UpdateServiceRequest,
+    MonitorConfig, ProgressEvent, ProgressFn, RollbackInitiator, Rollout, RolloutConfig,
+    RolloutRequest, RolloutState, RolloutTarget, ServiceSetup, SimulatedEcs, TaskDefinitionSpec,
+    UpdateServiceRequest,
 };
 use update_clock::{Clock, ManualClock};
 
@@ -161,8 +162,14 @@ fn progress_line(event: &ProgressEvent) -> String {
             failed_task_threshold,
             elapsed,
         } => format!(
-            "[{:>6.0}s] {deployment_id} {rollout_state:?}: {running}/{desired} running, {pending} pending, {failed_tasks}/{failed_task_threshold} failed",
-            elapsed.as_secs_f64()
+            "[{:>6.0}s] {deployment_id} {}: {running}/{desired} running, {pending} pending, {failed_tasks}/{failed_task_threshold} failed",
+            elapsed.as_secs_f64(),
+            match rollout_state {
+                Some(RolloutState::InProgress) => "in progress",
+                Some(RolloutState::Completed) => "completed",
+                Some(RolloutState::Failed) => "failed",
+                None => "state unknown",
+            }
         ),
         ProgressEvent::TaskStopped {
             task_arn, reason, ..
@@ -177,8 +184,44 @@ fn progress_line(event: &ProgressEvent) -> String {
             task_definition_arn,
             reason,
         } => {
-            format!("rollback by {initiator:?} to {task_definition_arn}: {reason}")
+            let by = match initiator {
+                RollbackInitiator::Ecs => "ECS (circuit breaker)",
+                RollbackInitiator::Us => "the updater",
+            };
+            format!("rollback by {by} to {task_definition_arn}: {reason}")
         }
+        ProgressEvent::DeploymentConfigurationFixed { problems } => {
+            format!("deployment configuration fixed: {}", problems.join("; "))
+        }
+        ProgressEvent::DeploymentConfigurationWarning { problems } => {
+            format!(
+                "warning: unsafe deployment configuration: {}",
+                problems.join("; ")
+            )
+        }
+        ProgressEvent::WaitingForIdle { in_progress } => {
+            format!(
+                "waiting for deployments to finish: {}",
+                in_progress.join(", ")
+            )
+        }
+        ProgressEvent::BakeStarted { bake_time } => {
+            format!("healthy; baking for {} s", bake_time.as_secs())
+        }
+        ProgressEvent::RetryScheduled {
+            operation,
+            attempt,
+            class,
+            delay,
+        } => format!(
+            "{operation} failed ({class:?}), retry {attempt} in {} ms",
+            delay.as_millis()
+        ),
+        ProgressEvent::RevisionMarked { arn, outcome } => {
+            format!("tagged {arn} with outcome {outcome}")
+        }
+        ProgressEvent::RevisionDeregistered { arn } => format!("deregistered {arn} (retention)"),
+        ProgressEvent::Finished { outcome } => format!("finished: {outcome}"),
         other => serde_json::to_string(other).unwrap_or_default(),
     }
 }
