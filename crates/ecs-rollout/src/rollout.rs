@@ -313,19 +313,13 @@ impl Rollout {
                         &new_td.arn,
                     )
                     .await?;
-                if rollback.completed {
+                after_rollback(reason, rollback, evidence, |reason, rollback, evidence| {
                     RolloutOutcome::RolledBackByEcs {
                         reason,
                         rollback,
                         evidence,
                     }
-                } else {
-                    RolloutOutcome::RollbackFailed {
-                        reason,
-                        rollback,
-                        evidence,
-                    }
-                }
+                })
             }
             Verdict::Failed {
                 reason,
@@ -334,19 +328,13 @@ impl Rollout {
                 let rollback = self
                     .roll_back(target, &reason, &current_td, &new_td.arn)
                     .await?;
-                if rollback.completed {
+                after_rollback(reason, rollback, evidence, |reason, rollback, evidence| {
                     RolloutOutcome::RolledBackByUs {
                         reason,
                         rollback,
                         evidence,
                     }
-                } else {
-                    RolloutOutcome::RollbackFailed {
-                        reason,
-                        rollback,
-                        evidence,
-                    }
-                }
+                })
             }
             Verdict::TimedOut => {
                 let timeout = self.config.monitor.timeout;
@@ -354,19 +342,13 @@ impl Rollout {
                 let rollback = self
                     .roll_back(target, &reason, &current_td, &new_td.arn)
                     .await?;
-                if rollback.completed {
+                after_rollback(reason, rollback, evidence, |_, rollback, evidence| {
                     RolloutOutcome::TimedOut {
                         timeout,
                         rollback,
                         evidence,
                     }
-                } else {
-                    RolloutOutcome::RollbackFailed {
-                        reason,
-                        rollback,
-                        evidence,
-                    }
-                }
+                })
             }
         };
         Ok(self
@@ -629,6 +611,25 @@ fn tag_value(text: &str) -> String {
         })
         .take(256)
         .collect()
+}
+
+/// The outcome of a failed deployment once its rollback has ended:
+/// `completed(..)` when the rollback finished, `RollbackFailed` otherwise.
+fn after_rollback(
+    reason: FailureReason,
+    rollback: RollbackEvidence,
+    evidence: RolloutEvidence,
+    completed: impl FnOnce(FailureReason, RollbackEvidence, RolloutEvidence) -> RolloutOutcome,
+) -> RolloutOutcome {
+    if rollback.completed {
+        completed(reason, rollback, evidence)
+    } else {
+        RolloutOutcome::RollbackFailed {
+            reason,
+            rollback,
+            evidence,
+        }
+    }
 }
 
 #[cfg(test)]
