@@ -181,6 +181,20 @@ pub enum Error {
         #[source]
         last: Box<Error>,
     },
+    /// The [`StepGate`](crate::StepGate) refused a step (e.g. the
+    /// orchestrator could not journal it because it lost its lock). The
+    /// engine stopped right before that step: it made no further ECS call.
+    #[error(
+        "the step gate refused {step}: {source}; the engine stopped before this step and \
+         made no further ECS call"
+    )]
+    StepRefused {
+        /// What was refused, e.g. `UpdateService to arn:…`.
+        step: String,
+        /// Why the gate refused.
+        #[source]
+        source: BoxError,
+    },
     /// A version or image could not be parsed.
     #[error(transparent)]
     Version(#[from] runner_version::Error),
@@ -196,11 +210,14 @@ fn hint(class: ErrorClass) -> &'static str {
 
 impl Error {
     /// The class of a backend failure; `None` for domain errors.
-    /// [`Error::RetriesExhausted`] reports the class of its last error.
+    /// [`Error::RetriesExhausted`] reports the class of its last error;
+    /// [`Error::StepRefused`] is [`ErrorClass::Permanent`] (retrying the
+    /// same rollout cannot get past the gate by itself).
     pub fn class(&self) -> Option<ErrorClass> {
         match self {
             Self::Api { class, .. } => Some(*class),
             Self::RetriesExhausted { last, .. } => last.class(),
+            Self::StepRefused { .. } => Some(ErrorClass::Permanent),
             _ => None,
         }
     }

@@ -24,6 +24,13 @@
 //!    and optionally deregisters revisions beyond the newest N — never the
 //!    rollback target.
 //!
+//! Every state-changing step is first put to a [`StepGate`] (an
+//! orchestrator journalling each step under a lock); a refusal stops the
+//! engine before the step with [`Error::StepRefused`]. [`Rollout::resume`]
+//! finishes an interrupted rollout from the [`ResumePoint`] the orchestrator
+//! journalled, without registering or deploying twice; `run` itself reuses
+//! an identical clone an interrupted run left registered.
+//!
 //! The result is a [`RolloutOutcome`]: `Succeeded` only when the PRIMARY
 //! deployment runs our task definition, completed and healthy; a rollback by
 //! ECS is `RolledBackByEcs`, never a success.
@@ -110,6 +117,7 @@ mod config;
 pub mod conformance;
 mod current;
 mod error;
+mod gate;
 mod monitor;
 mod outcome;
 mod progress;
@@ -130,6 +138,7 @@ pub use circuit_breaker::circuit_breaker_threshold;
 pub use config::{DeploymentConfigurationPolicy, MonitorConfig, RolloutConfig, RolloutTarget};
 pub use current::{RunningRunner, VersionSource};
 pub use error::{BoxError, Error, ErrorClass, ResourceKind, Result};
+pub use gate::{OpenGate, RolloutStep, StepGate};
 pub use monitor::list_all_tasks;
 pub use outcome::{
     FailureReason, QuarantineNotice, RollbackEvidence, RolloutEvidence, RolloutOutcome,
@@ -141,6 +150,6 @@ pub use progress::{
 pub use retention::{list_all_revisions, prune_revisions, revisions_to_deregister};
 pub use retry::{CallStats, RetryPolicy, RetryingEcs};
 pub use revision::{FieldChange, MARKER_TAG_PREFIX, diff};
-pub use rollout::{Rollout, RolloutRequest, deployment_configuration_problems};
+pub use rollout::{ResumePoint, Rollout, RolloutRequest, deployment_configuration_problems};
 pub use simulated::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, SimulatedEcs};
 pub use task_definition::{ContainerDefinition, HealthCheck, TaskDefinitionSpec};

@@ -50,7 +50,8 @@ pub enum ProgressEvent {
         /// Ids of the unfinished deployments.
         in_progress: Vec<String>,
     },
-    /// The cloned task definition was registered.
+    /// The cloned task definition was registered (or an identical revision,
+    /// left by an interrupted run, is reused).
     TaskDefinitionRegistered {
         /// Its ARN.
         arn: String,

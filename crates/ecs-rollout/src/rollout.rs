@@ -7,13 +7,18 @@ use update_clock::Clock;
 
 use crate::{
     CircuitBreaker, DeploymentConfiguration, DeploymentConfigurationPolicy, EcsApi, Error,
-    FailureReason, MARKER_TAG_PREFIX, NoProgress, ProgressEvent, ProgressSink, QuarantineNotice,
-    RegisteredTaskDefinition, Result, RetryingEcs, RollbackEvidence, RollbackInitiator,
-    RolloutConfig, RolloutEvidence, RolloutOutcome, RolloutReport, RolloutTarget, RunningRunner,
-    ServiceDescription, UpdateServiceRequest,
+    FailureReason, MARKER_TAG_PREFIX, NoProgress, OpenGate, ProgressEvent, ProgressSink,
+    QuarantineNotice, RegisteredTaskDefinition, Result, RetryingEcs, RollbackEvidence,
+    RollbackInitiator, RolloutConfig, RolloutEvidence, RolloutOutcome, RolloutReport, RolloutStep,
+    RolloutTarget, RunningRunner, ServiceDescription, StepGate, TaskDefinitionSpec,
+    TaskDefinitionStatus, UpdateServiceRequest,
     monitor::{Monitor, Observations, Verdict, Watch},
-    retention::prune_revisions,
+    retention::{list_all_revisions, revisions_to_deregister},
 };
+
+mod resume;
+
+pub use resume::ResumePoint;
 
 /// What to deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,12 +34,30 @@ pub struct RolloutRequest {
 /// Retries: the engine wraps the backend it is given in a [`RetryingEcs`]
 /// (the crate's one retry layer, policy [`RolloutConfig::retry`]); pass a
 /// backend that does not retry by itself.
+///
+/// Every state-changing step goes through the [`StepGate`] first (default
+/// [`OpenGate`]; see [`Rollout::with_gate`]).
 #[derive(Debug)]
 pub struct Rollout {
     ecs: RetryingEcs<Arc<dyn EcsApi>>,
     clock: Arc<dyn Clock>,
     config: RolloutConfig,
     progress: Arc<dyn ProgressSink>,
+    gate: Arc<dyn StepGate>,
+}
+
+/// Our deployment, once it exists: everything the shared tail of
+/// [`Rollout::run`] and [`Rollout::resume`] (monitor, verdict, rollback,
+/// finish) needs.
+struct Tracked<'a> {
+    target: &'a RolloutTarget,
+    request: &'a RolloutRequest,
+    new_td: &'a RegisteredTaskDefinition,
+    previous: &'a RegisteredTaskDefinition,
+    deployment_id: String,
+    configuration_problems: Vec<String>,
+    /// When the rollout (or the resume) started.
+    start: Duration,
 }
 
 /// The problems of a deployment configuration, compared with
@@ -74,6 +97,7 @@ impl Rollout {
             clock,
             config,
             progress,
+            gate: Arc::new(OpenGate),
         })
     }
 
@@ -81,6 +105,14 @@ impl Rollout {
     pub fn with_progress(mut self, sink: Arc<dyn ProgressSink>) -> Self {
         self.ecs = self.ecs.with_progress(sink.clone());
         self.progress = sink;
+        self
+    }
+
+    /// Asks `gate` before every state-changing step (see [`RolloutStep`]);
+    /// a refusal stops the engine before that step with
+    /// [`Error::StepRefused`]. The default gate is [`OpenGate`].
+    pub fn with_gate(mut self, gate: Arc<dyn StepGate>) -> Self {
+        self.gate = gate;
         self
     }
 
@@ -125,6 +157,17 @@ impl Rollout {
         Ok((td, runner))
     }
 
+    /// Asks the gate about `step`; a refusal is [`Error::StepRefused`].
+    async fn gate(&self, step: RolloutStep) -> Result<()> {
+        self.gate
+            .before(&step)
+            .await
+            .map_err(|source| Error::StepRefused {
+                step: step.describe(),
+                source,
+            })
+    }
+
     /// Waits (per [`RolloutConfig::wait_for_idle`]) until no deployment of
     /// the service is in progress, or refuses with [`Error::Busy`].
     async fn idle_service(&self, target: &RolloutTarget) -> Result<ServiceDescription> {
@@ -163,11 +206,56 @@ impl Rollout {
         }
     }
 
+    /// The service's deployment configuration: its problems and the
+    /// configuration to send with `UpdateService` (fix, warn or refuse per
+    /// [`RolloutConfig::deployment_configuration_policy`]).
+    fn configuration_fix(
+        &self,
+        target: &RolloutTarget,
+        service: &ServiceDescription,
+    ) -> Result<(Vec<String>, Option<DeploymentConfiguration>)> {
+        let problems = deployment_configuration_problems(&service.deployment_configuration);
+        let fixed = match (
+            problems.is_empty(),
+            self.config.deployment_configuration_policy,
+        ) {
+            (true, _) => None,
+            (false, DeploymentConfigurationPolicy::Fix) => {
+                self.progress
+                    .emit(&ProgressEvent::DeploymentConfigurationFixed {
+                        problems: problems.clone(),
+                    });
+                Some(DeploymentConfiguration::safe_rolling())
+            }
+            (false, DeploymentConfigurationPolicy::Warn) => {
+                tracing::warn!(service = %target.service, ?problems, "unsafe deployment configuration");
+                self.progress
+                    .emit(&ProgressEvent::DeploymentConfigurationWarning {
+                        problems: problems.clone(),
+                    });
+                None
+            }
+            (false, DeploymentConfigurationPolicy::Refuse) => {
+                return Err(Error::UnsafeDeploymentConfiguration {
+                    service: target.service.clone(),
+                    problems,
+                });
+            }
+        };
+        Ok((problems, fixed))
+    }
+
     /// Deploys `request` to `target` and watches it to a verdict; rolls back
     /// when needed, marks a failed revision, prunes old revisions after a
     /// success. Errors mean no verdict could be reached (ECS unreachable,
-    /// service busy, invalid task definition); rollout failures are
-    /// outcomes.
+    /// service busy, invalid task definition, a step refused by the
+    /// [`StepGate`]); rollout failures are outcomes.
+    ///
+    /// Registration is idempotent: when the family's newest ACTIVE revision
+    /// (other than the running one) already equals the clone (marker tags
+    /// aside), e.g. because an earlier run was interrupted after
+    /// registering, that revision is deployed instead of registering
+    /// another one.
     pub async fn run(
         &self,
         target: &RolloutTarget,
@@ -196,35 +284,7 @@ impl Rollout {
             });
         }
 
-        // Deployment configuration: fix, warn or refuse.
-        let problems = deployment_configuration_problems(&service.deployment_configuration);
-        let fixed_config = match (
-            problems.is_empty(),
-            self.config.deployment_configuration_policy,
-        ) {
-            (true, _) => None,
-            (false, DeploymentConfigurationPolicy::Fix) => {
-                self.progress
-                    .emit(&ProgressEvent::DeploymentConfigurationFixed {
-                        problems: problems.clone(),
-                    });
-                Some(DeploymentConfiguration::safe_rolling())
-            }
-            (false, DeploymentConfigurationPolicy::Warn) => {
-                tracing::warn!(service = %target.service, ?problems, "unsafe deployment configuration");
-                self.progress
-                    .emit(&ProgressEvent::DeploymentConfigurationWarning {
-                        problems: problems.clone(),
-                    });
-                None
-            }
-            (false, DeploymentConfigurationPolicy::Refuse) => {
-                return Err(Error::UnsafeDeploymentConfiguration {
-                    service: target.service.clone(),
-                    problems,
-                });
-            }
-        };
+        let (problems, fixed_config) = self.configuration_fix(target, &service)?;
 
         // The lossless clone.
         let label = self
@@ -237,39 +297,119 @@ impl Rollout {
             &request.image,
             label,
         )?;
-        let new_td = self.ecs.register_task_definition(&spec).await?;
+        let new_td = match self.reusable_clone(&current_td, &spec).await? {
+            Some(existing) => {
+                tracing::info!(arn = %existing.arn, "reusing an identical revision registered earlier");
+                existing
+            }
+            None => {
+                self.gate(RolloutStep::RegisterTaskDefinition {
+                    family: spec.family.clone(),
+                    from_task_definition_arn: current_td.arn.clone(),
+                })
+                .await?;
+                self.ecs.register_task_definition(&spec).await?
+            }
+        };
         self.progress
             .emit(&ProgressEvent::TaskDefinitionRegistered {
                 arn: new_td.arn.clone(),
             });
 
-        // Deploy; remember OUR deployment's id.
+        let deployment_id = self
+            .deploy(target, &new_td.arn, &current_td.arn, fixed_config)
+            .await?;
+        self.conclude(Tracked {
+            target,
+            request,
+            new_td: &new_td,
+            previous: &current_td,
+            deployment_id,
+            configuration_problems: problems,
+            start,
+        })
+        .await
+    }
+
+    /// The family's newest ACTIVE revision, if it is not `current` and its
+    /// spec equals `spec` apart from marker tags: a clone an interrupted
+    /// run registered. One `DescribeTaskDefinition` of the bare family.
+    async fn reusable_clone(
+        &self,
+        current: &RegisteredTaskDefinition,
+        spec: &TaskDefinitionSpec,
+    ) -> Result<Option<RegisteredTaskDefinition>> {
+        let newest = match self.ecs.describe_task_definition(&spec.family).await {
+            Ok(newest) => newest,
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let reusable = newest.arn != current.arn
+            && newest.status == TaskDefinitionStatus::Active
+            && without_marker_tags(&newest.spec) == without_marker_tags(spec);
+        Ok(reusable.then_some(newest))
+    }
+
+    /// Our forward deployment: asks the gate, calls `UpdateService`, and
+    /// returns OUR deployment's id.
+    async fn deploy(
+        &self,
+        target: &RolloutTarget,
+        task_definition_arn: &str,
+        previous_task_definition_arn: &str,
+        deployment_configuration: Option<DeploymentConfiguration>,
+    ) -> Result<String> {
+        self.gate(RolloutStep::UpdateService {
+            task_definition_arn: task_definition_arn.to_owned(),
+            previous_task_definition_arn: previous_task_definition_arn.to_owned(),
+        })
+        .await?;
         let update = self
             .ecs
             .update_service(&UpdateServiceRequest {
                 cluster: target.cluster.clone(),
                 service: target.service.clone(),
-                task_definition: new_td.arn.clone(),
-                deployment_configuration: fixed_config,
+                task_definition: task_definition_arn.to_owned(),
+                deployment_configuration,
                 force_new_deployment: false,
             })
             .await?;
-        let deployment_id = update.deployment_id.clone();
-        let deploy_start = self.clock.monotonic();
         self.progress.emit(&ProgressEvent::DeploymentStarted {
-            deployment_id: deployment_id.clone(),
-            task_definition_arn: new_td.arn.clone(),
+            deployment_id: update.deployment_id.clone(),
+            task_definition_arn: task_definition_arn.to_owned(),
             rollback: false,
         });
+        Ok(update.deployment_id)
+    }
 
-        let health_checked = health_checked_containers(&spec);
-        let monitor = self.monitor();
-        let (verdict, obs) = monitor
+    /// The shared tail of [`Rollout::run`] and [`Rollout::resume`]: asks the
+    /// gate, monitors our deployment to a verdict, watches ECS's rollback or
+    /// rolls back ourselves, then marks, prunes and reports.
+    async fn conclude(&self, tracked: Tracked<'_>) -> Result<RolloutReport> {
+        let Tracked {
+            target,
+            request,
+            new_td,
+            previous,
+            deployment_id,
+            configuration_problems,
+            start,
+        } = tracked;
+        self.gate(RolloutStep::Monitoring {
+            deployment_id: deployment_id.clone(),
+            task_definition_arn: new_td.arn.clone(),
+            previous_task_definition_arn: previous.arn.clone(),
+        })
+        .await?;
+        let deploy_start = self.clock.monotonic();
+        let health_checked = health_checked_containers(&new_td.spec);
+        let (verdict, obs) = self
+            .monitor()
             .watch(&Watch {
                 target,
                 deployment_id: &deployment_id,
                 task_definition_arn: &new_td.arn,
-                previous_task_definition_arn: &current_td.arn,
+                previous_task_definition_arn: &previous.arn,
                 health_checked: &health_checked,
                 bake_time: self.config.monitor.bake_time,
                 timeout: self.config.monitor.timeout,
@@ -278,8 +418,8 @@ impl Rollout {
         let mut evidence = RolloutEvidence {
             deployment_id: deployment_id.clone(),
             task_definition_arn: new_td.arn.clone(),
-            previous_task_definition_arn: current_td.arn.clone(),
-            configuration_problems: problems,
+            previous_task_definition_arn: previous.arn.clone(),
+            configuration_problems,
             deployment_duration: self.clock.monotonic() - deploy_start,
             ..Default::default()
         };
@@ -301,7 +441,7 @@ impl Rollout {
             } => {
                 self.progress.emit(&ProgressEvent::RollbackStarted {
                     initiator: RollbackInitiator::Ecs,
-                    task_definition_arn: current_td.arn.clone(),
+                    task_definition_arn: previous.arn.clone(),
                     reason: reason.to_string(),
                 });
                 let rollback = self
@@ -309,7 +449,7 @@ impl Rollout {
                         target,
                         RollbackInitiator::Ecs,
                         rollback_id,
-                        &current_td,
+                        previous,
                         &new_td.arn,
                     )
                     .await?;
@@ -326,7 +466,7 @@ impl Rollout {
                 ecs_rollback: None,
             } => {
                 let rollback = self
-                    .roll_back(target, &reason, &current_td, &new_td.arn)
+                    .roll_back(target, &reason, previous, &new_td.arn)
                     .await?;
                 after_rollback(reason, rollback, evidence, |reason, rollback, evidence| {
                     RolloutOutcome::RolledBackByUs {
@@ -340,7 +480,7 @@ impl Rollout {
                 let timeout = self.config.monitor.timeout;
                 let reason = FailureReason::Timeout { after: timeout };
                 let rollback = self
-                    .roll_back(target, &reason, &current_td, &new_td.arn)
+                    .roll_back(target, &reason, previous, &new_td.arn)
                     .await?;
                 after_rollback(reason, rollback, evidence, |_, rollback, evidence| {
                     RolloutOutcome::TimedOut {
@@ -351,9 +491,8 @@ impl Rollout {
                 })
             }
         };
-        Ok(self
-            .finish(target, request, outcome, &new_td, &current_td, start)
-            .await)
+        self.finish(target, request, outcome, new_td, previous, start)
+            .await
     }
 
     fn monitor(&self) -> Monitor<'_> {
@@ -365,8 +504,8 @@ impl Rollout {
         }
     }
 
-    /// Our own rollback: `UpdateService` back to the previous task
-    /// definition, then watch that deployment.
+    /// Our own rollback: asks the gate, `UpdateService` back to the
+    /// previous task definition, then watch that deployment.
     async fn roll_back(
         &self,
         target: &RolloutTarget,
@@ -374,6 +513,12 @@ impl Rollout {
         previous: &RegisteredTaskDefinition,
         failed_arn: &str,
     ) -> Result<RollbackEvidence> {
+        self.gate(RolloutStep::RollingBack {
+            task_definition_arn: previous.arn.clone(),
+            failed_task_definition_arn: failed_arn.to_owned(),
+            reason: reason.to_string(),
+        })
+        .await?;
         self.progress.emit(&ProgressEvent::RollbackStarted {
             initiator: RollbackInitiator::Us,
             task_definition_arn: previous.arn.clone(),
@@ -414,6 +559,95 @@ impl Rollout {
             update.deployment_id,
             previous,
             failed_arn,
+        )
+        .await
+    }
+
+    /// Rolls `target` back to `previous_task_definition_arn` after a
+    /// deployment of `failed_task_definition_arn` that *succeeded* must be
+    /// undone (the orchestrator: a later service of the same release
+    /// failed, so this one must not stay on the new release). Gated as
+    /// [`RolloutStep::RollingBack`]; watched to completion within
+    /// [`RolloutConfig::rollback_timeout`].
+    ///
+    /// Idempotent: when the service's PRIMARY deployment already runs the
+    /// previous task definition (a resumed revert whose `UpdateService`
+    /// landed), that deployment is watched and no new one is started.
+    pub async fn revert(
+        &self,
+        target: &RolloutTarget,
+        previous_task_definition_arn: &str,
+        failed_task_definition_arn: &str,
+        reason: &str,
+    ) -> Result<RollbackEvidence> {
+        let previous = self
+            .ecs
+            .describe_task_definition(previous_task_definition_arn)
+            .await?;
+        let service = self
+            .ecs
+            .describe_service(&target.cluster, &target.service)
+            .await?;
+        if let Some(primary) = service
+            .primary()
+            .filter(|d| d.task_definition_arn == previous.arn)
+        {
+            return self
+                .watch_rollback(
+                    target,
+                    RollbackInitiator::Us,
+                    primary.id.clone(),
+                    &previous,
+                    failed_task_definition_arn,
+                )
+                .await;
+        }
+        self.gate(RolloutStep::RollingBack {
+            task_definition_arn: previous.arn.clone(),
+            failed_task_definition_arn: failed_task_definition_arn.to_owned(),
+            reason: reason.to_owned(),
+        })
+        .await?;
+        self.progress.emit(&ProgressEvent::RollbackStarted {
+            initiator: RollbackInitiator::Us,
+            task_definition_arn: previous.arn.clone(),
+            reason: reason.to_owned(),
+        });
+        let start = self.clock.monotonic();
+        let update = self
+            .ecs
+            .update_service(&UpdateServiceRequest {
+                cluster: target.cluster.clone(),
+                service: target.service.clone(),
+                task_definition: previous.arn.clone(),
+                deployment_configuration: None,
+                force_new_deployment: false,
+            })
+            .await;
+        let update = match update {
+            Ok(update) => update,
+            Err(error) => {
+                return Ok(RollbackEvidence {
+                    initiator: RollbackInitiator::Us,
+                    deployment_id: None,
+                    task_definition_arn: previous.arn.clone(),
+                    completed: false,
+                    failure: Some(format!("UpdateService failed: {error}")),
+                    duration: self.clock.monotonic() - start,
+                });
+            }
+        };
+        self.progress.emit(&ProgressEvent::DeploymentStarted {
+            deployment_id: update.deployment_id.clone(),
+            task_definition_arn: previous.arn.clone(),
+            rollback: true,
+        });
+        self.watch_rollback(
+            target,
+            RollbackInitiator::Us,
+            update.deployment_id,
+            &previous,
+            failed_task_definition_arn,
         )
         .await
     }
@@ -465,7 +699,9 @@ impl Rollout {
         })
     }
 
-    /// Marks, prunes, fills the call counts, builds the report.
+    /// Marks, prunes, fills the call counts, builds the report. Failures of
+    /// tagging and retention are warnings; a refusal by the gate is
+    /// [`Error::StepRefused`].
     async fn finish(
         &self,
         target: &RolloutTarget,
@@ -474,7 +710,7 @@ impl Rollout {
         new_td: &RegisteredTaskDefinition,
         previous: &RegisteredTaskDefinition,
         start: Duration,
-    ) -> RolloutReport {
+    ) -> Result<RolloutReport> {
         let mut warnings = Vec::new();
         let mut quarantine = None;
         if outcome.is_version_failure() {
@@ -491,6 +727,10 @@ impl Rollout {
                         self.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
                     ),
                 ]);
+                self.gate(RolloutStep::MarkRevision {
+                    task_definition_arn: new_td.arn.clone(),
+                })
+                .await?;
                 match self.ecs.tag_resource(&new_td.arn, &tags).await {
                     Ok(()) => self.progress.emit(&ProgressEvent::RevisionMarked {
                         arn: new_td.arn.clone(),
@@ -510,16 +750,9 @@ impl Rollout {
         }
         let mut deregistered = Vec::new();
         if let (true, Some(keep)) = (outcome.is_success(), self.config.keep_revisions) {
-            match self.prune(target, keep, new_td, previous).await {
-                Ok(arns) => {
-                    for arn in &arns {
-                        self.progress
-                            .emit(&ProgressEvent::RevisionDeregistered { arn: arn.clone() });
-                    }
-                    deregistered = arns;
-                }
-                Err(error) => warnings.push(format!("retention failed: {error}")),
-            }
+            deregistered = self
+                .prune(target, keep, new_td, previous, &mut warnings)
+                .await?;
         }
         let stats = self.ecs.stats();
         if let Some(evidence) = evidence_mut(&mut outcome) {
@@ -530,17 +763,59 @@ impl Rollout {
         self.progress.emit(&ProgressEvent::Finished {
             outcome: outcome.kind(),
         });
-        RolloutReport {
+        Ok(RolloutReport {
             outcome,
             quarantine,
             deregistered,
             warnings,
-        }
+        })
     }
 
     /// Retention, protecting the running revision, the rollback target and
-    /// every revision a deployment of the service still uses.
+    /// every revision a deployment of the service still uses. Asks the gate
+    /// (once, with the whole list) before deregistering anything. Returns
+    /// what was deregistered; ECS failures become `warnings` (what was
+    /// deregistered before one stays deregistered).
     async fn prune(
+        &self,
+        target: &RolloutTarget,
+        keep: usize,
+        new_td: &RegisteredTaskDefinition,
+        previous: &RegisteredTaskDefinition,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<String>> {
+        let doomed = match self
+            .retention_candidates(target, keep, new_td, previous)
+            .await
+        {
+            Ok(doomed) => doomed,
+            Err(error) => {
+                warnings.push(format!("retention failed: {error}"));
+                return Ok(Vec::new());
+            }
+        };
+        if doomed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.gate(RolloutStep::Deregister {
+            task_definition_arns: doomed.clone(),
+        })
+        .await?;
+        let mut done = Vec::with_capacity(doomed.len());
+        for arn in doomed {
+            if let Err(error) = self.ecs.deregister_task_definition(&arn).await {
+                warnings.push(format!("retention failed: {error}"));
+                break;
+            }
+            self.progress
+                .emit(&ProgressEvent::RevisionDeregistered { arn: arn.clone() });
+            done.push(arn);
+        }
+        Ok(done)
+    }
+
+    /// The revisions retention would deregister now.
+    async fn retention_candidates(
         &self,
         target: &RolloutTarget,
         keep: usize,
@@ -563,7 +838,8 @@ impl Rollout {
                 .filter(|d| d.status != Some(crate::DeploymentStatus::Inactive))
                 .map(|d| d.task_definition_arn.clone()),
         );
-        prune_revisions(&self.ecs, &new_td.spec.family, keep, &protected).await
+        let active = list_all_revisions(&self.ecs, &new_td.spec.family).await?;
+        Ok(revisions_to_deregister(&active, keep.max(1), &protected))
     }
 }
 
@@ -589,8 +865,16 @@ fn absorb(evidence: &mut RolloutEvidence, obs: &Observations) {
     evidence.polls = obs.polls;
 }
 
+/// `spec` without this crate's marker tags (for comparing revisions).
+fn without_marker_tags(spec: &TaskDefinitionSpec) -> TaskDefinitionSpec {
+    let mut spec = spec.clone();
+    spec.tags
+        .retain(|key, _| !key.starts_with(MARKER_TAG_PREFIX));
+    spec
+}
+
 /// Essential containers with a health check: the ones that must be HEALTHY.
-fn health_checked_containers(spec: &crate::TaskDefinitionSpec) -> Vec<String> {
+fn health_checked_containers(spec: &TaskDefinitionSpec) -> Vec<String> {
     spec.container_definitions
         .iter()
         .filter(|c| c.essential != Some(false) && c.health_check.is_some())

@@ -168,6 +168,20 @@ async fn healthy_rollout_calls_in_order_and_never_deregisters() {
                 ..Default::default()
             })
         });
+    // Idempotent registration: one look at the family's newest revision
+    // (the running one here, so nothing to reuse).
+    mock.expect_describe_task_definition()
+        .with(eq("runner"))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| {
+            Ok(RegisteredTaskDefinition {
+                arn: OLD.into(),
+                revision: 1,
+                spec: spec("example.com/runner:20250101.1"),
+                ..Default::default()
+            })
+        });
     mock.expect_register_task_definition()
         .withf(|s| {
             s.container_definitions[0]

@@ -89,6 +89,26 @@ pub enum LockError {
         /// Why it was lost.
         reason: LossReason,
     },
+    /// [`LeaseGuard::check_for`](crate::LeaseGuard::check_for): the lease
+    /// is valid but has less than the step's budget left, so the step could
+    /// outlive it and overlap a new holder's.
+    #[error(
+        "lease on lock {key:?} held by {owner:?} (fencing token {token}) has {remaining_ms} ms \
+         left, less than the {needed_ms} ms budget of the next step; wait for the next renewal \
+         or use a longer lease"
+    )]
+    LeaseTooShort {
+        /// The lock key.
+        key: String,
+        /// The holder.
+        owner: String,
+        /// Its fencing token.
+        token: FencingToken,
+        /// Lease time left on the local clock.
+        remaining_ms: u64,
+        /// The budget asked for.
+        needed_ms: u64,
+    },
     /// The backend failed; `kind` says whether retrying can help.
     #[error("{kind} failure of lock backend {resource}: {source}")]
     Backend {

@@ -117,6 +117,43 @@ impl FileLockStore {
         }))
     }
 
+    /// Runs `f` on the stored record of `key` while holding the key's OS
+    /// file lock, so no lock write of any process on this machine can
+    /// happen in between: the building block of writes fenced by the lock
+    /// (an update journal written only while its writer still holds the
+    /// lock with a given token). Blocking: call it from
+    /// `spawn_blocking` in async code. `f` must be short; it delays every
+    /// lock operation on `key`.
+    ///
+    /// ```
+    /// use update_lock::FileLockStore;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = FileLockStore::open(dir.path()).unwrap();
+    /// let free = store.with_record_locked("svc", |record| Ok(record.is_none())).unwrap();
+    /// assert!(free);
+    /// ```
+    pub fn with_record_locked<R>(
+        &self,
+        key: &str,
+        f: impl FnOnce(Option<&LockRecord>) -> Result<R, LockError>,
+    ) -> Result<R, LockError> {
+        let lock_path = self.lock_path(key);
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_error(&lock_path, "open the lock file", e))?;
+        lock_file
+            .lock()
+            .map_err(|e| io_error(&lock_path, "lock the lock file", e))?;
+        let stored = Self::read(&self.state_path(key))?;
+        let result = f(stored.as_ref());
+        drop(lock_file);
+        result
+    }
+
     fn write_blocking(
         &self,
         record: &LockRecord,

@@ -232,6 +232,27 @@ impl LeaseGuard {
         Ok(self.shared.token)
     }
 
+    /// Like [`check`](Self::check), and also requires at least `budget` of
+    /// the lease left: call it before a state-changing step that may take
+    /// up to `budget`, so the step ends before any contender could take the
+    /// lock over. The lease must be much longer than the longest guarded
+    /// step. Fails with [`LockError::LeaseTooShort`] when too little is
+    /// left (the lease may still be renewed by the heartbeat).
+    pub fn check_for(&self, budget: Duration) -> Result<FencingToken, LockError> {
+        let token = self.check()?;
+        let remaining = self.remaining();
+        if remaining < budget {
+            return Err(LockError::LeaseTooShort {
+                key: self.shared.key.clone(),
+                owner: self.shared.owner.clone(),
+                token,
+                remaining_ms: u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX),
+                needed_ms: u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+        Ok(token)
+    }
+
     /// How much of the lease is left on the local clock (zero once expired).
     pub fn remaining(&self) -> Duration {
         self.shared

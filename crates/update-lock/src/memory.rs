@@ -23,6 +23,23 @@ impl MemoryLockStore {
         Self::default()
     }
 
+    /// Runs `f` on the stored record of `key` while holding the store's
+    /// mutex, so no lock write (acquire, renewal, takeover, release) can
+    /// happen in between: the building block of writes fenced by the lock,
+    /// such as an update journal that must only be written while its
+    /// writer still holds the lock with a given token.
+    ///
+    /// ```
+    /// use update_lock::MemoryLockStore;
+    ///
+    /// let store = MemoryLockStore::new();
+    /// assert!(store.with_record("svc", |record| record.is_none()));
+    /// ```
+    pub fn with_record<R>(&self, key: &str, f: impl FnOnce(Option<&LockRecord>) -> R) -> R {
+        let records = self.records();
+        f(records.get(key))
+    }
+
     fn records(&self) -> std::sync::MutexGuard<'_, HashMap<String, LockRecord>> {
         // A poisoned mutex only means a panic elsewhere; each record is
         // replaced whole, so the map is consistent.

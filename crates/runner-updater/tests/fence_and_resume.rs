@@ -1,0 +1,358 @@
+//! The journal is the fence, and the journal is how an update survives the
+//! death of the updater that started it.
+//!
+//! What is simulated: ECS (SimulatedEcs), a paused holder (the clock jumps
+//! past its lease while it is between two steps), a killed task (the
+//! journal write lands and the cycle's future never resumes: it is dropped,
+//! as a process killed by ECS would be, without releasing its lock).
+
+mod common;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use common::*;
+use runner_updater::{CycleOutcome, Fence, Journal, JournalEntry, MemoryJournal};
+use tokio::sync::oneshot;
+use update_lock::{Lease, LeaseGuard, UpdateLock};
+
+/// What the hooked journal does when a given step is written.
+enum Hook {
+    /// Before the write: the clock jumps past the lease and `usurper` takes
+    /// the lock over (the writer was paused).
+    TakeOverBefore {
+        step: &'static str,
+        lock: Arc<dyn UpdateLock>,
+        clock: Arc<update_clock::ManualClock>,
+    },
+    /// After the write landed: signal, then never return (the task died).
+    DieAfter {
+        step: &'static str,
+        signal: Option<oneshot::Sender<()>>,
+    },
+}
+
+#[derive(Debug)]
+struct HookedJournal {
+    inner: MemoryJournal,
+    hook: Mutex<Option<Hook>>,
+    usurper: Mutex<Option<LeaseGuard>>,
+}
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
+impl HookedJournal {
+    fn new(inner: MemoryJournal, hook: Hook) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            hook: Mutex::new(Some(hook)),
+            usurper: Mutex::new(None),
+        })
+    }
+}
+
+#[async_trait]
+impl Journal for HookedJournal {
+    fn backend_name(&self) -> &'static str {
+        "hooked"
+    }
+    async fn load(&self, key: &str) -> runner_updater::Result<Option<JournalEntry>> {
+        self.inner.load(key).await
+    }
+    async fn write(&self, entry: &JournalEntry, fence: &Fence) -> runner_updater::Result<()> {
+        let fire = {
+            let mut hook = self.hook.lock().unwrap();
+            let due = match hook.as_ref() {
+                Some(Hook::TakeOverBefore { step, .. } | Hook::DieAfter { step, .. }) => {
+                    entry.step.name() == *step
+                }
+                None => false,
+            };
+            if due { hook.take() } else { None }
+        };
+        match fire {
+            Some(Hook::TakeOverBefore { lock, clock, .. }) => {
+                // The contender watches the record for one full lease on
+                // its own clock (which jumps ahead on every poll's sleep).
+                let _ = &clock;
+                let guard = lock
+                    .acquire(
+                        &fence.key,
+                        "usurper",
+                        Lease::new(Duration::from_secs(300))
+                            .unwrap()
+                            .without_heartbeat(),
+                        Duration::from_secs(400),
+                    )
+                    .await
+                    .expect("the paused holder's lease has lapsed");
+                *self.usurper.lock().unwrap() = Some(guard);
+                self.inner.write(entry, fence).await
+            }
+            Some(Hook::DieAfter { mut signal, .. }) => {
+                self.inner.write(entry, fence).await?;
+                if let Some(s) = signal.take() {
+                    let _ = s.send(());
+                }
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+            None => self.inner.write(entry, fence).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stale_holder_is_refused_by_the_journal_before_any_ecs_call() {
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    let journal = HookedJournal::new(
+        fx.journal.clone(),
+        Hook::TakeOverBefore {
+            step: "registering",
+            lock: fx.lock(),
+            clock: fx.clock.clone(),
+        },
+    );
+    let updater = fx.updater_with("host-a", journal.clone(), Fixture::config("host-a"));
+    let report = updater.run_once().await.unwrap();
+    match &report.outcome {
+        CycleOutcome::Interrupted { reason } => {
+            assert!(
+                reason.contains("stale") || reason.contains("refused"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected Interrupted, got {other:?}"),
+    }
+    // The refused write: the journal still holds A's `locked` step, and
+    // not one state-changing ECS call was made.
+    assert_eq!(report.journalled, vec!["locked".to_string()]);
+    assert_eq!(fx.journal_entry().await.step.name(), "locked");
+    assert_eq!(fx.mutations(), 0, "calls: {:?}", fx.sim.calls());
+    assert_eq!(
+        fx.primary_image("runner").await,
+        runner_image("20250101.1", "01")
+    );
+    let token_a = report.fencing_token.unwrap();
+    let usurper = journal.usurper.lock().unwrap().take().unwrap();
+    assert!(usurper.token().get() > token_a);
+}
+
+/// Runs `updater`'s cycle until the hooked journal reports that `step` was
+/// written, then drops the cycle (the task died).
+async fn kill_after(updater: &runner_updater::Updater, died: oneshot::Receiver<()>) {
+    tokio::select! {
+        r = updater.run_once() => panic!("the cycle should have died, got {:?}", r.map(|r| r.summary())),
+        _ = died => {}
+    }
+}
+
+#[tokio::test]
+async fn the_new_tasks_updater_finishes_the_cycle_its_old_task_started() {
+    // The updater runs inside the runner service: ECS replaces its task
+    // while it monitors the deployment. The new task's updater (another
+    // owner) finds the journal and finishes from it.
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    let (tx, rx) = oneshot::channel();
+    let journal = HookedJournal::new(
+        fx.journal.clone(),
+        Hook::DieAfter {
+            step: "service_updated",
+            signal: Some(tx),
+        },
+    );
+    {
+        let old_task = fx.updater_with("task-old", journal, Fixture::config("task-old"));
+        kill_after(&old_task, rx).await;
+    } // the old task is gone; its lock was never released
+    let entry = fx.journal_entry().await;
+    assert_eq!(entry.step.name(), "service_updated");
+    assert_eq!(fx.calls("UpdateService"), 1);
+    let token_old = entry.token;
+
+    let mut config = Fixture::config("task-new");
+    config.lock_wait = Duration::from_secs(600); // waits out the dead holder's lease
+    let new_task = fx.updater_with("task-new", Arc::new(fx.journal.clone()), config);
+    let report = new_task.run_once().await.unwrap();
+    assert!(report.resumed);
+    assert_eq!(
+        report.outcome,
+        CycleOutcome::Succeeded,
+        "{}",
+        report.summary()
+    );
+    assert!(report.fencing_token.unwrap() > token_old.get());
+    assert_eq!(
+        report.journalled.first().map(String::as_str),
+        Some("monitoring")
+    );
+    // Exactly one task definition and one forward deployment per target.
+    assert_eq!(fx.calls("RegisterTaskDefinition"), 2);
+    assert_eq!(fx.calls("UpdateService"), 2);
+    assert_eq!(
+        fx.primary_image("runner").await,
+        runner_image("20250102.1", "02")
+    );
+    assert_eq!(
+        fx.primary_image("proxy").await,
+        proxy_image("20250102.1", "02")
+    );
+    assert!(fx.journal_entry().await.is_finished());
+}
+
+#[tokio::test]
+async fn a_restart_after_registration_reuses_the_registered_revision() {
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    let (tx, rx) = oneshot::channel();
+    let journal = HookedJournal::new(
+        fx.journal.clone(),
+        Hook::DieAfter {
+            step: "registered",
+            signal: Some(tx),
+        },
+    );
+    {
+        let first = fx.updater_with("host-a", journal, Fixture::config("host-a"));
+        kill_after(&first, rx).await;
+    }
+    assert_eq!(fx.calls("RegisterTaskDefinition"), 1);
+    assert_eq!(fx.calls("UpdateService"), 0);
+    let mut config = Fixture::config("host-b");
+    config.lock_wait = Duration::from_secs(600);
+    let report = fx
+        .updater_with("host-b", Arc::new(fx.journal.clone()), config)
+        .run_once()
+        .await
+        .unwrap();
+    assert!(report.resumed);
+    assert_eq!(
+        report.outcome,
+        CycleOutcome::Succeeded,
+        "{}",
+        report.summary()
+    );
+    assert_eq!(
+        fx.calls("RegisterTaskDefinition"),
+        2,
+        "runner once, proxy once"
+    );
+    assert_eq!(fx.calls("UpdateService"), 2);
+}
+
+#[tokio::test]
+async fn a_crash_during_a_failed_rollout_still_quarantines_after_resume() {
+    let fx = Fixture::new();
+    fx.script(
+        &runner_image("20250103.1", "03"),
+        ecs_rollout::ImageBehaviour::CrashLoop,
+    );
+    fx.publish(release("20250103.1", "03", "7"));
+    let (tx, rx) = oneshot::channel();
+    let journal = HookedJournal::new(
+        fx.journal.clone(),
+        Hook::DieAfter {
+            step: "service_updated",
+            signal: Some(tx),
+        },
+    );
+    {
+        let first = fx.updater_with("host-a", journal, Fixture::config("host-a"));
+        kill_after(&first, rx).await;
+    }
+    let mut config = Fixture::config("host-b");
+    config.lock_wait = Duration::from_secs(600);
+    let report = fx
+        .updater_with("host-b", Arc::new(fx.journal.clone()), config)
+        .run_once()
+        .await
+        .unwrap();
+    assert!(report.resumed);
+    assert!(
+        matches!(report.outcome, CycleOutcome::RolledBack { .. }),
+        "{}",
+        report.summary()
+    );
+    assert!(report.quarantined);
+    assert_eq!(
+        fx.calls("UpdateService"),
+        1,
+        "no second deployment of the bad release"
+    );
+    assert_eq!(
+        fx.primary_image("runner").await,
+        runner_image("20250101.1", "01")
+    );
+}
+
+#[tokio::test]
+async fn shutdown_mid_cycle_releases_the_lock_and_keeps_a_resumable_journal() {
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    let (tx, rx) = oneshot::channel();
+    let journal = HookedJournal::new(
+        fx.journal.clone(),
+        Hook::DieAfter {
+            step: "service_updated",
+            signal: Some(tx),
+        },
+    );
+    let updater = fx.updater_with("host-a", journal, Fixture::config("host-a"));
+    let schedule = update_policy::CheckSchedule::new(
+        update_policy::CheckScheduleConfig {
+            interval: Duration::from_secs(600),
+            jitter: Duration::ZERO,
+        },
+        1,
+    )
+    .unwrap();
+    let shutdown = async {
+        let _ = rx.await;
+    };
+    let mut reports = 0;
+    updater.run(schedule, shutdown, |_| reports += 1).await;
+    assert_eq!(reports, 0, "the cycle was cut short");
+    let lock = fx.lock().inspect(RUNNER_KEY).await.unwrap().unwrap();
+    assert!(lock.holder.is_none(), "released on shutdown: {lock:?}");
+    assert_eq!(fx.journal_entry().await.step.name(), "service_updated");
+
+    // A restart resumes without a second deployment and without waiting.
+    let report = fx.updater("host-a").run_once().await.unwrap();
+    assert!(report.resumed);
+    assert_eq!(
+        report.outcome,
+        CycleOutcome::Succeeded,
+        "{}",
+        report.summary()
+    );
+    assert_eq!(fx.calls("UpdateService"), 2);
+}
+
+#[tokio::test]
+async fn two_updaters_started_at_once_make_one_deployment() {
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    let a = fx.updater("host-a");
+    let b = fx.updater("host-b");
+    let (ra, rb) = tokio::join!(a.run_once(), b.run_once());
+    let outcomes = [ra.unwrap().outcome, rb.unwrap().outcome];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == CycleOutcome::Succeeded)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(fx.calls("RegisterTaskDefinition"), 2);
+    assert_eq!(fx.calls("UpdateService"), 2);
+}
