@@ -118,8 +118,10 @@ async fn the_file_quarantine_store_compares_and_swaps() {
     let store = FileQuarantine::open(dir.path()).unwrap();
     let (record, rev) = store.load("r").await.unwrap();
     assert_eq!((record, rev), (RunnerRecord::default(), Revision(0)));
-    let mut record = RunnerRecord::default();
-    record.highest_successful_version = Some("20250101.1".parse().unwrap());
+    let record = RunnerRecord {
+        highest_successful_version: Some("20250101.1".parse().unwrap()),
+        ..Default::default()
+    };
     assert!(store.store("r", &record, Revision(0)).await.unwrap());
     assert!(
         !store.store("r", &record, Revision(0)).await.unwrap(),
