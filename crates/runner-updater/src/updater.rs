@@ -571,15 +571,26 @@ impl Updater {
         unfinished: Option<JournalEntry>,
         release: Option<Release>,
     ) -> Result<()> {
-        // Under the lock, the journal is authoritative: another updater may
-        // have started (and died) since we looked.
-        let unfinished = match unfinished {
-            Some(e) => Some(e),
-            None => self
-                .journal
-                .load(&self.config.runner)
-                .await?
-                .filter(|e| !e.is_finished()),
+        // Under the lock, the journal and ECS are authoritative: another
+        // updater may have started (and died), or finished, since we
+        // looked. A new update is decided again on what is true now.
+        let (unfinished, release) = match (unfinished, release) {
+            (Some(e), _) => (Some(e), None),
+            (None, release) => {
+                let recheck = self.check().await?;
+                match recheck.unfinished {
+                    Some(e) => (Some(e), None),
+                    None if recheck.decision.is_update() => (None, Some(recheck.release)),
+                    None => {
+                        tracing::info!(runner = %self.config.runner, decision = %recheck.decision,
+                            "skip: the state changed while waiting for the lock");
+                        report.decision = Some(recheck.decision);
+                        report.outcome = CycleOutcome::Skipped;
+                        drop(release);
+                        return Ok(());
+                    }
+                }
+            }
         };
         let now = self.clock.now();
         let resumed = unfinished.is_some();
