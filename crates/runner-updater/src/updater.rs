@@ -849,6 +849,13 @@ impl Updater {
                 .await;
             match classify(&rep) {
                 TargetResult::Ok => continue,
+                TargetResult::Unproven => {
+                    return Deployed::Interrupted(format!(
+                        "target {}: {summary} (not a verdict on the release; the next cycle \
+                         resumes from the journal)",
+                        target.name
+                    ));
+                }
                 TargetResult::Superseded => {
                     return Deployed::Superseded(format!("target {}: {summary}", target.name));
                 }
@@ -1156,6 +1163,10 @@ enum TargetResult {
     Ok,
     Superseded,
     Failed { rollback_failed: bool },
+    /// Neither a success nor a proven failure of the release (e.g. the
+    /// monitor lost sight of the deployment): never quarantined; the journal
+    /// stays open and the next cycle resumes watching.
+    Unproven,
 }
 
 fn classify(report: &RolloutReport) -> TargetResult {
@@ -1167,9 +1178,10 @@ fn classify(report: &RolloutReport) -> TargetResult {
         RolloutOutcome::RollbackFailed { .. } => TargetResult::Failed {
             rollback_failed: true,
         },
-        _ => TargetResult::Failed {
+        outcome if outcome.is_version_failure() => TargetResult::Failed {
             rollback_failed: false,
         },
+        _ => TargetResult::Unproven,
     }
 }
 
