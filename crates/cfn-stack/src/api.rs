@@ -1,6 +1,10 @@
 //! The `CfnApi` backend trait and the domain types it speaks.
 
-use std::{collections::BTreeMap, fmt::Debug, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::{self, Debug},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -28,13 +32,41 @@ pub struct StackDescription {
     pub last_updated: Option<DateTime<Utc>>,
 }
 
-/// Whose template a summary or an update uses.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What `DescribeStacks` returns instead of the value of a `NoEcho`
+/// parameter.
+pub const NO_ECHO_MASK: &str = "****";
+
+/// The largest template CloudFormation accepts as `TemplateBody`, in bytes
+/// (larger templates must be passed by `TemplateURL`).
+pub const MAX_TEMPLATE_BODY_BYTES: usize = 51_200;
+
+/// Whose template a summary or an update uses. Its `Debug` output shows a
+/// body by size and sha256, not in full.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum TemplateSource {
     /// The stack's current template (`UsePreviousTemplate`).
     Existing,
     /// A template at this URL (`TemplateURL`).
     Url(String),
+    /// The template itself (`TemplateBody`, at most
+    /// [`MAX_TEMPLATE_BODY_BYTES`]): the exact bytes whose sha256 was
+    /// verified, so CloudFormation cannot read a different template.
+    Body(String),
+}
+
+impl Debug for TemplateSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateSource::Existing => f.write_str("Existing"),
+            TemplateSource::Url(url) => f.debug_tuple("Url").field(url).finish(),
+            TemplateSource::Body(body) => write!(
+                f,
+                "Body({} bytes, sha256 {})",
+                body.len(),
+                crate::sha256_hex(body.as_bytes())
+            ),
+        }
+    }
 }
 
 /// A parameter a template declares (from `GetTemplateSummary`).
@@ -78,7 +110,10 @@ pub enum ParameterValue {
 
 /// The full parameter list of a stack update, as sent to CloudFormation.
 /// A declared parameter left out takes its template default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` output shows the value of no parameter listed in
+/// [`no_echo`](Self::no_echo) (they print as `(hidden)`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct StackUpdateRequest {
     /// The stack name or id.
     pub stack: String,
@@ -88,6 +123,40 @@ pub struct StackUpdateRequest {
     pub parameters: BTreeMap<String, ParameterValue>,
     /// Capabilities acknowledged (`CAPABILITY_IAM`, ...).
     pub capabilities: Vec<String>,
+    /// The keys of `NoEcho` parameters: their values are never printed.
+    pub no_echo: BTreeSet<String>,
+    /// The `ClientRequestToken` of an `UpdateStack` (letters, digits, `-`;
+    /// at most 128): a retry with the same token is the same request, and
+    /// the events of the update carry it.
+    pub client_request_token: Option<String>,
+}
+
+impl Debug for StackUpdateRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Shown<'a>(&'a StackUpdateRequest);
+        impl Debug for Shown<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut map = f.debug_map();
+                for (key, value) in &self.0.parameters {
+                    match value {
+                        ParameterValue::Set(_) if self.0.no_echo.contains(key) => {
+                            map.entry(key, &format_args!("Set((hidden))"))
+                        }
+                        value => map.entry(key, value),
+                    };
+                }
+                map.finish()
+            }
+        }
+        f.debug_struct("StackUpdateRequest")
+            .field("stack", &self.stack)
+            .field("template", &self.template)
+            .field("parameters", &Shown(self))
+            .field("capabilities", &self.capabilities)
+            .field("no_echo", &self.no_echo)
+            .field("client_request_token", &self.client_request_token)
+            .finish()
+    }
 }
 
 /// The result of asking CloudFormation to start an update.
@@ -192,6 +261,9 @@ pub struct StackEvent {
     pub status: String,
     /// The reason, if any.
     pub reason: Option<String>,
+    /// The `ClientRequestToken` of the operation that caused the event, if
+    /// it had one.
+    pub client_request_token: Option<String>,
 }
 
 impl StackEvent {
@@ -241,11 +313,21 @@ pub trait CfnApi: Send + Sync + Debug + 'static {
         change_set: &ChangeSetRef,
     ) -> Result<ChangeSetDescription, Error>;
 
-    /// Executes a change set.
-    async fn execute_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error>;
+    /// Executes a change set, with a `ClientRequestToken` when given (a
+    /// retry with the same token is the same request; the events of the
+    /// update carry it).
+    async fn execute_change_set(
+        &self,
+        change_set: &ChangeSetRef,
+        client_request_token: Option<&str>,
+    ) -> Result<(), Error>;
 
     /// Deletes a change set that will not be executed.
     async fn delete_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error>;
+
+    /// The template body a change set will apply, as submitted
+    /// (`GetTemplate` with `ChangeSetName` and `TemplateStage=Original`).
+    async fn change_set_template(&self, change_set: &ChangeSetRef) -> Result<String, Error>;
 
     /// The stack's events, newest first, stopping before the event
     /// `after_event_id` (exclusive) when given, so callers read only what is
@@ -291,11 +373,23 @@ macro_rules! forward_cfn_api {
             ) -> Result<ChangeSetDescription, Error> {
                 (**self).describe_change_set(change_set).await
             }
-            async fn execute_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
-                (**self).execute_change_set(change_set).await
+            async fn execute_change_set(
+                &self,
+                change_set: &ChangeSetRef,
+                client_request_token: Option<&str>,
+            ) -> Result<(), Error> {
+                (**self)
+                    .execute_change_set(change_set, client_request_token)
+                    .await
             }
             async fn delete_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
                 (**self).delete_change_set(change_set).await
+            }
+            async fn change_set_template(
+                &self,
+                change_set: &ChangeSetRef,
+            ) -> Result<String, Error> {
+                (**self).change_set_template(change_set).await
             }
             async fn stack_events(
                 &self,
@@ -311,3 +405,34 @@ macro_rules! forward_cfn_api {
 
 forward_cfn_api!(Arc<T>);
 forward_cfn_api!(Box<T>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_debug_hides_no_echo_values() {
+        let request = StackUpdateRequest {
+            stack: "runner".into(),
+            template: TemplateSource::Existing,
+            parameters: BTreeMap::from([
+                ("Image".to_string(), ParameterValue::Set("runner:2".into())),
+                ("Token".to_string(), ParameterValue::Set("s3cr3t".into())),
+                ("Zones".to_string(), ParameterValue::UsePrevious),
+            ]),
+            capabilities: Vec::new(),
+            no_echo: BTreeSet::from(["Token".to_string()]),
+            client_request_token: None,
+        };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("\"Token\": Set((hidden))"), "{shown}");
+        assert!(shown.contains("runner:2"), "{shown}");
+        assert!(shown.contains("UsePrevious"), "{shown}");
+        let body = TemplateSource::Body("{}".into());
+        assert_eq!(
+            format!("{body:?}"),
+            format!("Body(2 bytes, sha256 {})", crate::sha256_hex(b"{}"))
+        );
+    }
+}

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudformation::{
     Client,
     error::ProvideErrorMetadata,
-    types::{Capability, ChangeSetType, Parameter},
+    types::{Capability, ChangeSetType, Parameter, TemplateStage},
 };
 use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
 use chrono::{DateTime, Utc};
@@ -75,11 +75,12 @@ fn next_page(token: Option<&str>) -> Option<String> {
     token.filter(|next| !next.is_empty()).map(str::to_string)
 }
 
-/// `(UsePreviousTemplate, TemplateURL)` of an update or change set.
-fn template_fields(template: &TemplateSource) -> (Option<bool>, Option<String>) {
+/// `(UsePreviousTemplate, TemplateURL, TemplateBody)` of an update or change set.
+fn template_fields(template: &TemplateSource) -> (Option<bool>, Option<String>, Option<String>) {
     match template {
-        TemplateSource::Existing => (Some(true), None),
-        TemplateSource::Url(url) => (None, Some(url.clone())),
+        TemplateSource::Existing => (Some(true), None, None),
+        TemplateSource::Url(url) => (None, Some(url.clone()), None),
+        TemplateSource::Body(body) => (None, None, Some(body.clone())),
     }
 }
 
@@ -164,6 +165,7 @@ impl CfnApi for AwsCfn {
         let (request, resource) = match template {
             TemplateSource::Existing => (request.stack_name(stack), stack),
             TemplateSource::Url(url) => (request.template_url(url), url.as_str()),
+            TemplateSource::Body(body) => (request.template_body(body), stack),
         };
         let output = match request.send().await {
             Ok(output) => output,
@@ -188,7 +190,8 @@ impl CfnApi for AwsCfn {
     }
 
     async fn update_stack(&self, request: &StackUpdateRequest) -> Result<UpdateStart, Error> {
-        let (use_previous_template, template_url) = template_fields(&request.template);
+        let (use_previous_template, template_url, template_body) =
+            template_fields(&request.template);
         let builder = self
             .client
             .update_stack()
@@ -196,7 +199,9 @@ impl CfnApi for AwsCfn {
             .set_parameters(Some(parameters(request)))
             .set_capabilities(capabilities(request))
             .set_use_previous_template(use_previous_template)
-            .set_template_url(template_url);
+            .set_template_url(template_url)
+            .set_template_body(template_body)
+            .set_client_request_token(request.client_request_token.clone());
         match builder.send().await {
             Ok(output) => Ok(UpdateStart::Started {
                 stack_id: output.stack_id().unwrap_or_default().to_string(),
@@ -213,7 +218,8 @@ impl CfnApi for AwsCfn {
         name: &str,
         request: &StackUpdateRequest,
     ) -> Result<ChangeSetStart, Error> {
-        let (use_previous_template, template_url) = template_fields(&request.template);
+        let (use_previous_template, template_url, template_body) =
+            template_fields(&request.template);
         let builder = self
             .client
             .create_change_set()
@@ -223,7 +229,8 @@ impl CfnApi for AwsCfn {
             .set_parameters(Some(parameters(request)))
             .set_capabilities(capabilities(request))
             .set_use_previous_template(use_previous_template)
-            .set_template_url(template_url);
+            .set_template_url(template_url)
+            .set_template_body(template_body);
         match builder.send().await {
             Ok(output) => Ok(ChangeSetStart::Created(ChangeSetRef {
                 stack: request.stack.clone(),
@@ -306,11 +313,16 @@ impl CfnApi for AwsCfn {
         description.ok_or_else(|| change_set_not_found(change_set))
     }
 
-    async fn execute_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
+    async fn execute_change_set(
+        &self,
+        change_set: &ChangeSetRef,
+        client_request_token: Option<&str>,
+    ) -> Result<(), Error> {
         self.client
             .execute_change_set()
             .stack_name(&change_set.stack)
             .change_set_name(&change_set.change_set)
+            .set_client_request_token(client_request_token.map(str::to_string))
             .send()
             .await
             .map_err(|error| backend_error("ExecuteChangeSet", &change_set.change_set, error))?;
@@ -326,6 +338,36 @@ impl CfnApi for AwsCfn {
             .await
             .map_err(|error| backend_error("DeleteChangeSet", &change_set.change_set, error))?;
         Ok(())
+    }
+
+    async fn change_set_template(&self, change_set: &ChangeSetRef) -> Result<String, Error> {
+        let output = self
+            .client
+            .get_template()
+            .stack_name(&change_set.stack)
+            .change_set_name(&change_set.change_set)
+            .template_stage(TemplateStage::Original)
+            .send()
+            .await
+            .map_err(|error| {
+                let (code, _) = code_and_message(&error);
+                if code
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("ChangeSetNotFound"))
+                {
+                    change_set_not_found(change_set)
+                } else {
+                    backend_error("GetTemplate", &change_set.change_set, error)
+                }
+            })?;
+        output.template_body().map(str::to_string).ok_or_else(|| {
+            Error::backend(
+                "GetTemplate",
+                &change_set.change_set,
+                crate::ErrorClass::Transient,
+                "GetTemplate returned no TemplateBody",
+            )
+        })
     }
 
     async fn stack_events(
@@ -362,6 +404,7 @@ impl CfnApi for AwsCfn {
                         .unwrap_or_default()
                         .to_string(),
                     reason: e.resource_status_reason().map(str::to_string),
+                    client_request_token: e.client_request_token().map(str::to_string),
                 });
             }
             token = next_page(output.next_token());

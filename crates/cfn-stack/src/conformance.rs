@@ -111,6 +111,8 @@ fn request(
         template,
         parameters,
         capabilities: Vec::new(),
+        no_echo: Default::default(),
+        client_request_token: None,
     }
 }
 
@@ -271,7 +273,9 @@ pub async fn change_set_executes(api: &dyn CfnApi, fixture: &Fixture) {
     assert_eq!(description.status, "CREATE_COMPLETE");
     assert_eq!(description.execution_status.as_deref(), Some("AVAILABLE"));
     assert_eq!(description.name, "conformance-execute");
-    api.execute_change_set(&change_set).await.expect("execute");
+    api.execute_change_set(&change_set, Some("cfn-stack-conformance-1"))
+        .await
+        .expect("execute");
     let d = settled(api, &fixture.stack).await;
     assert_eq!(d.status.as_str(), "UPDATE_COMPLETE");
     assert_eq!(

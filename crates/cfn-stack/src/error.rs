@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{StackStatus, SubnetReport};
+use crate::{StackStatus, SubnetReport, WaitResume};
 
 /// How a backend failure should be treated by a caller that retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +58,16 @@ pub enum Error {
         actual: String,
     },
 
+    /// A template with an expected sha256 cannot be applied so that the
+    /// verified bytes are the ones CloudFormation uses.
+    #[error("template {url} cannot be applied verified: {reason}; nothing was updated")]
+    TemplateNotVerifiable {
+        /// The template URL.
+        url: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+
     /// The template body could not be fetched to check its hash.
     #[error("cannot fetch template {url} to check its sha256: {reason}")]
     TemplateFetch {
@@ -95,6 +105,21 @@ pub enum Error {
         /// The stack.
         stack: String,
         /// The parameter that needs a value.
+        parameter: String,
+    },
+
+    /// A change gives a `NoEcho` parameter the masked value `****` that
+    /// `DescribeStacks` reports instead of the secret; sending it would
+    /// overwrite the secret with `****`.
+    #[error(
+        "stack {stack}: parameter {parameter:?} is NoEcho and was given the masked value \"****\" \
+         that DescribeStacks reports instead of its value; sending it would overwrite the secret. \
+         Leave the parameter out to keep its value, or give the real value"
+    )]
+    MaskedNoEchoValue {
+        /// The stack.
+        stack: String,
+        /// The `NoEcho` parameter.
         parameter: String,
     },
 
@@ -161,10 +186,12 @@ pub enum Error {
     },
 
     /// Waiting ran out of time. The stack operation itself may still finish:
-    /// wait again or look at the console.
+    /// resume waiting ([`StackUpdater::resume_wait`](crate::StackUpdater::resume_wait)
+    /// with `resume`), never apply the change again. Its class is
+    /// [`ErrorClass::Permanent`] so that retrying callers do not re-apply.
     #[error(
         "stack {stack} still {status} after {waited:?} ({operation}); the operation continues \
-         in CloudFormation, wait again later"
+         in CloudFormation: wait again (do not re-apply the change)"
     )]
     WaitTimedOut {
         /// The stack.
@@ -175,6 +202,9 @@ pub enum Error {
         status: String,
         /// How long was waited, on the injected clock.
         waited: Duration,
+        /// How to resume the wait
+        /// ([`StackUpdater::resume_wait`](crate::StackUpdater::resume_wait)).
+        resume: Box<WaitResume>,
     },
 
     /// A configuration that cannot work.
@@ -200,14 +230,16 @@ pub enum Error {
 
 impl Error {
     /// The retry class of this error: backend errors carry their own;
-    /// [`StackBusy`](Error::StackBusy), [`WaitTimedOut`](Error::WaitTimedOut)
-    /// and [`TemplateFetch`](Error::TemplateFetch) are
+    /// [`StackBusy`](Error::StackBusy) and
+    /// [`TemplateFetch`](Error::TemplateFetch) are
     /// [`ErrorClass::Transient`]; every other error is
-    /// [`ErrorClass::Permanent`] (retrying the same input will not help).
+    /// [`ErrorClass::Permanent`] (retrying the same input will not help),
+    /// including [`WaitTimedOut`](Error::WaitTimedOut): the update is still
+    /// running, so applying it again is not safe; resume the wait instead.
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Backend { class, .. } => *class,
-            Error::StackBusy { .. } | Error::WaitTimedOut { .. } => ErrorClass::Transient,
+            Error::StackBusy { .. } => ErrorClass::Transient,
             Error::TemplateFetch { .. } => ErrorClass::Transient,
             _ => ErrorClass::Permanent,
         }

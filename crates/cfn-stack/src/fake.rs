@@ -40,6 +40,17 @@ impl FakeTemplate {
         self
     }
 
+    /// Declares a `NoEcho` parameter, with an optional default:
+    /// `DescribeStacks` reports its value as [`NO_ECHO_MASK`](crate::NO_ECHO_MASK).
+    pub fn no_echo_parameter(mut self, key: &str, default: Option<&str>) -> Self {
+        self.parameters.push(DeclaredParameter {
+            key: key.into(),
+            default_value: default.map(Into::into),
+            no_echo: true,
+        });
+        self
+    }
+
     /// Adds an output.
     pub fn output(mut self, key: &str, value: &str) -> Self {
         self.outputs.insert(key.into(), value.into());
@@ -90,6 +101,10 @@ struct FakeStack {
     /// Oldest first.
     events: Vec<StackEvent>,
     pending: Option<Pending>,
+    /// Describes left in `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS`.
+    cleanup_left: u32,
+    /// The `ClientRequestToken` of the last update.
+    token: Option<String>,
 }
 
 /// An update still "running": completed after `polls_left` describes.
@@ -100,6 +115,8 @@ struct Pending {
     status_reason: Option<String>,
     final_events: Vec<StackEvent>,
     new_state: Option<NewState>,
+    /// Describes the stack then stays in `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS`.
+    cleanup_polls: u32,
 }
 
 /// What a successful update leaves: template URL, parameters, outputs.
@@ -115,16 +132,24 @@ struct FakeChangeSet {
     execution_status: String,
     status_reason: Option<String>,
     changes: Vec<ResourceChange>,
+    /// The body CloudFormation read when the change set was created.
+    template_body: Option<String>,
+    /// The `ClientRequestToken` it was executed with.
+    executed_with: Option<String>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     templates: BTreeMap<String, FakeTemplate>,
+    /// The body served at a template URL (see [`FakeCfn::add_template_body`]).
+    bodies: BTreeMap<String, String>,
     stacks: BTreeMap<String, FakeStack>,
     change_sets: Vec<FakeChangeSet>,
     failures: BTreeMap<String, VecDeque<FakeFailure>>,
     call_errors: VecDeque<(&'static str, ErrorClass)>,
+    lost_responses: VecDeque<&'static str>,
     update_polls: u32,
+    cleanup_polls: u32,
     seq: u64,
 }
 
@@ -154,6 +179,67 @@ impl State {
         })
     }
 
+    /// The registered URL a template source stands for: the stack's own
+    /// template, the URL itself, or the URL whose body is the given body.
+    fn template_key(
+        &self,
+        stack_url: Option<&str>,
+        source: &TemplateSource,
+        operation: &'static str,
+    ) -> Result<String, Error> {
+        match source {
+            TemplateSource::Existing => stack_url.map(str::to_string).ok_or_else(|| {
+                Error::backend(
+                    operation,
+                    "UsePreviousTemplate",
+                    ErrorClass::Permanent,
+                    "ValidationError: no stack to take the previous template from",
+                )
+            }),
+            TemplateSource::Url(url) => Ok(url.clone()),
+            TemplateSource::Body(body) => self
+                .bodies
+                .iter()
+                .find(|(_, b)| *b == body)
+                .map(|(url, _)| url.clone())
+                .ok_or_else(|| {
+                    Error::backend(
+                        operation,
+                        "TemplateBody",
+                        ErrorClass::Permanent,
+                        "ValidationError: Template format error: FakeCfn knows no template with \
+                         this body (register it with add_template_body)",
+                    )
+                }),
+        }
+    }
+
+    /// The body CloudFormation would read for `source`.
+    fn body_of(&self, stack_url: Option<&str>, source: &TemplateSource) -> Option<String> {
+        match source {
+            TemplateSource::Body(body) => Some(body.clone()),
+            _ => {
+                let url = self.template_key(stack_url, source, "GetTemplate").ok()?;
+                self.bodies.get(&url).cloned()
+            }
+        }
+    }
+
+    /// The call `operation` succeeded but its response is "lost": a
+    /// transient error, as after a network failure.
+    fn lost_response(&mut self, operation: &'static str, resource: &str) -> Result<(), Error> {
+        if let Some(pos) = self.lost_responses.iter().position(|op| *op == operation) {
+            self.lost_responses.remove(pos);
+            return Err(Error::backend(
+                operation,
+                resource,
+                ErrorClass::Transient,
+                "injected lost response (FakeCfn::lose_next_response): the call took effect",
+            ));
+        }
+        Ok(())
+    }
+
     fn injected_error(&mut self, operation: &'static str, resource: &str) -> Result<(), Error> {
         if let Some(pos) = self.call_errors.iter().position(|(op, _)| *op == operation) {
             let (_, class) = self.call_errors.remove(pos).expect("position exists");
@@ -180,10 +266,7 @@ impl State {
             .ok_or_else(|| Error::StackNotFound {
                 stack: request.stack.clone(),
             })?;
-        let url = match &request.template {
-            TemplateSource::Existing => stack.template_url.clone(),
-            TemplateSource::Url(url) => url.clone(),
-        };
+        let url = self.template_key(Some(&stack.template_url), &request.template, operation)?;
         let template = self.template(&url, operation)?;
         let invalid = |message: String| {
             Error::backend(operation, &request.stack, ErrorClass::Permanent, message)
@@ -238,6 +321,7 @@ impl State {
             resource_type: kind.to_string(),
             status: status.to_string(),
             reason,
+            client_request_token: None,
         }
     }
 
@@ -248,11 +332,13 @@ impl State {
         stack_key: &str,
         url: String,
         values: BTreeMap<String, String>,
+        token: Option<String>,
     ) -> Result<(), Error> {
         const STACK: &str = "AWS::CloudFormation::Stack";
         let new_template = self.template(&url, "UpdateStack")?.clone();
         let name = self.stack_mut(stack_key)?.name.clone();
         let polls = self.update_polls;
+        let cleanup_polls = self.cleanup_polls;
         let failure = self
             .failures
             .get_mut(&name)
@@ -279,9 +365,14 @@ impl State {
                 for (logical, kind) in &new_template.resources {
                     final_events.push(self.event(logical, kind, "UPDATE_COMPLETE", None));
                 }
-                final_events.push(self.event(&name, STACK, "UPDATE_COMPLETE", None));
+                let status = if cleanup_polls > 0 {
+                    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
+                } else {
+                    "UPDATE_COMPLETE"
+                };
+                final_events.push(self.event(&name, STACK, status, None));
                 (
-                    StackStatus::new("UPDATE_COMPLETE"),
+                    StackStatus::new(status),
                     None,
                     Some((url, values, new_template.outputs.clone())),
                 )
@@ -295,6 +386,17 @@ impl State {
                         "UPDATE_FAILED",
                         Some(reason.clone()),
                     ));
+                }
+                // CloudFormation stops the other resources being updated.
+                for (logical, kind) in &new_template.resources {
+                    if !failed_resources.iter().any(|(l, _)| l == logical) {
+                        final_events.push(self.event(
+                            logical,
+                            kind,
+                            "UPDATE_FAILED",
+                            Some("Resource update cancelled".into()),
+                        ));
+                    }
                 }
                 let names: Vec<&str> = failed_resources.iter().map(|(l, _)| l.as_str()).collect();
                 let why = format!(
@@ -333,7 +435,11 @@ impl State {
                 (StackStatus::new(final_status), Some(status_reason), None)
             }
         };
+        for event in first_events.iter_mut().chain(final_events.iter_mut()) {
+            event.client_request_token = token.clone();
+        }
         let stack = self.stack_mut(&name)?;
+        stack.token = token;
         stack.events.extend(first_events);
         stack.status = StackStatus::new("UPDATE_IN_PROGRESS");
         stack.status_reason = Some("User Initiated".into());
@@ -343,6 +449,7 @@ impl State {
             status_reason,
             final_events,
             new_state,
+            cleanup_polls,
         });
         if polls == 0 {
             complete(stack);
@@ -359,6 +466,9 @@ fn complete(stack: &mut FakeStack) {
     stack.events.extend(pending.final_events);
     stack.status = pending.final_status;
     stack.status_reason = pending.status_reason;
+    if stack.status.as_str() == "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" {
+        stack.cleanup_left = pending.cleanup_polls;
+    }
     if let Some((url, values, outputs)) = pending.new_state {
         stack.template_url = url;
         stack.parameters = values;
@@ -393,6 +503,37 @@ impl FakeCfn {
     /// Registers `template` under `url`.
     pub fn add_template(&self, url: &str, template: FakeTemplate) {
         self.state().templates.insert(url.to_string(), template);
+    }
+
+    /// Registers `template` under `url` with the body served there: a
+    /// `TemplateBody` equal to `body` stands for this template, and
+    /// `GetTemplate` of a change set created from `url` returns the body
+    /// served at creation time. Calling it again with another body models a
+    /// template republished under the same (mutable) URL.
+    ///
+    /// ```
+    /// use cfn_stack::{CfnApi, FakeCfn, FakeTemplate, NO_ECHO_MASK, TemplateSource};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cfn = FakeCfn::new();
+    /// let url = "https://runner.s3.amazonaws.com/runner.json";
+    /// let template = FakeTemplate::new().no_echo_parameter("Token", None);
+    /// cfn.add_template_body(url, r#"{"Resources": {}}"#, template);
+    /// cfn.create_stack("runner", url, &[("Token", "s3cr3t")], &[]).unwrap();
+    /// // DescribeStacks masks NoEcho values; the stack keeps the real one.
+    /// let described = cfn.describe_stack("runner").await.unwrap();
+    /// assert_eq!(described.parameters["Token"], NO_ECHO_MASK);
+    /// assert_eq!(cfn.stored_parameter("runner", "Token").as_deref(), Some("s3cr3t"));
+    /// // The body stands for the template registered with it.
+    /// let body = TemplateSource::Body(r#"{"Resources": {}}"#.into());
+    /// let summary = cfn.template_summary("runner", &body).await.unwrap();
+    /// assert!(summary.parameter("Token").unwrap().no_echo);
+    /// # });
+    /// ```
+    pub fn add_template_body(&self, url: &str, body: &str, template: FakeTemplate) {
+        let mut state = self.state();
+        state.templates.insert(url.to_string(), template);
+        state.bodies.insert(url.to_string(), body.to_string());
     }
 
     /// Creates a stack from a registered template (complete at once).
@@ -446,6 +587,7 @@ impl FakeCfn {
             resource_type: "AWS::CloudFormation::Stack".into(),
             status: status.into(),
             reason: None,
+            client_request_token: None,
         };
         state.stacks.insert(
             name.to_string(),
@@ -466,6 +608,8 @@ impl FakeCfn {
                     stack_event(e2, "CREATE_COMPLETE"),
                 ],
                 pending: None,
+                cleanup_left: 0,
+                token: None,
             },
         );
         Ok(id)
@@ -492,11 +636,44 @@ impl FakeCfn {
         self.state().update_polls = polls;
     }
 
+    /// Appends `event` to the stack's events (e.g. one of another
+    /// operation, with its own token); its `event_id` is replaced by a new
+    /// one.
+    pub fn record_event(&self, stack: &str, mut event: StackEvent) -> Result<(), Error> {
+        let mut state = self.state();
+        event.event_id = state.next("event");
+        state.stack_mut(stack)?.events.push(event);
+        Ok(())
+    }
+
+    /// The next call of `operation` (`"UpdateStack"` or
+    /// `"ExecuteChangeSet"`) takes effect but answers with a transient
+    /// error, as when the response is lost on the network.
+    pub fn lose_next_response(&self, operation: &'static str) {
+        self.state().lost_responses.push_back(operation);
+    }
+
+    /// Successful updates then stay `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS`
+    /// for `polls` more describes before `UPDATE_COMPLETE` (default 0: no
+    /// cleanup phase).
+    pub fn set_cleanup_polls(&self, polls: u32) {
+        self.state().cleanup_polls = polls;
+    }
+
     /// Forces a stack's status (e.g. `UPDATE_IN_PROGRESS` to test busy
     /// stacks).
     pub fn set_status(&self, stack: &str, status: &str) -> Result<(), Error> {
         self.state().stack_mut(stack)?.status = StackStatus::new(status);
         Ok(())
+    }
+
+    /// The value CloudFormation holds for a parameter, unmasked (for tests
+    /// that check a `NoEcho` secret was kept or replaced).
+    pub fn stored_parameter(&self, stack: &str, key: &str) -> Option<String> {
+        self.state()
+            .stack_mut(stack)
+            .ok()
+            .and_then(|s| s.parameters.get(key).cloned())
     }
 
     /// The names of the change sets currently stored for `stack`.
@@ -527,13 +704,29 @@ impl FakeCfn {
     }
 }
 
-fn describe(stack: &FakeStack) -> StackDescription {
+/// What `DescribeStacks` shows: `NoEcho` values of the stack's template
+/// read as [`NO_ECHO_MASK`](crate::NO_ECHO_MASK).
+fn describe(stack: &FakeStack, template: Option<&FakeTemplate>) -> StackDescription {
+    let hidden = |key: &str| {
+        template.is_some_and(|t| t.parameters.iter().any(|p| p.key == key && p.no_echo))
+    };
     StackDescription {
         name: stack.name.clone(),
         id: stack.id.clone(),
         status: stack.status.clone(),
         status_reason: stack.status_reason.clone(),
-        parameters: stack.parameters.clone(),
+        parameters: stack
+            .parameters
+            .iter()
+            .map(|(k, v)| {
+                let shown = if hidden(k) {
+                    crate::NO_ECHO_MASK.to_string()
+                } else {
+                    v.clone()
+                };
+                (k.clone(), shown)
+            })
+            .collect(),
         outputs: stack.outputs.clone(),
         tags: stack.tags.clone(),
         last_updated: None,
@@ -546,14 +739,28 @@ impl CfnApi for FakeCfn {
         let mut state = self.state();
         state.injected_error("DescribeStacks", stack)?;
         let s = state.stack_mut(stack)?;
+        let mut cleaned_up = false;
         if let Some(pending) = &mut s.pending {
             if pending.polls_left <= 1 {
                 complete(s);
             } else {
                 pending.polls_left -= 1;
             }
+        } else if s.cleanup_left > 0 {
+            s.cleanup_left -= 1;
+            cleaned_up = s.cleanup_left == 0;
         }
-        Ok(describe(s))
+        if cleaned_up {
+            let name = s.name.clone();
+            let mut event =
+                state.event(&name, "AWS::CloudFormation::Stack", "UPDATE_COMPLETE", None);
+            let s = state.stack_mut(stack)?;
+            event.client_request_token = s.token.clone();
+            s.events.push(event);
+            s.status = StackStatus::new("UPDATE_COMPLETE");
+        }
+        let s = state.stack_mut(stack)?.clone();
+        Ok(describe(&s, state.templates.get(&s.template_url)))
     }
 
     async fn template_summary(
@@ -563,10 +770,11 @@ impl CfnApi for FakeCfn {
     ) -> Result<TemplateSummary, Error> {
         let mut state = self.state();
         state.injected_error("GetTemplateSummary", stack)?;
-        let url = match template {
-            TemplateSource::Existing => state.stack_mut(stack)?.template_url.clone(),
-            TemplateSource::Url(url) => url.clone(),
+        let stack_url = match template {
+            TemplateSource::Existing => Some(state.stack_mut(stack)?.template_url.clone()),
+            _ => None,
         };
+        let url = state.template_key(stack_url.as_deref(), template, "GetTemplateSummary")?;
         Ok(TemplateSummary {
             parameters: state
                 .template(&url, "GetTemplateSummary")?
@@ -580,6 +788,12 @@ impl CfnApi for FakeCfn {
         state.injected_error("UpdateStack", &request.stack)?;
         let (url, values) = state.resolve("UpdateStack", request)?;
         let stack = state.stack_mut(&request.stack)?;
+        if request.client_request_token.is_some() && stack.token == request.client_request_token {
+            // A retry of the request that started the current update.
+            return Ok(UpdateStart::Started {
+                stack_id: stack.id.clone(),
+            });
+        }
         if stack.status.is_in_progress() {
             return Err(Error::backend(
                 "UpdateStack",
@@ -595,7 +809,8 @@ impl CfnApi for FakeCfn {
             return Ok(UpdateStart::NoChanges);
         }
         let (key, id) = (stack.name.clone(), stack.id.clone());
-        state.start_update(&key, url, values)?;
+        state.start_update(&key, url, values, request.client_request_token.clone())?;
+        state.lost_response("UpdateStack", &request.stack)?;
         Ok(UpdateStart::Started { stack_id: id })
     }
 
@@ -612,6 +827,7 @@ impl CfnApi for FakeCfn {
         let stack_name = stack.name.clone();
         let unchanged = stack.template_url == url && stack.parameters == values;
         let old_url = stack.template_url.clone();
+        let template_body = state.body_of(Some(&old_url), &request.template);
         let old_resources = state
             .template(&old_url, "CreateChangeSet")?
             .resources
@@ -670,6 +886,8 @@ impl CfnApi for FakeCfn {
             execution_status: execution_status.into(),
             status_reason,
             changes,
+            template_body,
+            executed_with: None,
         });
         Ok(ChangeSetStart::Created(ChangeSetRef {
             stack: stack_name,
@@ -694,10 +912,18 @@ impl CfnApi for FakeCfn {
         })
     }
 
-    async fn execute_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
+    async fn execute_change_set(
+        &self,
+        change_set: &ChangeSetRef,
+        client_request_token: Option<&str>,
+    ) -> Result<(), Error> {
         let mut state = self.state();
         state.injected_error("ExecuteChangeSet", &change_set.change_set)?;
         let c = Self::find_change_set(&mut state, change_set)?;
+        if client_request_token.is_some() && c.executed_with.as_deref() == client_request_token {
+            // A retry of the execute that already took effect.
+            return Ok(());
+        }
         if c.execution_status != "AVAILABLE" {
             return Err(Error::backend(
                 "ExecuteChangeSet",
@@ -711,10 +937,12 @@ impl CfnApi for FakeCfn {
             ));
         }
         c.execution_status = "EXECUTE_COMPLETE".into();
+        c.executed_with = client_request_token.map(str::to_string);
         let request = c.request.clone();
         let (url, values) = state.resolve("ExecuteChangeSet", &request)?;
         let key = state.stack_mut(&request.stack)?.name.clone();
-        state.start_update(&key, url, values)?;
+        state.start_update(&key, url, values, client_request_token.map(str::to_string))?;
+        state.lost_response("ExecuteChangeSet", &change_set.change_set)?;
         Ok(())
     }
 
@@ -724,6 +952,21 @@ impl CfnApi for FakeCfn {
         let id = Self::find_change_set(&mut state, change_set)?.id.clone();
         state.change_sets.retain(|c| c.id != id);
         Ok(())
+    }
+
+    async fn change_set_template(&self, change_set: &ChangeSetRef) -> Result<String, Error> {
+        let mut state = self.state();
+        state.injected_error("GetTemplate", &change_set.change_set)?;
+        let c = Self::find_change_set(&mut state, change_set)?;
+        c.template_body.clone().ok_or_else(|| {
+            Error::backend(
+                "GetTemplate",
+                &change_set.change_set,
+                ErrorClass::Permanent,
+                "FakeCfn has no body for this change set's template (register it with \
+                 add_template_body)",
+            )
+        })
     }
 
     async fn stack_events(

@@ -13,15 +13,27 @@
 //!   ([`TemplateUrlPolicy`]) or a template whose sha256 differs from the
 //!   expected one is an error before any mutating call (URL and hash
 //!   before any CloudFormation call at all).
+//! - `NoEcho` parameters: a `****` handed back for a secret the stack has
+//!   is `UsePreviousValue`, any other `****` for a hidden parameter is
+//!   [`Error::MaskedNoEchoValue`]; a set secret is in the diff as
+//!   `(hidden)`, and no plan, `Debug`, progress item or error carries it.
+//! - A template with an expected sha256 is applied as the verified bytes
+//!   ([`TemplateSource::Body`], ≤ [`MAX_TEMPLATE_BODY_BYTES`]), or by URL
+//!   through a change set whose template is read back and compared before
+//!   executing; [`StackChange::from_release`] carries a release's URL and
+//!   hash, [`TemplateUrlPolicy::only_buckets`] limits the buckets.
 //! - [`StackUpdater::plan`] creates a change set and returns the parameter
 //!   diff (old → new) and the resource changes; [`StackUpdater::apply_plan`]
 //!   executes it; [`StackUpdater::apply`] does both, or calls `UpdateStack`
 //!   directly ([`ApplyMode::Direct`]).
 //! - Waiting streams stack events to a [`ProgressSink`], runs on the
-//!   injected [`Clock`](update_clock::Clock) with a timeout, and ends in a
-//!   [`StackUpdateOutcome`]: `Updated`, `NoChanges` ("No updates are to be
-//!   performed" is not an error), `RolledBack { reasons }` or
-//!   `Failed { status, reasons }`. A stack already `*_IN_PROGRESS` is
+//!   injected [`Clock`](update_clock::Clock) with a timeout (throttled or
+//!   transient reads are retried; a timeout carries a [`WaitResume`]), follows
+//!   only the events of its `ClientRequestToken`, and ends in a
+//!   [`StackUpdateOutcome`]: `Updated` (also with cleanup pending),
+//!   `NoChanges` ("No updates are to be performed" is not an error),
+//!   `RolledBack { reasons, rollback_failures }` or
+//!   `Failed { status, reasons, next_step }`. A stack already `*_IN_PROGRESS` is
 //!   [`Error::StackBusy`], never waited on.
 //! - Availability zones: [`validate_subnets`] over a [`SubnetDirectory`]
 //!   checks that subnets exist, share one VPC and cover every requested
@@ -108,9 +120,9 @@ mod template_url;
 mod updater;
 
 pub use api::{
-    CfnApi, ChangeSetDescription, ChangeSetRef, ChangeSetStart, DeclaredParameter, ParameterValue,
-    ResourceChange, StackDescription, StackEvent, StackUpdateRequest, TemplateSource,
-    TemplateSummary, UpdateStart,
+    CfnApi, ChangeSetDescription, ChangeSetRef, ChangeSetStart, DeclaredParameter,
+    MAX_TEMPLATE_BODY_BYTES, NO_ECHO_MASK, ParameterValue, ResourceChange, StackDescription,
+    StackEvent, StackUpdateRequest, TemplateSource, TemplateSummary, UpdateStart,
 };
 #[cfg(feature = "aws")]
 pub use aws::AwsCfn;
@@ -128,9 +140,11 @@ pub use subnets::{
 };
 #[cfg(feature = "https-fetch")]
 pub use template_fetch::HttpsTemplateFetcher;
-pub use template_fetch::{StaticTemplates, TemplateFetcher, sha256_hex, verify_template_sha256};
+pub use template_fetch::{
+    StaticTemplates, TemplateFetcher, fetch_verified_template, sha256_hex, verify_template_sha256,
+};
 pub use template_url::{TemplateLocation, TemplateUrlPolicy};
 pub use updater::{
     ApplyMode, InfraVersionKey, PlanOutcome, StackChange, StackPlan, StackState, StackUpdater,
-    StackUpdaterConfig,
+    StackUpdaterConfig, WaitResume,
 };

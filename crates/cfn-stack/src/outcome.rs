@@ -8,12 +8,17 @@ use crate::{StackEvent, StackStatus};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StackUpdateOutcome {
-    /// The update completed (`UPDATE_COMPLETE`).
+    /// The update completed (`UPDATE_COMPLETE`, or
+    /// `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS` with `cleanup_pending`).
     Updated {
         /// The final status.
         status: StackStatus,
         /// How long the wait took, on the injected clock.
         waited: Duration,
+        /// CloudFormation is still removing replaced resources
+        /// (`UPDATE_COMPLETE_CLEANUP_IN_PROGRESS`): the update succeeded, but
+        /// the stack stays busy until the cleanup ends.
+        cleanup_pending: bool,
     },
     /// Nothing to do: CloudFormation said "No updates are to be performed"
     /// or the change set "didn't contain changes".
@@ -24,18 +29,30 @@ pub enum StackUpdateOutcome {
     /// The update failed and CloudFormation rolled the stack back
     /// (`UPDATE_ROLLBACK_COMPLETE`). This is a failure.
     RolledBack {
-        /// The failed resource events of this update (`Resource: reason`),
-        /// oldest first.
+        /// The failed resource events of the update itself
+        /// (`Resource (Type) STATUS: reason`), oldest first: the first is
+        /// the cause. "Resource update cancelled" lines (resources stopped
+        /// because another one failed) and the stack's own events are left
+        /// out.
         reasons: Vec<String>,
+        /// Resources that failed while rolling back (the rollback still
+        /// completed), oldest first.
+        rollback_failures: Vec<String>,
     },
     /// The update ended in any other state (`UPDATE_FAILED`,
     /// `UPDATE_ROLLBACK_FAILED`, ...): operator attention needed.
     Failed {
         /// The final status.
         status: StackStatus,
-        /// The failed resource events of this update, oldest first, and the
-        /// stack's status reason.
+        /// The failed resource events of this update, oldest first (those
+        /// after the rollback started prefixed `during rollback: `), without
+        /// "Resource update cancelled" lines, then the stack's status reason
+        /// (`stack: ...`).
         reasons: Vec<String>,
+        /// What an operator should do next: update again or `RollbackStack`
+        /// after `UPDATE_FAILED` (rollback disabled); `ContinueUpdateRollback`,
+        /// naming the resources to skip, after `UPDATE_ROLLBACK_FAILED`.
+        next_step: String,
     },
 }
 

@@ -1,11 +1,19 @@
 //! Building the full parameter list of an update from the caller's few
 //! changes, and the old → new diff shown before applying.
 
-use std::{collections::BTreeMap, fmt};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
 
-use crate::{Error, ParameterValue, TemplateSummary};
+use crate::{Error, NO_ECHO_MASK, ParameterValue, TemplateSummary};
 
 /// One parameter whose value an update changes.
+///
+/// A `NoEcho` parameter ([`no_echo`](Self::no_echo)) never carries its
+/// value: `old` and `new` hold [`NO_ECHO_MASK`] when a value exists, and
+/// `Display` shows `(hidden)`. Such a parameter is listed whenever the update
+/// sets it, since the old value cannot be compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParameterChange {
     /// The parameter key.
@@ -16,11 +24,15 @@ pub struct ParameterChange {
     /// The value after the update; `None` when the new template no longer
     /// declares the parameter.
     pub new: Option<String>,
+    /// The parameter is `NoEcho` (or the stack reports it masked): `old`
+    /// and `new` are masked.
+    pub no_echo: bool,
 }
 
 impl fmt::Display for ParameterChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let show = |v: &Option<String>| match v {
+            Some(_) if self.no_echo => "(hidden)".to_string(),
             Some(v) => format!("{v:?}"),
             None => "(none)".to_string(),
         };
@@ -41,8 +53,11 @@ pub(crate) struct ResolvedParameters {
     pub send: BTreeMap<String, ParameterValue>,
     /// Only the parameters whose value changes.
     pub diff: Vec<ParameterChange>,
-    /// Every declared parameter's value after the update.
+    /// Every declared parameter's value after the update (`NoEcho` values
+    /// masked).
     pub after: BTreeMap<String, String>,
+    /// The keys of the `NoEcho` parameters sent.
+    pub no_echo: BTreeSet<String>,
 }
 
 /// Resolves the caller's `changes` against the stack's `current` values and
@@ -53,7 +68,14 @@ pub(crate) struct ResolvedParameters {
 /// - a declared parameter the stack does not have takes its default, or is
 ///   [`Error::MissingParameter`] without one;
 /// - parameters the template no longer declares are not sent (the diff
-///   shows them removed).
+///   shows them removed);
+/// - `NoEcho` parameters (declared so, or reported as [`NO_ECHO_MASK`] by
+///   the stack): a change to the masked value `****` of a `NoEcho`
+///   parameter the stack has is the caller handing back what it read, and
+///   is sent as [`ParameterValue::UsePrevious`]; any other `****` change of
+///   such a parameter is [`Error::MaskedNoEchoValue`] (it would overwrite
+///   the secret with the mask). A `NoEcho` parameter that is set is always
+///   in the diff, masked.
 pub(crate) fn resolve_parameters(
     stack: &str,
     current: &BTreeMap<String, String>,
@@ -70,10 +92,54 @@ pub(crate) fn resolve_parameters(
     let mut send = BTreeMap::new();
     let mut diff = Vec::new();
     let mut after = BTreeMap::new();
+    let mut no_echo = BTreeSet::new();
     for parameter in &declared.parameters {
         let key = &parameter.key;
         let old = current.get(key);
-        let new = if let Some(value) = changes.get(key) {
+        let hidden = parameter.no_echo || old.is_some_and(|v| v == NO_ECHO_MASK);
+        let mut change = changes.get(key);
+        if hidden && change.is_some_and(|v| v == NO_ECHO_MASK) {
+            if parameter.no_echo && old.is_some_and(|v| v == NO_ECHO_MASK) {
+                // The caller copied the masked value it read: keep the secret.
+                change = None;
+            } else {
+                return Err(Error::MaskedNoEchoValue {
+                    stack: stack.to_string(),
+                    parameter: key.clone(),
+                });
+            }
+        }
+        if hidden {
+            no_echo.insert(key.clone());
+            let value = match change {
+                Some(value) => {
+                    send.insert(key.clone(), ParameterValue::Set(value.clone()));
+                    Some(NO_ECHO_MASK.to_string())
+                }
+                None if old.is_some() => {
+                    send.insert(key.clone(), ParameterValue::UsePrevious);
+                    None
+                }
+                None if parameter.default_value.is_some() => Some(NO_ECHO_MASK.to_string()),
+                None => {
+                    return Err(Error::MissingParameter {
+                        stack: stack.to_string(),
+                        parameter: key.clone(),
+                    });
+                }
+            };
+            if let Some(new) = &value {
+                diff.push(ParameterChange {
+                    key: key.clone(),
+                    old: old.map(|_| NO_ECHO_MASK.to_string()),
+                    new: Some(new.clone()),
+                    no_echo: true,
+                });
+            }
+            after.insert(key.clone(), NO_ECHO_MASK.to_string());
+            continue;
+        }
+        let new = if let Some(value) = change {
             send.insert(key.clone(), ParameterValue::Set(value.clone()));
             value.clone()
         } else if let Some(old) = old {
@@ -92,21 +158,29 @@ pub(crate) fn resolve_parameters(
                 key: key.clone(),
                 old: old.cloned(),
                 new: Some(new.clone()),
+                no_echo: false,
             });
         }
         after.insert(key.clone(), new);
     }
     for (key, old) in current {
         if declared.parameter(key).is_none() {
+            let hidden = old == NO_ECHO_MASK;
             diff.push(ParameterChange {
                 key: key.clone(),
-                old: Some(old.clone()),
+                old: Some(if hidden { NO_ECHO_MASK } else { old }.to_string()),
                 new: None,
+                no_echo: hidden,
             });
         }
     }
     diff.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(ResolvedParameters { send, diff, after })
+    Ok(ResolvedParameters {
+        send,
+        diff,
+        after,
+        no_echo,
+    })
 }
 
 #[cfg(test)]
@@ -154,7 +228,8 @@ mod tests {
             vec![ParameterChange {
                 key: "Image".into(),
                 old: Some("v1".into()),
-                new: Some("v2".into())
+                new: Some("v2".into()),
+                no_echo: false,
             }]
         );
         assert_eq!(resolved.diff[0].to_string(), "Image: \"v1\" -> \"v2\"");
@@ -175,12 +250,14 @@ mod tests {
                 ParameterChange {
                     key: "Legacy".into(),
                     old: Some("x".into()),
-                    new: None
+                    new: None,
+                    no_echo: false,
                 },
                 ParameterChange {
                     key: "LogLevel".into(),
                     old: None,
-                    new: Some("info".into())
+                    new: Some("info".into()),
+                    no_echo: false,
                 },
             ]
         );
@@ -204,6 +281,57 @@ mod tests {
         assert!(
             matches!(&err, Error::MissingParameter { parameter, .. } if parameter == "Required")
         );
+    }
+
+    #[test]
+    fn no_echo_values_are_masked_kept_or_refused() {
+        let secret = "s3cr3t-token";
+        let current = map(&[("Image", "v1"), ("Token", NO_ECHO_MASK)]);
+        let mut template = declared(&[("Image", None), ("Token", None), ("NewSecret", Some("d"))]);
+        template.parameters[1].no_echo = true;
+        template.parameters[2].no_echo = true;
+
+        // Handing back the masked value keeps the secret (UsePreviousValue).
+        let copied = map(&[("Image", "v2"), ("Token", NO_ECHO_MASK)]);
+        let resolved = resolve_parameters("runner", &current, &template, &copied).unwrap();
+        assert_eq!(resolved.send["Token"], ParameterValue::UsePrevious);
+        let keys: Vec<&str> = resolved.diff.iter().map(|c| c.key.as_str()).collect();
+        // The defaulted NoEcho parameter is new: listed, hidden.
+        assert_eq!(keys, ["Image", "NewSecret"]);
+        assert_eq!(
+            resolved.diff[1].to_string(),
+            "NewSecret: (none) -> (hidden)"
+        );
+
+        // A real new value is sent, always listed, never shown.
+        let set = map(&[("Token", secret)]);
+        let resolved = resolve_parameters("runner", &current, &template, &set).unwrap();
+        assert_eq!(resolved.send["Token"], ParameterValue::Set(secret.into()));
+        let token = resolved.diff.iter().find(|c| c.key == "Token").unwrap();
+        assert_eq!(token.to_string(), "Token: (hidden) -> (hidden)");
+        assert!(!format!("{:?} {:?}", resolved.diff, resolved.after).contains(secret));
+        assert!(resolved.no_echo.contains("Token"));
+
+        // The mask for a NoEcho parameter the stack does not have is refused.
+        let err = resolve_parameters(
+            "runner",
+            &current,
+            &template,
+            &map(&[("NewSecret", NO_ECHO_MASK)]),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::MaskedNoEchoValue { parameter, .. } if parameter == "NewSecret"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("\"NewSecret\""), "{err}");
+
+        // A masked stack value under a template that no longer says NoEcho:
+        // the mask is refused too (it would overwrite the secret).
+        let plain = declared(&[("Image", None), ("Token", None)]);
+        let err = resolve_parameters("runner", &current, &plain, &map(&[("Token", NO_ECHO_MASK)]))
+            .unwrap_err();
+        assert!(matches!(err, Error::MaskedNoEchoValue { .. }), "{err}");
     }
 
     proptest! {

@@ -28,6 +28,8 @@ pub enum CfnOperation {
     DeleteChangeSet,
     /// `DescribeStackEvents`
     StackEvents,
+    /// `GetTemplate` (of a change set)
+    ChangeSetTemplate,
 }
 
 impl CfnOperation {
@@ -129,14 +131,25 @@ impl<A: CfnApi> CfnApi for RecordingCfn<A> {
         self.inner.describe_change_set(change_set).await
     }
 
-    async fn execute_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
+    async fn execute_change_set(
+        &self,
+        change_set: &ChangeSetRef,
+        client_request_token: Option<&str>,
+    ) -> Result<(), Error> {
         self.record(CfnOperation::ExecuteChangeSet);
-        self.inner.execute_change_set(change_set).await
+        self.inner
+            .execute_change_set(change_set, client_request_token)
+            .await
     }
 
     async fn delete_change_set(&self, change_set: &ChangeSetRef) -> Result<(), Error> {
         self.record(CfnOperation::DeleteChangeSet);
         self.inner.delete_change_set(change_set).await
+    }
+
+    async fn change_set_template(&self, change_set: &ChangeSetRef) -> Result<String, Error> {
+        self.record(CfnOperation::ChangeSetTemplate);
+        self.inner.change_set_template(change_set).await
     }
 
     async fn stack_events(

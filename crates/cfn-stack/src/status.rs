@@ -71,7 +71,12 @@ impl StackStatus {
         match self.0.as_str() {
             "ROLLBACK_COMPLETE" => "the stack's creation failed; delete it and create it again",
             "UPDATE_ROLLBACK_FAILED" => {
-                "continue the rollback (ContinueUpdateRollback) in the console or CLI first"
+                "continue the rollback (ContinueUpdateRollback) in the console or CLI first, \
+                 skipping (ResourcesToSkip) the resources that cannot be restored"
+            }
+            "UPDATE_FAILED" => {
+                "the last update failed with rollback disabled: fix the cause and update again, \
+                 or roll the stack back (RollbackStack)"
             }
             "DELETE_COMPLETE" => "the stack was deleted",
             "DELETE_FAILED" => "fix the resources that could not be deleted, then retry the delete",

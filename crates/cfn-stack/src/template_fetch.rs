@@ -43,12 +43,43 @@ pub async fn verify_template_sha256(
     url: &str,
     expected: &str,
 ) -> Result<(), Error> {
+    fetch_verified_template(fetcher, url, expected)
+        .await
+        .map(drop)
+}
+
+/// `expected` as 64 lower-case hex digits, or [`Error::InvalidConfig`].
+pub(crate) fn normalize_sha256(expected: &str) -> Result<String, Error> {
     let expected = expected.trim().to_ascii_lowercase();
     if expected.len() != 64 || !expected.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(Error::InvalidConfig(format!(
             "expected template sha256 {expected:?} is not 64 hex digits"
         )));
     }
+    Ok(expected)
+}
+
+/// Fetches `url`, checks that its sha256 is `expected` (hex, any case) and
+/// returns the verified bytes, so that exactly these bytes can be sent to
+/// CloudFormation (`TemplateBody`).
+///
+/// ```
+/// use cfn_stack::{StaticTemplates, fetch_verified_template, sha256_hex};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let templates = StaticTemplates::new();
+/// let url = "https://runner.s3.amazonaws.com/v2/runner.json";
+/// templates.insert(url, b"{}".to_vec());
+/// let body = fetch_verified_template(&templates, url, &sha256_hex(b"{}")).await.unwrap();
+/// assert_eq!(body, b"{}");
+/// assert!(fetch_verified_template(&templates, url, &sha256_hex(b"[]")).await.is_err());
+/// # });
+/// ```
+pub async fn fetch_verified_template(
+    fetcher: &dyn TemplateFetcher,
+    url: &str,
+    expected: &str,
+) -> Result<Vec<u8>, Error> {
+    let expected = normalize_sha256(expected)?;
     let body = fetcher.fetch(url).await?;
     let actual = sha256_hex(&body);
     if actual != expected {
@@ -58,7 +89,7 @@ pub async fn verify_template_sha256(
             actual,
         });
     }
-    Ok(())
+    Ok(body)
 }
 
 /// An in-memory [`TemplateFetcher`]: serves the bodies it was given and

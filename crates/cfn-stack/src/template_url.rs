@@ -16,13 +16,30 @@ use crate::Error;
 ///   `https://<bucket>.s3.<region>.amazonaws.com/<key>`,
 ///   `https://<bucket>.s3-<region>.amazonaws.com/<key>` (legacy).
 ///
-/// Default: no extra hosts.
+/// With [`allowed_buckets`](TemplateUrlPolicy::allowed_buckets) set, an S3
+/// URL must also name one of those buckets (so a template can only come
+/// from where releases are published).
+///
+/// Default: no extra hosts, any bucket.
+///
+/// ```
+/// use cfn_stack::TemplateUrlPolicy;
+///
+/// let seed = "https://gitpod-flex-releases.s3.amazonaws.com/ec2/stable/gitpod-ec2-runner.json";
+/// assert!(TemplateUrlPolicy::default().check(seed).is_ok());
+/// let releases_only = TemplateUrlPolicy::default().only_buckets(["gitpod-flex-releases"]);
+/// assert!(releases_only.check(seed).is_ok());
+/// assert!(releases_only.check("https://attacker.s3.amazonaws.com/ec2/stable/gitpod-ec2-runner.json").is_err());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TemplateUrlPolicy {
     /// Hosts accepted besides S3 (exact, case-insensitive match), e.g. an
     /// S3-compatible store or `localhost` for an emulator. `https` is still
-    /// required.
+    /// required. The bucket allow-list does not apply to these hosts.
     pub allowed_hosts: Vec<String>,
+    /// When set, the only S3 buckets templates may come from (exact match;
+    /// bucket names are lower case). `None`: any bucket.
+    pub allowed_buckets: Option<Vec<String>>,
 }
 
 /// Where a validated template URL points.
@@ -49,7 +66,14 @@ impl TemplateUrlPolicy {
     pub fn allowing(hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
             allowed_hosts: hosts.into_iter().map(Into::into).collect(),
+            allowed_buckets: None,
         }
+    }
+
+    /// This policy, accepting S3 URLs only in `buckets`.
+    pub fn only_buckets(mut self, buckets: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.allowed_buckets = Some(buckets.into_iter().map(Into::into).collect());
+        self
     }
 
     /// Checks the policy itself: allow-listed hosts must be bare host names.
@@ -58,6 +82,23 @@ impl TemplateUrlPolicy {
             if host.is_empty() || host.contains(['/', ':', '@', ' ']) {
                 return Err(Error::InvalidConfig(format!(
                     "allowed template host {host:?} must be a bare host name"
+                )));
+            }
+        }
+        if let Some(buckets) = &self.allowed_buckets {
+            if buckets.is_empty() {
+                return Err(Error::InvalidConfig(
+                    "allowed template buckets is an empty list (no template would be accepted); \
+                     use None to accept any bucket"
+                        .into(),
+                ));
+            }
+            if let Some(bucket) = buckets
+                .iter()
+                .find(|b| b.is_empty() || b.contains(['/', ':', '@', ' ']))
+            {
+                return Err(Error::InvalidConfig(format!(
+                    "allowed template bucket {bucket:?} must be a bare bucket name"
                 )));
             }
         }
@@ -108,6 +149,17 @@ impl TemplateUrlPolicy {
         match &location {
             TemplateLocation::S3 { bucket, key, .. } if bucket.is_empty() || key.is_empty() => {
                 Err(reject("URL does not name both a bucket and an object key"))
+            }
+            TemplateLocation::S3 { bucket, .. }
+                if self
+                    .allowed_buckets
+                    .as_ref()
+                    .is_some_and(|allowed| !allowed.iter().any(|b| b == bucket)) =>
+            {
+                Err(reject(&format!(
+                    "bucket {bucket:?} is not one of the allowed template buckets {:?}",
+                    self.allowed_buckets.as_deref().unwrap_or_default()
+                )))
             }
             _ => Ok(location),
         }
@@ -293,6 +345,73 @@ mod tests {
         assert!(policy.check("https://other.example.com/x.yaml").is_err());
         assert!(
             TemplateUrlPolicy::allowing(["https://x.com"])
+                .validate()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_seed_template_url_and_the_bucket_allow_list() {
+        let seed =
+            "https://gitpod-flex-releases.s3.amazonaws.com/ec2/stable/gitpod-ec2-runner.json";
+        assert_eq!(
+            TemplateUrlPolicy::default().check(seed).unwrap(),
+            s3(
+                "gitpod-flex-releases",
+                "ec2/stable/gitpod-ec2-runner.json",
+                None
+            )
+        );
+        let policy = TemplateUrlPolicy::default().only_buckets(["gitpod-flex-releases"]);
+        policy.validate().unwrap();
+        assert!(policy.check(seed).is_ok());
+        assert!(
+            policy
+                .check("https://s3.us-east-1.amazonaws.com/gitpod-flex-releases/ec2/stable/t.json")
+                .is_ok()
+        );
+        for (url, why) in [
+            // Look-alike hosts: not S3 at all.
+            (
+                "https://gitpod-flex-releases.s3.amazonaws.com.evil.com/ec2/stable/gitpod-ec2-runner.json",
+                "not an Amazon S3 host",
+            ),
+            (
+                "https://gitpod-flex-releases.s3.amazonaws.co/ec2/stable/gitpod-ec2-runner.json",
+                "not an Amazon S3 host",
+            ),
+            (
+                "https://gitpod-flex-releases.s3-amazonaws.com/ec2/stable/gitpod-ec2-runner.json",
+                "not an Amazon S3 host",
+            ),
+            // Real S3, foreign bucket (also one that merely starts alike).
+            (
+                "https://gitpod-flex-releases-evil.s3.amazonaws.com/ec2/stable/gitpod-ec2-runner.json",
+                "not one of the allowed template buckets",
+            ),
+            (
+                "https://s3.amazonaws.com/attacker/gitpod-flex-releases/ec2/stable/gitpod-ec2-runner.json",
+                "not one of the allowed template buckets",
+            ),
+        ] {
+            let err = policy.check(url).unwrap_err();
+            assert!(err.to_string().contains(why), "{url}: {err}");
+        }
+        // The default policy refuses the look-alike hosts as well.
+        assert!(
+            TemplateUrlPolicy::default()
+                .check("https://gitpod-flex-releases.s3.amazonaws.com.evil.com/ec2/t.json")
+                .is_err()
+        );
+        assert!(
+            TemplateUrlPolicy::default()
+                .only_buckets(Vec::<String>::new())
+                .validate()
+                .is_err()
+        );
+        assert!(
+            TemplateUrlPolicy::default()
+                .only_buckets(["a/b"])
                 .validate()
                 .is_err()
         );

@@ -14,13 +14,14 @@ use tracing::{info, warn};
 use update_clock::Clock;
 
 use crate::{
-    AzParameterNames, CfnApi, ChangeSetRef, ChangeSetStart, Error, ProgressSink, ResourceChange,
-    StackDescription, StackEvent, StackProgress, StackStatus, StackUpdateOutcome,
-    StackUpdateRequest, StatusKind, SubnetDirectory, TemplateFetcher, TemplateSource,
-    TemplateUrlPolicy, UpdateStart,
+    AzParameterNames, CfnApi, ChangeSetRef, ChangeSetStart, Error, ErrorClass,
+    MAX_TEMPLATE_BODY_BYTES, ProgressSink, ResourceChange, StackDescription, StackEvent,
+    StackProgress, StackStatus, StackUpdateOutcome, StackUpdateRequest, StatusKind,
+    SubnetDirectory, TemplateFetcher, TemplateSource, TemplateUrlPolicy, UpdateStart,
     parameters::{ParameterChange, resolve_parameters},
+    sha256_hex,
     subnets::validate_subnets,
-    template_fetch::verify_template_sha256,
+    template_fetch::fetch_verified_template,
 };
 
 /// What to change in a stack.
@@ -54,6 +55,47 @@ impl StackChange {
             template_url: template_url.into(),
             parameter_changes: collect(parameter_changes),
             expected_sha256: None,
+        }
+    }
+
+    /// The template replacement a release calls for: its template URL and
+    /// its published sha256 (when the release has one), so the hash is
+    /// never dropped between the release and the update. `parameter_changes`
+    /// are the parameters to set as well (e.g. the runner image).
+    ///
+    /// ```
+    /// use cfn_stack::StackChange;
+    /// use runner_version::{Channel, ImageRef, Release, Version};
+    ///
+    /// let release = Release {
+    ///     version: Version::parse("20250101.1").unwrap(),
+    ///     channel: Channel::Stable,
+    ///     image: ImageRef::parse(
+    ///         "ghcr.io/gitpod-io/runner@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+    ///     )
+    ///     .unwrap(),
+    ///     proxy_image: None,
+    ///     infra_version: None,
+    ///     template_url: "https://gitpod-flex-releases.s3.amazonaws.com/ec2/stable/gitpod-ec2-runner.json".into(),
+    ///     template_sha256: Some("ab".repeat(32)),
+    ///     released_at: None,
+    ///     expires: None,
+    /// };
+    /// let change = StackChange::from_release(&release, [("Image", "runner:2")]);
+    /// let StackChange::ReplaceTemplate { template_url, expected_sha256, parameter_changes } = change
+    /// else { unreachable!() };
+    /// assert_eq!(template_url, release.template_url);
+    /// assert_eq!(expected_sha256, release.template_sha256);
+    /// assert_eq!(parameter_changes["Image"], "runner:2");
+    /// ```
+    pub fn from_release(
+        release: &runner_version::Release,
+        parameter_changes: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Self {
+        StackChange::ReplaceTemplate {
+            template_url: release.template_url.clone(),
+            parameter_changes: collect(parameter_changes),
+            expected_sha256: release.template_sha256.clone(),
         }
     }
 
@@ -199,6 +241,12 @@ pub struct StackPlan {
     pub parameter_diff: Vec<ParameterChange>,
     /// What CloudFormation will do to the resources.
     pub resource_changes: Vec<ResourceChange>,
+    /// The sha256 the change set's template was verified against, if the
+    /// change had an expected hash: either the verified bytes were sent
+    /// (`TemplateBody`), or the change set's template was read back
+    /// (`GetTemplate`) and matched; in the URL case it is checked again in
+    /// [`StackUpdater::apply_plan`] before executing.
+    pub template_sha256: Option<String>,
     /// Things an operator should read before applying (e.g. zones changed
     /// without subnets).
     pub warnings: Vec<String>,
@@ -226,11 +274,26 @@ pub enum ApplyMode {
     Direct,
 }
 
+/// What is needed to resume a wait that timed out
+/// ([`StackUpdater::resume_wait`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitResume {
+    /// For a stack update: the event the wait started after (every event
+    /// of the update is read again).
+    pub after_event_id: Option<String>,
+    /// For a stack update: the `ClientRequestToken` it was started with.
+    pub client_request_token: Option<String>,
+    /// For a change set creation: the change set still being created.
+    pub change_set: Option<ChangeSetRef>,
+}
+
 /// Everything checked before a mutating call.
 struct Prepared {
     request: StackUpdateRequest,
     diff: Vec<ParameterChange>,
     warnings: Vec<String>,
+    /// The verified sha256 of the template, if the change had one.
+    template_sha256: Option<String>,
 }
 
 /// Reads, plans, applies and waits for updates of one or more stacks.
@@ -314,7 +377,19 @@ impl StackUpdater {
     /// Checks every input and resolves the parameter list. Only read calls
     /// (`DescribeStacks`, `GetTemplateSummary`, `DescribeSubnets`) are made,
     /// and none before the template URL and hash are checked.
-    async fn prepare(&self, stack: &str, change: &StackChange) -> Result<Prepared, Error> {
+    ///
+    /// A template with an expected sha256 is sent as the verified bytes
+    /// (`TemplateBody`) when they fit ([`MAX_TEMPLATE_BODY_BYTES`], UTF-8);
+    /// otherwise by URL, which only a change set can verify afterwards, so
+    /// `Direct` mode refuses it.
+    async fn prepare(
+        &self,
+        stack: &str,
+        change: &StackChange,
+        mode: ApplyMode,
+    ) -> Result<Prepared, Error> {
+        let mut template = change.template();
+        let mut template_sha256 = None;
         if let StackChange::ReplaceTemplate {
             template_url,
             expected_sha256,
@@ -330,12 +405,31 @@ impl StackUpdater {
                             .into(),
                     )
                 })?;
-                verify_template_sha256(fetcher.as_ref(), template_url, expected).await?;
+                let body =
+                    fetch_verified_template(fetcher.as_ref(), template_url, expected).await?;
+                let size = body.len();
+                match String::from_utf8(body) {
+                    Ok(body) if size <= MAX_TEMPLATE_BODY_BYTES => {
+                        template = TemplateSource::Body(body);
+                    }
+                    _ if mode == ApplyMode::Direct => {
+                        return Err(Error::TemplateNotVerifiable {
+                            url: template_url.clone(),
+                            reason: format!(
+                                "the verified template ({size} bytes) cannot be sent as \
+                                 TemplateBody (at most {MAX_TEMPLATE_BODY_BYTES} bytes of UTF-8), \
+                                 and UpdateStack would fetch the URL again unverified; use \
+                                 ApplyMode::ChangeSet, whose template is read back and checked"
+                            ),
+                        });
+                    }
+                    _ => {}
+                }
+                template_sha256 = Some(sha256_hex_normalized(expected));
             }
         }
         let description = self.api.describe_stack(stack).await?;
         ensure_updatable(stack, &description.status)?;
-        let template = change.template();
         let declared = self.api.template_summary(stack, &template).await?;
         let resolved = resolve_parameters(
             stack,
@@ -371,9 +465,12 @@ impl StackUpdater {
                 template,
                 parameters: resolved.send,
                 capabilities: self.config.capabilities.clone(),
+                no_echo: resolved.no_echo,
+                client_request_token: None,
             },
             diff: resolved.diff,
             warnings,
+            template_sha256,
         })
     }
 
@@ -391,29 +488,43 @@ impl StackUpdater {
         change: &StackChange,
         progress: &dyn ProgressSink,
     ) -> Result<PlanOutcome, Error> {
-        let prepared = self.prepare(stack, change).await?;
+        let prepared = self.prepare(stack, change, ApplyMode::ChangeSet).await?;
         let name = self.change_set_name();
         let change_set = match self.api.create_change_set(&name, &prepared.request).await? {
             ChangeSetStart::Created(change_set) => change_set,
             ChangeSetStart::NoChanges { reason } => return Ok(PlanOutcome::NoChanges { reason }),
         };
         let started = self.clock.monotonic();
+        let mut last_status = "CREATE_PENDING".to_string();
         let description = loop {
-            let description = self.api.describe_change_set(&change_set).await?;
-            progress.report(&StackProgress::ChangeSet {
-                name: name.clone(),
-                status: description.status.clone(),
-            });
-            if !description.is_pending() {
-                break description;
+            match self.api.describe_change_set(&change_set).await {
+                Ok(description) => {
+                    progress.report(&StackProgress::ChangeSet {
+                        name: name.clone(),
+                        status: description.status.clone(),
+                    });
+                    if !description.is_pending() {
+                        break description;
+                    }
+                    last_status = description.status;
+                }
+                Err(error) if is_retryable(&error) => {
+                    warn!(stack, %error, "reading the change set failed; retrying on the next poll");
+                }
+                Err(error) => return Err(error),
             }
             let waited = self.clock.monotonic().saturating_sub(started);
             if waited >= self.config.change_set_timeout {
                 return Err(Error::WaitTimedOut {
                     stack: stack.to_string(),
                     operation: "change set creation",
-                    status: description.status,
+                    status: last_status,
                     waited,
+                    resume: Box::new(WaitResume {
+                        after_event_id: None,
+                        client_request_token: None,
+                        change_set: Some(change_set.clone()),
+                    }),
                 });
             }
             self.clock.sleep(self.config.poll_interval).await;
@@ -436,14 +547,48 @@ impl StackUpdater {
                     .unwrap_or_else(|| format!("status {}", description.status)),
             });
         }
-        info!(stack, change_set = %name, changes = description.changes.len(), "change set ready");
-        Ok(PlanOutcome::Planned(StackPlan {
+        let plan = StackPlan {
             change_set,
             template: prepared.request.template,
             parameter_diff: prepared.diff,
             resource_changes: description.changes,
             warnings: prepared.warnings,
-        }))
+            template_sha256: prepared.template_sha256,
+        };
+        if let Err(error) = self.verify_change_set_template(&plan).await {
+            if let Err(delete) = self.api.delete_change_set(&plan.change_set).await {
+                warn!(stack, error = %delete, "could not delete an unverified change set");
+            }
+            return Err(error);
+        }
+        info!(stack, change_set = %name, changes = plan.resource_changes.len(), "change set ready");
+        Ok(PlanOutcome::Planned(plan))
+    }
+
+    /// For a plan whose template was given by URL with an expected hash:
+    /// reads the change set's template back (`GetTemplate`,
+    /// `TemplateStage=Original`) and checks its sha256, since CloudFormation
+    /// fetched the URL itself and the object may have changed since it was
+    /// verified. Nothing to do for `TemplateBody` (the verified bytes were
+    /// sent) or without an expected hash.
+    async fn verify_change_set_template(&self, plan: &StackPlan) -> Result<(), Error> {
+        let (TemplateSource::Url(url), Some(expected)) = (&plan.template, &plan.template_sha256)
+        else {
+            return Ok(());
+        };
+        let body = self.api.change_set_template(&plan.change_set).await?;
+        let actual = sha256_hex(body.as_bytes());
+        if &actual != expected {
+            return Err(Error::TemplateHashMismatch {
+                url: format!(
+                    "{url} (as read by change set {})",
+                    plan.change_set.change_set
+                ),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        Ok(())
     }
 
     /// Deletes the change set of a plan that will not be applied.
@@ -458,11 +603,63 @@ impl StackUpdater {
         progress: &dyn ProgressSink,
     ) -> Result<StackUpdateOutcome, Error> {
         let stack = plan.change_set.stack.as_str();
+        self.verify_change_set_template(plan).await?;
         let description = self.api.describe_stack(stack).await?;
         ensure_updatable(stack, &description.status)?;
         let marker = self.newest_event_id(stack).await?;
-        self.api.execute_change_set(&plan.change_set).await?;
-        self.wait_for_update(stack, marker, progress).await
+        let token = self.unique_name();
+        let mut started = self.clock.monotonic();
+        loop {
+            let error = match self
+                .api
+                .execute_change_set(&plan.change_set, Some(&token))
+                .await
+            {
+                Ok(()) => break,
+                Err(error) if is_retryable(&error) => error,
+                Err(error) => return Err(error),
+            };
+            warn!(stack, %error, "executing the change set failed; checking whether it took effect");
+            if self.landed(stack, marker.as_deref(), &token).await
+                || self
+                    .api
+                    .describe_change_set(&plan.change_set)
+                    .await
+                    .is_ok_and(|c| {
+                        c.execution_status
+                            .is_some_and(|s| s.starts_with("EXECUTE_"))
+                    })
+            {
+                break;
+            }
+            self.retry_pause(&mut started, error).await?;
+        }
+        self.wait(stack, marker, Some(token), progress).await
+    }
+
+    /// Whether an event after `marker` carries `token`: the request took
+    /// effect even though its response was lost.
+    async fn landed(&self, stack: &str, marker: Option<&str>, token: &str) -> bool {
+        self.api
+            .stack_events(stack, marker, None)
+            .await
+            .is_ok_and(|events| {
+                events
+                    .iter()
+                    .any(|e| e.client_request_token.as_deref() == Some(token))
+            })
+    }
+
+    /// Sleeps one poll before retrying a start request, or gives up with
+    /// `error` once [`change_set_timeout`](StackUpdaterConfig::change_set_timeout)
+    /// has passed since `started`.
+    async fn retry_pause(&self, started: &mut Duration, error: Error) -> Result<(), Error> {
+        let waited = self.clock.monotonic().saturating_sub(*started);
+        if waited >= self.config.change_set_timeout {
+            return Err(error);
+        }
+        self.clock.sleep(self.config.poll_interval).await;
+        Ok(())
     }
 
     /// Applies `change` and waits: through a change set
@@ -480,14 +677,32 @@ impl StackUpdater {
                 PlanOutcome::Planned(plan) => self.apply_plan(&plan, progress).await,
             },
             ApplyMode::Direct => {
-                let prepared = self.prepare(stack, change).await?;
+                let mut prepared = self.prepare(stack, change, ApplyMode::Direct).await?;
                 let marker = self.newest_event_id(stack).await?;
-                match self.api.update_stack(&prepared.request).await? {
+                let token = self.unique_name();
+                prepared.request.client_request_token = Some(token.clone());
+                let mut started = self.clock.monotonic();
+                let start = loop {
+                    let error = match self.api.update_stack(&prepared.request).await {
+                        Ok(start) => break start,
+                        Err(error) if is_retryable(&error) => error,
+                        Err(error) => return Err(error),
+                    };
+                    warn!(stack, %error, "UpdateStack failed; checking whether it took effect");
+                    if self.landed(stack, marker.as_deref(), &token).await {
+                        break UpdateStart::Started {
+                            stack_id: stack.to_string(),
+                        };
+                    }
+                    // Retried with the same token: the same request.
+                    self.retry_pause(&mut started, error).await?;
+                };
+                match start {
                     UpdateStart::NoChanges => Ok(StackUpdateOutcome::NoChanges {
                         reason: "No updates are to be performed.".into(),
                     }),
                     UpdateStart::Started { .. } => {
-                        self.wait_for_update(stack, marker, progress).await
+                        self.wait(stack, marker, Some(token), progress).await
                     }
                 }
             }
@@ -511,29 +726,140 @@ impl StackUpdater {
     /// A terminal status counts only once the update has been seen (an
     /// `*_IN_PROGRESS` status or a new event of the stack itself), so a
     /// stale `UPDATE_COMPLETE` from an earlier update is never mistaken for
-    /// this one's result.
+    /// this one's result. `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS` ends the
+    /// wait as [`StackUpdateOutcome::Updated`] with `cleanup_pending`.
+    ///
+    /// A throttled or transient failure of a read is retried on the next
+    /// poll; only the timeout (or a permanent error) ends the wait. On
+    /// timeout, [`Error::WaitTimedOut`] carries a [`WaitResume`]: pass it
+    /// to [`resume_wait`](Self::resume_wait) (do not apply the change again).
     pub async fn wait_for_update(
         &self,
         stack: &str,
         after_event_id: Option<String>,
         progress: &dyn ProgressSink,
     ) -> Result<StackUpdateOutcome, Error> {
+        self.wait(stack, after_event_id, None, progress).await
+    }
+
+    /// Resumes a wait that ended in [`Error::WaitTimedOut`], from the same
+    /// marker and with the same `ClientRequestToken` filter. A resume of a
+    /// change set creation (no event marker, a change set) is refused:
+    /// describe or discard that change set instead.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use cfn_stack::{
+    ///     ApplyMode, Error, ErrorClass, FakeCfn, FakeTemplate, NoProgress, StackChange,
+    ///     StackUpdateOutcome, StackUpdater, StackUpdaterConfig,
+    /// };
+    /// use update_clock::ManualClock;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cfn = FakeCfn::new();
+    /// let url = "https://runner.s3.amazonaws.com/runner.yaml";
+    /// cfn.add_template(url, FakeTemplate::new().parameter("Image", None));
+    /// cfn.create_stack("runner", url, &[("Image", "runner:1")], &[]).unwrap();
+    /// cfn.set_update_polls(10); // a slow update: 10 polls, more than 30 s
+    /// let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+    /// let config = StackUpdaterConfig {
+    ///     update_timeout: Duration::from_secs(30),
+    ///     ..StackUpdaterConfig::default()
+    /// };
+    /// let updater = StackUpdater::new(Arc::new(cfn), clock, config).unwrap();
+    /// let change = StackChange::parameters([("Image", "runner:2")]);
+    /// let err = updater.apply("runner", &change, ApplyMode::Direct, &NoProgress).await.unwrap_err();
+    /// // Not retryable: applying again would start a second update.
+    /// assert_eq!(err.class(), ErrorClass::Permanent);
+    /// let Error::WaitTimedOut { resume, .. } = err else { unreachable!() };
+    /// let outcome = updater.resume_wait("runner", &resume, &NoProgress).await.unwrap();
+    /// assert!(matches!(outcome, StackUpdateOutcome::Updated { .. }));
+    /// # });
+    /// ```
+    pub async fn resume_wait(
+        &self,
+        stack: &str,
+        resume: &WaitResume,
+        progress: &dyn ProgressSink,
+    ) -> Result<StackUpdateOutcome, Error> {
+        if let Some(change_set) = &resume.change_set {
+            return Err(Error::InvalidConfig(format!(
+                "the wait that timed out was for change set {} being created, not a stack \
+                 update; plan again or discard it",
+                change_set.change_set
+            )));
+        }
+        self.wait(
+            stack,
+            resume.after_event_id.clone(),
+            resume.client_request_token.clone(),
+            progress,
+        )
+        .await
+    }
+
+    /// [`wait_for_update`](Self::wait_for_update) for the update started
+    /// with `token`: events carrying another token (someone else's
+    /// operation) are ignored.
+    async fn wait(
+        &self,
+        stack: &str,
+        after_event_id: Option<String>,
+        token: Option<String>,
+        progress: &dyn ProgressSink,
+    ) -> Result<StackUpdateOutcome, Error> {
         let started = self.clock.monotonic();
+        let resume = WaitResume {
+            after_event_id: after_event_id.clone(),
+            client_request_token: token.clone(),
+            change_set: None,
+        };
         let mut marker = after_event_id;
         let mut events: Vec<StackEvent> = Vec::new();
         let mut last_status: Option<StackStatus> = None;
         let mut seen_update = false;
         loop {
-            let description = self.api.describe_stack(stack).await?;
-            let mut new_events = self
-                .api
-                .stack_events(stack, marker.as_deref(), None)
-                .await?;
+            let read = async {
+                let description = self.api.describe_stack(stack).await?;
+                let new_events = self
+                    .api
+                    .stack_events(stack, marker.as_deref(), None)
+                    .await?;
+                Ok::<_, Error>((description, new_events))
+            };
+            let (description, mut new_events) = match read.await {
+                Ok(read) => read,
+                Err(error) if is_retryable(&error) => {
+                    warn!(stack, %error, "reading the stack failed; retrying on the next poll");
+                    let elapsed = self.clock.monotonic().saturating_sub(started);
+                    if elapsed >= self.config.update_timeout {
+                        return Err(Error::WaitTimedOut {
+                            stack: stack.to_string(),
+                            operation: "stack update",
+                            status: last_status
+                                .as_ref()
+                                .map_or_else(|| "unknown".to_string(), ToString::to_string),
+                            waited: elapsed,
+                            resume: Box::new(resume),
+                        });
+                    }
+                    self.clock.sleep(self.config.poll_interval).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             if let Some(newest) = new_events.first() {
                 marker = Some(newest.event_id.clone());
             }
             new_events.reverse();
             for event in new_events {
+                if token.is_some()
+                    && event.client_request_token.is_some()
+                    && event.client_request_token != token
+                {
+                    // Another operation's event (a token we did not send).
+                    continue;
+                }
                 if event.resource_type == "AWS::CloudFormation::Stack"
                     && event.logical_id == description.name
                 {
@@ -551,7 +877,9 @@ impl StackUpdater {
                 });
                 last_status = Some(description.status.clone());
             }
-            if description.status.is_in_progress() {
+            if settled_with_cleanup(&description.status) {
+                return Ok(outcome_of(&description, &events, elapsed));
+            } else if description.status.is_in_progress() {
                 seen_update = true;
             } else if seen_update {
                 return Ok(outcome_of(&description, &events, elapsed));
@@ -562,6 +890,7 @@ impl StackUpdater {
                     operation: "stack update",
                     status: description.status.to_string(),
                     waited: elapsed,
+                    resume: Box::new(resume),
                 });
             }
             self.clock.sleep(self.config.poll_interval).await;
@@ -569,13 +898,38 @@ impl StackUpdater {
     }
 
     fn change_set_name(&self) -> String {
-        let seq = CHANGE_SET_SEQ.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "{}{}-{seq}",
-            self.config.change_set_prefix,
-            self.clock.now().format("%Y%m%d%H%M%S%3f")
-        )
+        self.unique_name()
     }
+
+    /// `<prefix><timestamp>-<seq>`, at most 128 characters (the limit of
+    /// change set names and client request tokens).
+    fn unique_name(&self) -> String {
+        let seq = CHANGE_SET_SEQ.fetch_add(1, Ordering::Relaxed);
+        let suffix = format!("{}-{seq}", self.clock.now().format("%Y%m%d%H%M%S%3f"));
+        let prefix = &self.config.change_set_prefix;
+        let keep = prefix.len().min(128usize.saturating_sub(suffix.len()));
+        format!("{}{suffix}", &prefix[..keep])
+    }
+}
+
+/// A read failure worth another poll: throttling or a transient failure.
+fn is_retryable(error: &Error) -> bool {
+    matches!(error, Error::Backend { .. })
+        && matches!(error.class(), ErrorClass::Throttled | ErrorClass::Transient)
+}
+
+/// The update (or its rollback) is done; only the removal of old resources
+/// is still running. The stack cannot be updated until it finishes, but the
+/// outcome is known.
+fn settled_with_cleanup(status: &StackStatus) -> bool {
+    matches!(
+        status.as_str(),
+        "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" | "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
+    )
+}
+
+fn sha256_hex_normalized(expected: &str) -> String {
+    expected.trim().to_ascii_lowercase()
 }
 
 fn ensure_updatable(stack: &str, status: &StackStatus) -> Result<(), Error> {
@@ -593,40 +947,257 @@ fn ensure_updatable(stack: &str, status: &StackStatus) -> Result<(), Error> {
     }
 }
 
+/// CloudFormation's reason for resources it stopped because another one
+/// failed: noise, not a cause.
+fn is_cancelled(event: &StackEvent) -> bool {
+    event.reason.as_deref().is_some_and(|r| {
+        r.contains("Resource update cancelled") || r.contains("Resource creation cancelled")
+    })
+}
+
 /// Classifies a settled stack: `UPDATE_COMPLETE` is `Updated`,
 /// `UPDATE_ROLLBACK_COMPLETE` is `RolledBack`, everything else `Failed`.
+///
+/// Reasons are the failed resource events, oldest first (so the first is
+/// the cause), without the stack's own events (its status reason is added
+/// once for `Failed`) and without "Resource update cancelled" lines; the
+/// failures after the rollback started are listed apart.
 fn outcome_of(
     description: &StackDescription,
     events: &[StackEvent],
     waited: Duration,
 ) -> StackUpdateOutcome {
-    let mut reasons: Vec<String> = events
+    let is_stack = |e: &StackEvent| {
+        e.resource_type == "AWS::CloudFormation::Stack"
+            && (e.logical_id == description.name || e.logical_id == description.id)
+    };
+    let rollback_start = events
         .iter()
-        .filter(|e| e.is_failure())
-        .map(|e| {
-            format!(
-                "{} ({}) {}: {}",
-                e.logical_id,
-                e.resource_type,
-                e.status,
-                e.reason.as_deref().unwrap_or("no reason given")
-            )
-        })
-        .collect();
+        .position(|e| is_stack(e) && e.status.ends_with("ROLLBACK_IN_PROGRESS"))
+        .unwrap_or(events.len());
+    let (forward, rollback) = events.split_at(rollback_start);
+    let failures = |events: &[StackEvent]| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.is_failure() && !is_stack(e) && !is_cancelled(e))
+            .map(|e| {
+                format!(
+                    "{} ({}) {}: {}",
+                    e.logical_id,
+                    e.resource_type,
+                    e.status,
+                    e.reason.as_deref().unwrap_or("no reason given")
+                )
+            })
+            .collect()
+    };
+    let mut reasons = failures(forward);
+    let rollback_failures = failures(rollback);
+    let failed_ids = |events: &[StackEvent]| -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for e in events {
+            if e.is_failure() && !is_stack(e) && !is_cancelled(e) && !ids.contains(&e.logical_id) {
+                ids.push(e.logical_id.clone());
+            }
+        }
+        ids
+    };
     match description.status.as_str() {
         "UPDATE_COMPLETE" | "CREATE_COMPLETE" | "IMPORT_COMPLETE" => StackUpdateOutcome::Updated {
             status: description.status.clone(),
             waited,
+            cleanup_pending: false,
         },
-        "UPDATE_ROLLBACK_COMPLETE" => StackUpdateOutcome::RolledBack { reasons },
+        "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" => StackUpdateOutcome::Updated {
+            status: description.status.clone(),
+            waited,
+            cleanup_pending: true,
+        },
+        "UPDATE_ROLLBACK_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS" => {
+            StackUpdateOutcome::RolledBack {
+                reasons,
+                rollback_failures,
+            }
+        }
         _ => {
+            let next_step = match description.status.as_str() {
+                "UPDATE_ROLLBACK_FAILED" => {
+                    let mut skip = failed_ids(rollback);
+                    if skip.is_empty() {
+                        skip = failed_ids(forward);
+                    }
+                    format!(
+                        "continue the rollback (ContinueUpdateRollback); resources that cannot \
+                         be restored can be skipped with ResourcesToSkip: [{}]",
+                        skip.join(", ")
+                    )
+                }
+                "UPDATE_FAILED" => "the update failed with rollback disabled: fix the cause and \
+                                    update the stack again, or roll it back (RollbackStack)"
+                    .to_string(),
+                _ => description.status.operator_hint().to_string(),
+            };
+            reasons.extend(
+                rollback_failures
+                    .into_iter()
+                    .map(|r| format!("during rollback: {r}")),
+            );
             if let Some(reason) = &description.status_reason {
                 reasons.push(format!("stack: {reason}"));
             }
             StackUpdateOutcome::Failed {
                 status: description.status.clone(),
                 reasons,
+                next_step,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(logical: &str, kind: &str, status: &str, reason: Option<&str>) -> StackEvent {
+        StackEvent {
+            event_id: format!("{logical}-{status}"),
+            timestamp: None,
+            logical_id: logical.into(),
+            resource_type: kind.into(),
+            status: status.into(),
+            reason: reason.map(Into::into),
+            client_request_token: None,
+        }
+    }
+
+    fn stack(status: &str, reason: Option<&str>) -> StackDescription {
+        StackDescription {
+            name: "runner".into(),
+            id: "arn:aws:cloudformation:us-east-1:1:stack/runner/1".into(),
+            status: StackStatus::new(status),
+            status_reason: reason.map(Into::into),
+            parameters: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            last_updated: None,
+        }
+    }
+
+    /// The events of a real rollback, oldest first: the cause, the
+    /// cancelled neighbours, the stack's own events, a failure while
+    /// rolling back.
+    fn rollback_events(final_status: &str) -> Vec<StackEvent> {
+        const STACK: &str = "AWS::CloudFormation::Stack";
+        vec![
+            event(
+                "runner",
+                STACK,
+                "UPDATE_IN_PROGRESS",
+                Some("User Initiated"),
+            ),
+            event("Service", "AWS::ECS::Service", "UPDATE_IN_PROGRESS", None),
+            event("TaskRole", "AWS::IAM::Role", "UPDATE_IN_PROGRESS", None),
+            event(
+                "Service",
+                "AWS::ECS::Service",
+                "UPDATE_FAILED",
+                Some("CannotPullContainerError: runner:2 not found"),
+            ),
+            event(
+                "TaskRole",
+                "AWS::IAM::Role",
+                "UPDATE_FAILED",
+                Some("Resource update cancelled"),
+            ),
+            event(
+                "runner",
+                STACK,
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                Some("The following resource(s) failed to update: [Service]."),
+            ),
+            event(
+                "TaskRole",
+                "AWS::IAM::Role",
+                "UPDATE_FAILED",
+                Some("AccessDenied: iam:PutRolePolicy"),
+            ),
+            event("runner", STACK, final_status, Some("rollback ended")),
+        ]
+    }
+
+    #[test]
+    fn rolled_back_names_the_cause_first_and_rollback_failures_apart() {
+        let outcome = outcome_of(
+            &stack("UPDATE_ROLLBACK_COMPLETE", None),
+            &rollback_events("UPDATE_ROLLBACK_COMPLETE"),
+            Duration::ZERO,
+        );
+        assert_eq!(
+            outcome,
+            StackUpdateOutcome::RolledBack {
+                reasons: vec![
+                    "Service (AWS::ECS::Service) UPDATE_FAILED: CannotPullContainerError: \
+                     runner:2 not found"
+                        .into()
+                ],
+                rollback_failures: vec![
+                    "TaskRole (AWS::IAM::Role) UPDATE_FAILED: AccessDenied: iam:PutRolePolicy"
+                        .into()
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn update_failed_with_rollback_disabled_says_update_again_or_roll_back() {
+        let events = vec![event(
+            "Service",
+            "AWS::ECS::Service",
+            "UPDATE_FAILED",
+            Some("boom"),
+        )];
+        let outcome = outcome_of(
+            &stack("UPDATE_FAILED", Some("boom")),
+            &events,
+            Duration::ZERO,
+        );
+        let StackUpdateOutcome::Failed { next_step, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(
+            next_step.contains("update the stack again") && next_step.contains("RollbackStack"),
+            "{next_step}"
+        );
+    }
+
+    #[test]
+    fn failed_rollback_lists_both_phases_and_the_stack_reason_once() {
+        let outcome = outcome_of(
+            &stack("UPDATE_ROLLBACK_FAILED", Some("rollback ended")),
+            &rollback_events("UPDATE_ROLLBACK_FAILED"),
+            Duration::ZERO,
+        );
+        let StackUpdateOutcome::Failed {
+            reasons, next_step, ..
+        } = outcome
+        else {
+            panic!("{outcome:?}");
+        };
+        assert!(
+            next_step.contains("ContinueUpdateRollback") && next_step.contains("[TaskRole]"),
+            "{next_step}"
+        );
+        assert_eq!(
+            reasons,
+            vec![
+                "Service (AWS::ECS::Service) UPDATE_FAILED: CannotPullContainerError: runner:2 \
+                 not found"
+                    .to_string(),
+                "during rollback: TaskRole (AWS::IAM::Role) UPDATE_FAILED: AccessDenied: \
+                 iam:PutRolePolicy"
+                    .to_string(),
+                "stack: rollback ended".to_string(),
+            ]
+        );
     }
 }

@@ -418,3 +418,147 @@ async fn backend_errors_are_classified() {
         .unwrap_err();
     assert_eq!(err.class(), cfn_stack::ErrorClass::Permanent, "{err}");
 }
+
+const SECRET_TEMPLATE: &str = r#"{
+  "AWSTemplateFormatVersion": "2010-09-09",
+  "Parameters": {
+    "Image": {"Type": "String"},
+    "RunnerToken": {"Type": "String", "NoEcho": true}
+  },
+  "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+  "Outputs": {
+    "ImageOut": {"Value": {"Ref": "Image"}},
+    "TokenOut": {"Value": {"Ref": "RunnerToken"}}
+  }
+}"#;
+
+/// moto 5.2.1 masks a NoEcho value on DescribeStacks only when the value
+/// equals a NoEcho parameter's *key* (it compares values with keys), so the
+/// seeded secret here is the key name; CloudFormation masks every value.
+const SECRET: &str = "RunnerToken";
+const NEW_SECRET: &str = "moto-runner-token-9c07";
+
+/// A caller that copies what it read (`****` included) and edits one
+/// parameter keeps the secret (the template's `TokenOut` output shows what
+/// the stack really holds); a new secret is shown only as `(hidden)`.
+/// moto does not refresh outputs when it executes a change set, so each
+/// check ends with a Direct update, which does.
+#[tokio::test]
+async fn no_echo_parameters_are_masked_kept_and_never_printed() {
+    let s = setup().await;
+    let moto = MotoServer::shared();
+    let url = moto.put_s3_object(
+        &unique("secrets"),
+        "runner.json",
+        SECRET_TEMPLATE.as_bytes(),
+    );
+    let stack = unique("secret");
+    create_stack(
+        &client(moto),
+        &stack,
+        &url,
+        &[("Image", "runner:1"), ("RunnerToken", SECRET)],
+        &[],
+    )
+    .await;
+    let read = s.updater.read_stack(&stack).await.unwrap().description;
+    assert_eq!(read.parameters["RunnerToken"], cfn_stack::NO_ECHO_MASK);
+
+    for (mode, image) in [
+        (ApplyMode::ChangeSet, "runner:2"),
+        (ApplyMode::Direct, "runner:3"),
+    ] {
+        let mut parameters = s
+            .updater
+            .read_stack(&stack)
+            .await
+            .unwrap()
+            .description
+            .parameters;
+        assert_eq!(
+            parameters["RunnerToken"],
+            cfn_stack::NO_ECHO_MASK,
+            "{mode:?}"
+        );
+        parameters.insert("Image".into(), image.into());
+        let outcome = s
+            .updater
+            .apply(
+                &stack,
+                &StackChange::parameters(parameters),
+                mode,
+                &NoProgress,
+            )
+            .await
+            .unwrap();
+        assert!(outcome.is_success(), "{mode:?}: {outcome:?}");
+    }
+    let d = s.updater.read_stack(&stack).await.unwrap().description;
+    assert_eq!(d.outputs["ImageOut"], "runner:3");
+    assert_eq!(d.outputs["TokenOut"], SECRET, "the secret was overwritten");
+
+    let change = StackChange::parameters([("RunnerToken", NEW_SECRET)]);
+    let PlanOutcome::Planned(plan) = s.updater.plan(&stack, &change).await.unwrap() else {
+        panic!("expected a plan");
+    };
+    let diff: Vec<String> = plan
+        .parameter_diff
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(diff, vec!["RunnerToken: (hidden) -> (hidden)"]);
+    let mut printed = format!("{plan:?}\n{}", diff.join("\n"));
+    s.updater.discard_plan(&plan).await.unwrap();
+    let outcome = s
+        .updater
+        .apply(&stack, &change, ApplyMode::Direct, &NoProgress)
+        .await
+        .unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    printed.push_str(&format!("\n{outcome:?}"));
+    assert!(!printed.contains(NEW_SECRET), "{printed}");
+    let d = s.updater.read_stack(&stack).await.unwrap().description;
+    assert_eq!(d.outputs["TokenOut"], NEW_SECRET);
+}
+
+/// With an expected hash, the verified bytes are sent as `TemplateBody`
+/// (change set and Direct): CloudFormation never reads the mutable URL.
+#[tokio::test]
+async fn a_verified_template_is_sent_as_its_body() {
+    let s = setup().await;
+    let templates = StaticTemplates::new();
+    templates.insert(&s.v2, RUNNER_V2.as_bytes().to_vec());
+    let updater = s.updater.clone().with_template_fetcher(Arc::new(templates));
+    let change = |image: &str| StackChange::ReplaceTemplate {
+        template_url: s.v2.clone(),
+        parameter_changes: [("Image".to_string(), image.to_string())].into(),
+        expected_sha256: Some(sha256_hex(RUNNER_V2.as_bytes())),
+    };
+    let PlanOutcome::Planned(plan) = updater.plan(&s.stack, &change("runner:2")).await.unwrap()
+    else {
+        panic!("expected a plan");
+    };
+    assert_eq!(
+        plan.template,
+        cfn_stack::TemplateSource::Body(RUNNER_V2.into())
+    );
+    let outcome = updater.apply_plan(&plan, &NoProgress).await.unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    let d = updater.read_stack(&s.stack).await.unwrap().description;
+    assert_eq!(d.parameters["Image"], "runner:2");
+    // Direct: UpdateStack with the body (moto refreshes outputs here).
+    let outcome = updater
+        .apply(
+            &s.stack,
+            &change("runner:3"),
+            ApplyMode::Direct,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    let state = updater.read_stack(&s.stack).await.unwrap();
+    assert_eq!(state.infra_version.unwrap().as_str(), "2");
+    assert_eq!(state.description.outputs["MetricsPort"], "9100");
+    assert!(!s.api.calls().contains(&CfnOperation::ChangeSetTemplate));
+}

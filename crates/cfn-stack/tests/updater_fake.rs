@@ -13,6 +13,8 @@ use update_clock::{Clock, ManualClock};
 
 const V1: &str = "https://runner.s3.eu-west-1.amazonaws.com/v1/runner.yaml";
 const V2: &str = "https://runner.s3.eu-west-1.amazonaws.com/v2/runner.yaml";
+/// The body served at `V2` (what a hash is checked against).
+const V2_BODY: &str = "Resources: {}";
 
 fn template(version: &str) -> FakeTemplate {
     FakeTemplate::new()
@@ -35,8 +37,9 @@ struct Setup {
 fn setup_with(config: StackUpdaterConfig) -> Setup {
     let cfn = FakeCfn::new();
     cfn.add_template(V1, template("1"));
-    cfn.add_template(
+    cfn.add_template_body(
         V2,
+        V2_BODY,
         template("2").resource("LogGroup", "AWS::Logs::LogGroup"),
     );
     cfn.create_stack(
@@ -91,7 +94,11 @@ async fn rollback_is_reported_with_the_failed_resource_reasons() {
             .await
             .unwrap();
         match &outcome {
-            StackUpdateOutcome::RolledBack { reasons } => {
+            StackUpdateOutcome::RolledBack {
+                reasons,
+                rollback_failures,
+            } => {
+                assert!(rollback_failures.is_empty(), "{rollback_failures:?}");
                 assert_eq!(
                     reasons,
                     &vec![
@@ -134,7 +141,12 @@ async fn failed_rollback_is_failed_with_status_and_reasons() {
         .apply("runner", &image_change(), ApplyMode::Direct, &NoProgress)
         .await
         .unwrap();
-    let StackUpdateOutcome::Failed { status, reasons } = outcome else {
+    let StackUpdateOutcome::Failed {
+        status,
+        reasons,
+        next_step,
+    } = outcome
+    else {
         panic!("expected Failed, got {outcome:?}");
     };
     assert_eq!(status.as_str(), "UPDATE_ROLLBACK_FAILED");
@@ -142,10 +154,13 @@ async fn failed_rollback_is_failed_with_status_and_reasons() {
         reasons,
         vec![
             "TaskRole (AWS::IAM::Role) UPDATE_FAILED: AccessDenied: iam:PutRolePolicy".to_string(),
-            "runner (AWS::CloudFormation::Stack) UPDATE_ROLLBACK_FAILED: TaskRole could not be restored"
-                .to_string(),
+            // The stack's own event is not repeated: its reason comes once.
             "stack: TaskRole could not be restored".to_string(),
         ]
+    );
+    assert!(
+        next_step.contains("ContinueUpdateRollback") && next_step.contains("[TaskRole]"),
+        "{next_step}"
     );
     // The stack is now stuck: a further update is refused with a hint.
     let err = s.updater.plan("runner", &image_change()).await.unwrap_err();
@@ -201,7 +216,8 @@ async fn waiting_streams_events_on_the_injected_clock() {
         outcome,
         StackUpdateOutcome::Updated {
             status: "UPDATE_COMPLETE".into(),
-            waited: Duration::from_secs(20)
+            waited: Duration::from_secs(20),
+            cleanup_pending: false,
         }
     );
     assert_eq!(s.clock.monotonic(), Duration::from_secs(20));
@@ -298,7 +314,7 @@ async fn a_stale_terminal_status_is_not_mistaken_for_the_result() {
 
 #[tokio::test]
 async fn bad_input_is_an_error_before_any_call() {
-    let body = b"Resources: {}".to_vec();
+    let body = V2_BODY.as_bytes().to_vec();
     let good_hash = sha256_hex(&body);
     let wrong_hash = sha256_hex(b"something else");
     let with_hash = |url: &str, hash: &str| StackChange::ReplaceTemplate {
@@ -595,8 +611,11 @@ async fn backend_failures_keep_their_class() {
         ErrorClass::Transient,
         ErrorClass::Permanent,
     ] {
+        // The first read (not retried outside a wait) and a start request
+        // (only throttled / transient ones are retried, see
+        // a_start_whose_response_was_lost_keeps_waiting).
         let s = setup();
-        s.cfn.fail_next_call("UpdateStack", class);
+        s.cfn.fail_next_call("DescribeStacks", class);
         let err = s
             .updater
             .apply("runner", &image_change(), ApplyMode::Direct, &NoProgress)
@@ -606,7 +625,7 @@ async fn backend_failures_keep_their_class() {
             matches!(
                 &err,
                 Error::Backend {
-                    operation: "UpdateStack",
+                    operation: "DescribeStacks",
                     ..
                 }
             ),
@@ -614,6 +633,24 @@ async fn backend_failures_keep_their_class() {
         );
         assert_eq!(err.class(), class);
     }
+    let s = setup();
+    s.cfn.fail_next_call("UpdateStack", ErrorClass::Permanent);
+    let err = s
+        .updater
+        .apply("runner", &image_change(), ApplyMode::Direct, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Backend {
+                operation: "UpdateStack",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.class(), ErrorClass::Permanent);
 }
 
 #[test]
@@ -689,4 +726,706 @@ async fn a_discarded_plan_leaves_no_change_set_and_no_change() {
             .as_str(),
         "CREATE_COMPLETE"
     );
+}
+
+// ---- NoEcho secrets -------------------------------------------------------
+
+const SECRET: &str = "runner-token-7f3a9c";
+const NEW_SECRET: &str = "runner-token-b81e04";
+const SECRET_URL: &str = "https://runner.s3.eu-west-1.amazonaws.com/v1/secret.yaml";
+const SECRET_URL_V2: &str = "https://runner.s3.eu-west-1.amazonaws.com/v2/secret.yaml";
+
+fn secret_setup() -> Setup {
+    let s = setup();
+    s.cfn.add_template(
+        SECRET_URL,
+        FakeTemplate::new()
+            .parameter("Image", None)
+            .no_echo_parameter("RunnerToken", None)
+            .resource("Service", "AWS::ECS::Service"),
+    );
+    s.cfn.add_template(
+        SECRET_URL_V2,
+        FakeTemplate::new()
+            .parameter("Image", None)
+            .no_echo_parameter("RunnerToken", None)
+            .no_echo_parameter("ProxyToken", None)
+            .resource("Service", "AWS::ECS::Service"),
+    );
+    s.cfn
+        .create_stack(
+            "secret",
+            SECRET_URL,
+            &[("Image", "runner:1"), ("RunnerToken", SECRET)],
+            &[],
+        )
+        .unwrap();
+    s.api.clear();
+    s
+}
+
+/// Everything a caller could print about a plan: its Debug, its diff lines
+/// and its warnings.
+fn printed(plan: &cfn_stack::StackPlan) -> String {
+    let diff: Vec<String> = plan
+        .parameter_diff
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    format!("{plan:?}\n{}\n{:?}", diff.join("\n"), plan.warnings)
+}
+
+#[tokio::test]
+async fn no_echo_values_are_masked_on_describe() {
+    let s = secret_setup();
+    let d = s.updater.read_stack("secret").await.unwrap().description;
+    assert_eq!(d.parameters["RunnerToken"], cfn_stack::NO_ECHO_MASK);
+    assert_eq!(d.parameters["Image"], "runner:1");
+    assert!(!format!("{d:?}").contains(SECRET));
+    assert_eq!(
+        s.cfn.stored_parameter("secret", "RunnerToken").as_deref(),
+        Some(SECRET)
+    );
+}
+
+/// A caller that copies the parameters it read (`****` included) and edits
+/// one never overwrites the secret: the masked value becomes
+/// `UsePreviousValue`.
+#[tokio::test]
+async fn copied_masked_values_keep_the_secret() {
+    let s = secret_setup();
+    let mut parameters = s
+        .updater
+        .read_stack("secret")
+        .await
+        .unwrap()
+        .description
+        .parameters;
+    parameters.insert("Image".into(), "runner:2".into());
+    let change = StackChange::parameters(parameters);
+    for mode in [ApplyMode::ChangeSet, ApplyMode::Direct] {
+        let outcome = s
+            .updater
+            .apply("secret", &change, mode, &NoProgress)
+            .await
+            .unwrap();
+        assert!(outcome.is_success(), "{mode:?}: {outcome:?}");
+        assert_eq!(
+            s.cfn.stored_parameter("secret", "RunnerToken").as_deref(),
+            Some(SECRET),
+            "{mode:?}"
+        );
+    }
+    assert_eq!(
+        s.cfn.stored_parameter("secret", "Image").as_deref(),
+        Some("runner:2")
+    );
+}
+
+/// A new secret is sent, always listed in the diff as `(hidden)`, and
+/// appears in no plan output, progress item or error.
+#[tokio::test]
+async fn a_set_secret_is_listed_hidden_and_never_printed() {
+    let s = secret_setup();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let sink = {
+        let seen = seen.clone();
+        move |p: &StackProgress| seen.lock().unwrap().push_str(&format!("{p:?}\n"))
+    };
+    let change = StackChange::parameters([("RunnerToken", NEW_SECRET)]);
+    let PlanOutcome::Planned(plan) = s
+        .updater
+        .plan_with_progress("secret", &change, &sink)
+        .await
+        .unwrap()
+    else {
+        panic!("expected a plan");
+    };
+    let diff: Vec<String> = plan
+        .parameter_diff
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(diff, vec!["RunnerToken: (hidden) -> (hidden)"]);
+    assert!(plan.parameter_diff[0].no_echo);
+    let mut output = printed(&plan);
+    let outcome = s.updater.apply_plan(&plan, &sink).await.unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    output.push_str(&format!("{outcome:?}"));
+    assert_eq!(
+        s.cfn.stored_parameter("secret", "RunnerToken").as_deref(),
+        Some(NEW_SECRET)
+    );
+
+    // Setting the same secret again is still listed (it cannot be compared).
+    let again = StackChange::parameters([("RunnerToken", NEW_SECRET)]);
+    let err_or_plan = s.updater.plan("secret", &again).await.unwrap();
+    output.push_str(&format!("{err_or_plan:?}"));
+    if let PlanOutcome::Planned(plan) = &err_or_plan {
+        output.push_str(&printed(plan));
+        s.updater.discard_plan(plan).await.unwrap();
+    }
+
+    // Errors on a change that sets a secret do not show it either.
+    s.cfn
+        .fail_next_call("CreateChangeSet", ErrorClass::Permanent);
+    let err = s.updater.plan("secret", &change).await.unwrap_err();
+    output.push_str(&format!("{err}\n{err:?}\n"));
+    let unknown = StackChange::parameters([("RunnerToken", NEW_SECRET), ("Nope", "x")]);
+    let err = s.updater.plan("secret", &unknown).await.unwrap_err();
+    output.push_str(&format!("{err}\n{err:?}\n"));
+    output.push_str(&seen.lock().unwrap());
+    for secret in [SECRET, NEW_SECRET] {
+        assert!(!output.contains(secret), "{secret} leaked:\n{output}");
+    }
+    assert!(output.contains("(hidden)"));
+}
+
+/// `****` for a NoEcho parameter the stack does not hold (here added by a
+/// new template) would set the secret to `****`: refused, naming it, before
+/// any mutating call.
+#[tokio::test]
+async fn a_masked_value_that_would_overwrite_a_secret_is_refused() {
+    let s = secret_setup();
+    let change =
+        StackChange::replace_template(SECRET_URL_V2, [("ProxyToken", cfn_stack::NO_ECHO_MASK)]);
+    for mode in [ApplyMode::ChangeSet, ApplyMode::Direct] {
+        let err = s
+            .updater
+            .apply("secret", &change, mode, &NoProgress)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::MaskedNoEchoValue { parameter, .. } if parameter == "ProxyToken"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("\"ProxyToken\""), "{err}");
+        assert!(s.api.mutating_calls().is_empty());
+    }
+    // With a real value, the new secret is listed as added, hidden.
+    let change = StackChange::replace_template(SECRET_URL_V2, [("ProxyToken", NEW_SECRET)]);
+    let PlanOutcome::Planned(plan) = s.updater.plan("secret", &change).await.unwrap() else {
+        panic!("expected a plan");
+    };
+    let diff: Vec<String> = plan
+        .parameter_diff
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(diff, vec!["ProxyToken: (none) -> (hidden)"]);
+    assert!(!printed(&plan).contains(NEW_SECRET));
+}
+
+// ---- The verified template is the one applied -----------------------------
+
+const BIG_URL: &str = "https://runner.s3.eu-west-1.amazonaws.com/v3/runner.json";
+
+/// A JSON template above the 51,200-byte `TemplateBody` limit.
+fn big_body(marker: &str) -> String {
+    let padding = "x".repeat(cfn_stack::MAX_TEMPLATE_BODY_BYTES);
+    format!(
+        r#"{{"Description": "{marker}", "Metadata": {{"Padding": "{padding}"}}, "Resources": {{}}}}"#
+    )
+}
+
+fn verified_updater(s: &Setup, url: &str, body: &str) -> (StackUpdater, StaticTemplates) {
+    let templates = StaticTemplates::new();
+    templates.insert(url, body.as_bytes().to_vec());
+    let updater = s
+        .updater
+        .clone()
+        .with_template_fetcher(Arc::new(templates.clone()));
+    (updater, templates)
+}
+
+fn hashed(url: &str, body: &str) -> StackChange {
+    StackChange::ReplaceTemplate {
+        template_url: url.into(),
+        parameter_changes: [("Image".to_string(), "runner:2".to_string())].into(),
+        expected_sha256: Some(sha256_hex(body.as_bytes())),
+    }
+}
+
+#[tokio::test]
+async fn a_small_verified_template_is_sent_as_its_body() {
+    for mode in [ApplyMode::ChangeSet, ApplyMode::Direct] {
+        let s = setup();
+        let (updater, _) = verified_updater(&s, V2, V2_BODY);
+        let change = hashed(V2, V2_BODY);
+        if mode == ApplyMode::ChangeSet {
+            let PlanOutcome::Planned(plan) = updater.plan("runner", &change).await.unwrap() else {
+                panic!("expected a plan");
+            };
+            assert_eq!(
+                plan.template,
+                cfn_stack::TemplateSource::Body(V2_BODY.into())
+            );
+            assert_eq!(
+                plan.template_sha256.as_deref(),
+                Some(sha256_hex(V2_BODY.as_bytes()).as_str())
+            );
+            updater.apply_plan(&plan, &NoProgress).await.unwrap();
+        } else {
+            updater
+                .apply("runner", &change, mode, &NoProgress)
+                .await
+                .unwrap();
+        }
+        let state = updater.read_stack("runner").await.unwrap();
+        assert_eq!(state.infra_version.unwrap().as_str(), "2", "{mode:?}");
+        // The body was sent: nothing to read back.
+        assert!(
+            !s.api.calls().contains(&CfnOperation::ChangeSetTemplate),
+            "{mode:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_large_template_is_read_back_from_the_change_set_before_executing() {
+    let s = setup();
+    let body = big_body("v3");
+    s.cfn.add_template_body(BIG_URL, &body, template("3"));
+    let (updater, _) = verified_updater(&s, BIG_URL, &body);
+    let PlanOutcome::Planned(plan) = updater
+        .plan("runner", &hashed(BIG_URL, &body))
+        .await
+        .unwrap()
+    else {
+        panic!("expected a plan");
+    };
+    assert_eq!(
+        plan.template,
+        cfn_stack::TemplateSource::Url(BIG_URL.into())
+    );
+    let calls = s.api.calls();
+    let read_back = calls
+        .iter()
+        .position(|c| *c == CfnOperation::ChangeSetTemplate)
+        .expect("the change set's template is read back");
+    assert!(
+        read_back
+            > calls
+                .iter()
+                .position(|c| *c == CfnOperation::CreateChangeSet)
+                .unwrap()
+    );
+    s.api.clear();
+    let outcome = updater.apply_plan(&plan, &NoProgress).await.unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    // Checked again right before executing.
+    let calls = s.api.calls();
+    assert!(
+        calls
+            .iter()
+            .position(|c| *c == CfnOperation::ChangeSetTemplate)
+            < calls
+                .iter()
+                .position(|c| *c == CfnOperation::ExecuteChangeSet)
+    );
+    assert_eq!(
+        updater
+            .read_stack("runner")
+            .await
+            .unwrap()
+            .infra_version
+            .unwrap()
+            .as_str(),
+        "3"
+    );
+}
+
+/// The object under a mutable URL changes between our fetch and
+/// CloudFormation's: the change set's template does not match, the change
+/// set is deleted and nothing is executed.
+#[tokio::test]
+async fn a_template_republished_after_verification_is_never_applied() {
+    let s = setup();
+    let verified = big_body("v3");
+    let republished = big_body("v3-evil");
+    s.cfn
+        .add_template_body(BIG_URL, &republished, template("3"));
+    let (updater, _) = verified_updater(&s, BIG_URL, &verified);
+    let err = updater
+        .apply(
+            "runner",
+            &hashed(BIG_URL, &verified),
+            ApplyMode::ChangeSet,
+            &NoProgress,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::TemplateHashMismatch { actual, .. } if *actual == sha256_hex(republished.as_bytes())),
+        "{err}"
+    );
+    assert!(!s.api.calls().contains(&CfnOperation::ExecuteChangeSet));
+    assert!(s.cfn.change_set_names("runner").is_empty());
+    assert_eq!(
+        updater
+            .read_stack("runner")
+            .await
+            .unwrap()
+            .infra_version
+            .unwrap()
+            .as_str(),
+        "1"
+    );
+}
+
+/// `UpdateStack` would fetch the URL again, unverified: an expected hash in
+/// Direct mode needs the body path.
+#[tokio::test]
+async fn direct_mode_refuses_a_hash_it_cannot_send_as_a_body() {
+    let s = setup();
+    let body = big_body("v3");
+    s.cfn.add_template_body(BIG_URL, &body, template("3"));
+    let (updater, _) = verified_updater(&s, BIG_URL, &body);
+    let err = updater
+        .apply(
+            "runner",
+            &hashed(BIG_URL, &body),
+            ApplyMode::Direct,
+            &NoProgress,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::TemplateNotVerifiable { .. }), "{err}");
+    assert!(err.to_string().contains("ApplyMode::ChangeSet"), "{err}");
+    assert!(s.api.calls().is_empty(), "{:?}", s.api.calls());
+}
+
+// ---- Bind the template to the release -------------------------------------
+
+const SEED_URL: &str =
+    "https://gitpod-flex-releases.s3.amazonaws.com/ec2/stable/gitpod-ec2-runner.json";
+
+fn release(template_url: &str, body: &str) -> runner_version::Release {
+    runner_version::Release {
+        version: runner_version::Version::parse("20250101.2").unwrap(),
+        channel: runner_version::Channel::Stable,
+        image: runner_version::ImageRef::parse(&format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/runner@sha256:{}",
+            "0".repeat(64)
+        ))
+        .unwrap(),
+        proxy_image: None,
+        infra_version: Some("2".into()),
+        template_url: template_url.into(),
+        template_sha256: Some(sha256_hex(body.as_bytes())),
+        released_at: None,
+        expires: None,
+    }
+}
+
+#[tokio::test]
+async fn a_release_brings_its_template_url_and_hash() {
+    let body = r#"{"Description": "runner 2", "Resources": {}}"#;
+    let s = setup_with(StackUpdaterConfig {
+        template_urls: cfn_stack::TemplateUrlPolicy::default()
+            .only_buckets(["gitpod-flex-releases"]),
+        ..StackUpdaterConfig::default()
+    });
+    s.cfn.add_template_body(SEED_URL, body, template("2"));
+    let (updater, templates) = verified_updater(&s, SEED_URL, body);
+    let change = StackChange::from_release(&release(SEED_URL, body), [("Image", "runner:2")]);
+    let outcome = updater
+        .apply("runner", &change, ApplyMode::Direct, &NoProgress)
+        .await
+        .unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(templates.fetched(), vec![SEED_URL.to_string()]);
+    assert_eq!(
+        updater
+            .read_stack("runner")
+            .await
+            .unwrap()
+            .infra_version
+            .unwrap()
+            .as_str(),
+        "2"
+    );
+
+    // A release whose template lives elsewhere is refused before any call.
+    s.api.clear();
+    let foreign = "https://someone-else.s3.amazonaws.com/ec2/stable/gitpod-ec2-runner.json";
+    let change = StackChange::from_release(&release(foreign, body), [("Image", "runner:3")]);
+    let err = updater
+        .apply("runner", &change, ApplyMode::ChangeSet, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidTemplateUrl { .. }), "{err}");
+    assert!(s.api.calls().is_empty());
+
+    // The hash travels: a release whose template changed is refused.
+    let change = StackChange::from_release(&release(SEED_URL, "{}"), [("Image", "runner:3")]);
+    let err = updater
+        .apply("runner", &change, ApplyMode::ChangeSet, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TemplateHashMismatch { .. }), "{err}");
+}
+
+// ---- Waiting ----------------------------------------------------------------
+
+/// Throttled and transient reads while waiting are retried on the clock.
+#[tokio::test]
+async fn throttled_and_transient_reads_during_a_wait_are_retried() {
+    let s = setup();
+    s.cfn.set_update_polls(3);
+    let injected = Arc::new(Mutex::new(false));
+    let sink = {
+        let (cfn, injected) = (s.cfn.clone(), injected.clone());
+        move |p: &StackProgress| {
+            let mut injected = injected.lock().unwrap();
+            if matches!(p, StackProgress::Event(_)) && !*injected {
+                *injected = true;
+                cfn.fail_next_call("DescribeStacks", ErrorClass::Throttled);
+                cfn.fail_next_call("DescribeStackEvents", ErrorClass::Transient);
+            }
+        }
+    };
+    for mode in [ApplyMode::Direct, ApplyMode::ChangeSet] {
+        *injected.lock().unwrap() = false;
+        let change = StackChange::parameters([("Image", format!("runner:{mode:?}"))]);
+        let outcome = s
+            .updater
+            .apply("runner", &change, mode, &sink)
+            .await
+            .unwrap();
+        assert!(outcome.is_success(), "{mode:?}: {outcome:?}");
+        assert!(*injected.lock().unwrap());
+    }
+    // Change set creation polls are retried as well.
+    s.cfn
+        .fail_next_call("DescribeChangeSet", ErrorClass::Throttled);
+    let outcome = s
+        .updater
+        .apply("runner", &image_change(), ApplyMode::ChangeSet, &NoProgress)
+        .await
+        .unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    // A permanent read failure still ends the wait at once.
+    s.cfn.set_update_polls(3);
+    let sink = {
+        let cfn = s.cfn.clone();
+        move |p: &StackProgress| {
+            if matches!(p, StackProgress::Event(_)) {
+                cfn.fail_next_call("DescribeStacks", ErrorClass::Permanent);
+            }
+        }
+    };
+    let err = s
+        .updater
+        .apply(
+            "runner",
+            &StackChange::parameters([("Image", "runner:9")]),
+            ApplyMode::Direct,
+            &sink,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+}
+
+/// A timed-out wait says how to resume, and is not classed as retryable
+/// (re-applying would start a second update).
+#[tokio::test]
+async fn a_timed_out_wait_can_be_resumed_and_is_not_retryable() {
+    let s = setup_with(StackUpdaterConfig {
+        update_timeout: Duration::from_secs(30),
+        ..StackUpdaterConfig::default()
+    });
+    s.cfn.set_update_polls(12);
+    let err = s
+        .updater
+        .apply("runner", &image_change(), ApplyMode::Direct, &NoProgress)
+        .await
+        .unwrap_err();
+    let Error::WaitTimedOut { resume, .. } = &err else {
+        panic!("expected WaitTimedOut, got {err}");
+    };
+    assert!(resume.client_request_token.is_some());
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert!(err.to_string().contains("do not re-apply"), "{err}");
+    s.api.clear();
+    let outcome = s
+        .updater
+        .resume_wait("runner", resume, &NoProgress)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, StackUpdateOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
+    assert!(s.api.mutating_calls().is_empty());
+}
+
+#[tokio::test]
+async fn cleanup_in_progress_is_updated_with_cleanup_pending() {
+    let s = setup();
+    s.cfn.set_cleanup_polls(3);
+    let outcome = s
+        .updater
+        .apply("runner", &image_change(), ApplyMode::ChangeSet, &NoProgress)
+        .await
+        .unwrap();
+    let StackUpdateOutcome::Updated {
+        status,
+        cleanup_pending,
+        ..
+    } = &outcome
+    else {
+        panic!("expected Updated, got {outcome:?}");
+    };
+    assert_eq!(status.as_str(), "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS");
+    assert!(*cleanup_pending);
+    assert!(outcome.is_success());
+    // The stack stays busy until the cleanup ends.
+    let err = s
+        .updater
+        .plan("runner", &StackChange::parameters([("Image", "runner:3")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StackBusy { .. }), "{err}");
+    for _ in 0..3 {
+        s.updater.read_stack("runner").await.unwrap();
+    }
+    assert_eq!(
+        s.updater
+            .read_stack("runner")
+            .await
+            .unwrap()
+            .description
+            .status
+            .as_str(),
+        "UPDATE_COMPLETE"
+    );
+}
+
+// ---- Client request tokens ----------------------------------------------------
+
+/// Both modes send a `ClientRequestToken`; the wait follows only the events
+/// carrying it, so another operation's failure is not this update's reason.
+#[tokio::test]
+async fn updates_carry_a_token_and_events_of_other_tokens_are_ignored() {
+    for mode in [ApplyMode::Direct, ApplyMode::ChangeSet] {
+        let s = setup();
+        s.cfn.set_update_polls(2);
+        s.cfn.fail_next_update(
+            "runner",
+            FakeFailure::RollBack {
+                failed_resources: vec![("Service".into(), "image not found".into())],
+            },
+        );
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = {
+            let (cfn, seen) = (s.cfn.clone(), seen.clone());
+            move |p: &StackProgress| {
+                if let StackProgress::Event(e) = p {
+                    let mut seen = seen.lock().unwrap();
+                    if seen.is_empty() {
+                        cfn.record_event(
+                            "runner",
+                            cfn_stack::StackEvent {
+                                event_id: String::new(),
+                                timestamp: None,
+                                logical_id: "Intruder".into(),
+                                resource_type: "AWS::SQS::Queue".into(),
+                                status: "UPDATE_FAILED".into(),
+                                reason: Some("someone else's operation".into()),
+                                client_request_token: Some("someone-else-1".into()),
+                            },
+                        )
+                        .unwrap();
+                    }
+                    seen.push(e.clone());
+                }
+            }
+        };
+        let outcome = s
+            .updater
+            .apply("runner", &image_change(), mode, &sink)
+            .await
+            .unwrap();
+        let StackUpdateOutcome::RolledBack { reasons, .. } = &outcome else {
+            panic!("{mode:?}: {outcome:?}");
+        };
+        assert_eq!(
+            reasons,
+            &vec!["Service (AWS::ECS::Service) UPDATE_FAILED: image not found".to_string()],
+            "{mode:?}"
+        );
+        let seen = seen.lock().unwrap();
+        let token = seen[0].client_request_token.clone();
+        assert!(
+            token
+                .as_deref()
+                .is_some_and(|t| t.starts_with("cfn-stack-")),
+            "{token:?}"
+        );
+        assert!(
+            seen.iter().all(|e| e.client_request_token == token),
+            "{mode:?}: {seen:?}"
+        );
+        assert!(seen.iter().all(|e| e.logical_id != "Intruder"));
+        // The cancelled neighbour was reported as progress but is no reason.
+        assert!(
+            seen.iter()
+                .any(|e| e.reason.as_deref() == Some("Resource update cancelled"))
+        );
+    }
+}
+
+/// The start request took effect but its answer was lost: the updater
+/// finds its token in the events and waits, instead of failing or
+/// starting a second update.
+#[tokio::test]
+async fn a_start_whose_response_was_lost_keeps_waiting() {
+    for (mode, operation, op) in [
+        (
+            ApplyMode::ChangeSet,
+            "ExecuteChangeSet",
+            CfnOperation::ExecuteChangeSet,
+        ),
+        (ApplyMode::Direct, "UpdateStack", CfnOperation::UpdateStack),
+    ] {
+        let s = setup();
+        s.cfn.lose_next_response(operation);
+        let outcome = s
+            .updater
+            .apply("runner", &image_change(), mode, &NoProgress)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, StackUpdateOutcome::Updated { .. }),
+            "{mode:?}: {outcome:?}"
+        );
+        let starts = s.api.calls().iter().filter(|c| **c == op).count();
+        assert_eq!(starts, 1, "{mode:?}");
+        assert_eq!(
+            s.cfn.stored_parameter("runner", "Image").as_deref(),
+            Some("runner:2")
+        );
+    }
+    // A transient failure that did not take effect is retried (same token).
+    for (mode, operation, op) in [
+        (
+            ApplyMode::ChangeSet,
+            "ExecuteChangeSet",
+            CfnOperation::ExecuteChangeSet,
+        ),
+        (ApplyMode::Direct, "UpdateStack", CfnOperation::UpdateStack),
+    ] {
+        let s = setup();
+        s.cfn.fail_next_call(operation, ErrorClass::Throttled);
+        let outcome = s
+            .updater
+            .apply("runner", &image_change(), mode, &NoProgress)
+            .await
+            .unwrap();
+        assert!(outcome.is_success(), "{mode:?}: {outcome:?}");
+        let starts = s.api.calls().iter().filter(|c| **c == op).count();
+        assert_eq!(starts, 2, "{mode:?}");
+    }
 }
