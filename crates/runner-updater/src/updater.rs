@@ -1162,7 +1162,9 @@ fn until(at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
 enum TargetResult {
     Ok,
     Superseded,
-    Failed { rollback_failed: bool },
+    Failed {
+        rollback_failed: bool,
+    },
     /// Neither a success nor a proven failure of the release (e.g. the
     /// monitor lost sight of the deployment): never quarantined; the journal
     /// stays open and the next cycle resumes watching.
