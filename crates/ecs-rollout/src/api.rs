@@ -148,6 +148,10 @@ pub struct ServiceDescription {
     pub deployments: Vec<Deployment>,
     /// The deployment configuration.
     pub deployment_configuration: DeploymentConfiguration,
+    /// `deploymentController.type` as ECS sends it (`ECS`, `CODE_DEPLOY`,
+    /// `EXTERNAL`, or a newer value kept as is); `None` = not reported,
+    /// which ECS means as `ECS`.
+    pub deployment_controller: Option<String>,
     /// Recent service events, newest first.
     pub events: Vec<ServiceEvent>,
 }
@@ -158,6 +162,16 @@ impl ServiceDescription {
         self.deployments
             .iter()
             .find(|d| d.status == Some(DeploymentStatus::Primary))
+    }
+
+    /// Whether the ECS deployment controller (rolling updates) drives the
+    /// service: `deploymentController` absent or `ECS`. Services of the
+    /// `CODE_DEPLOY` or `EXTERNAL` controller cannot be deployed with
+    /// `UpdateService(taskDefinition)`.
+    pub fn has_ecs_controller(&self) -> bool {
+        self.deployment_controller
+            .as_deref()
+            .is_none_or(|c| c == "ECS")
     }
 
     /// The deployment with this id, if ECS still reports it.

@@ -64,8 +64,11 @@ pub struct MonitorConfig {
     /// counts change, and at least this often. Default 60 s.
     pub task_inspection_interval: Duration,
     /// A stopped task whose reason contains one of these fails the
-    /// deployment at once. Default `CannotPullContainerError`,
-    /// `ResourceInitializationError`.
+    /// deployment at once, when the reason is deterministic (image or tag
+    /// not found, manifest unknown, access denied: see
+    /// [`classify_stopped_reason`](crate::classify_stopped_reason)); a
+    /// transient one (throttling, 5xx, timeouts) counts as a failed task.
+    /// Default `CannotPullContainerError`, `ResourceInitializationError`.
     pub fail_fast_reasons: Vec<String>,
     /// Failed tasks at which we fail a deployment whose service has the
     /// circuit breaker off. `None` (default) = the breaker's own threshold.

@@ -195,6 +195,21 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The service is driven by a deployment controller other than ECS
+    /// (`CODE_DEPLOY`, `EXTERNAL`): its deployments are not made with
+    /// `UpdateService(taskDefinition)` nor judged by rolling-update
+    /// deployments, so the engine refuses before registering anything.
+    #[error(
+        "service {service} uses the {controller} deployment controller; only the ECS \
+         (rolling update) controller is supported: deploy it through {controller}, or \
+         recreate the service with deploymentController ECS"
+    )]
+    UnsupportedDeploymentController {
+        /// The service.
+        service: String,
+        /// `deploymentController.type` as ECS reported it.
+        controller: String,
+    },
     /// A version or image could not be parsed.
     #[error(transparent)]
     Version(#[from] runner_version::Error),

@@ -126,6 +126,7 @@ mod retry;
 mod revision;
 mod rollout;
 pub mod simulated;
+mod stopped_reason;
 pub mod task_definition;
 
 pub use api::{
@@ -139,7 +140,7 @@ pub use config::{DeploymentConfigurationPolicy, MonitorConfig, RolloutConfig, Ro
 pub use current::{RunningRunner, VersionSource};
 pub use error::{BoxError, Error, ErrorClass, ResourceKind, Result};
 pub use gate::{OpenGate, RolloutStep, StepGate};
-pub use monitor::list_all_tasks;
+pub use monitor::{FOREIGN_PRIMARY_POLLS, list_all_tasks};
 pub use outcome::{
     FailureReason, QuarantineNotice, RollbackEvidence, RolloutEvidence, RolloutOutcome,
     RolloutReport, StoppedTaskEvidence,
@@ -152,4 +153,5 @@ pub use retry::{CallStats, RetryPolicy, RetryingEcs};
 pub use revision::{FieldChange, MARKER_TAG_PREFIX, diff};
 pub use rollout::{ResumePoint, Rollout, RolloutRequest, deployment_configuration_problems};
 pub use simulated::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, SimulatedEcs};
+pub use stopped_reason::{StoppedReasonClass, classify_stopped_reason};
 pub use task_definition::{ContainerDefinition, HealthCheck, TaskDefinitionSpec};

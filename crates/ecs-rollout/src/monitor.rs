@@ -7,7 +7,8 @@ use update_clock::Clock;
 use crate::{
     DesiredStatus, EcsApi, Error, FailureReason, HealthStatus, ListTasksRequest, MonitorConfig,
     ProgressEvent, ProgressSink, Result, RolloutState, RolloutTarget, ServiceDescription,
-    StoppedTaskEvidence, TaskDescription, circuit_breaker_threshold,
+    StoppedReasonClass, StoppedTaskEvidence, TaskDescription, circuit_breaker_threshold,
+    classify_stopped_reason,
 };
 
 /// The verdict on one deployment.
@@ -16,11 +17,13 @@ pub(crate) enum Verdict {
     /// PRIMARY, COMPLETED, every essential health-checked container
     /// HEALTHY (through the bake time).
     Completed,
-    /// The deployment failed. `ecs_rollback` is the id of the rollback
-    /// deployment ECS created, if it did.
+    /// The deployment failed. `ecs_rollback` is the id and the task
+    /// definition of the rollback deployment ECS created, if it did (ECS
+    /// rolls back to the last COMPLETED deployment, which need not run our
+    /// rollback target).
     Failed {
         reason: FailureReason,
-        ecs_rollback: Option<String>,
+        ecs_rollback: Option<(String, String)>,
     },
     /// Someone else's deployment became PRIMARY.
     Superseded {
@@ -29,6 +32,15 @@ pub(crate) enum Verdict {
     },
     /// No verdict within the timeout.
     TimedOut,
+    /// The deployment COMPLETED with a desired count of 0: nothing ran, so
+    /// nothing was verified.
+    CompletedWithoutTasks,
+    /// The timeout arrived while polls kept failing: no verdict, and the
+    /// deployment's fate is unknown (resume watching it).
+    Lost {
+        /// The error of the last failed poll.
+        last_error: String,
+    },
 }
 
 /// What one watch collected.
@@ -41,6 +53,12 @@ pub(crate) struct Observations {
     pub stopped_task_reasons: Vec<String>,
     pub unhealthy_containers: Vec<String>,
     pub polls: u32,
+    /// Polls that failed (a read error), counted in `polls`.
+    pub missed_polls: u32,
+    /// The error of the last failed poll.
+    pub last_error: Option<String>,
+    /// The desired count of our deployment, as last read.
+    pub desired_count: Option<i32>,
     pub duration: Duration,
 }
 
@@ -82,187 +100,88 @@ struct Inspection {
     new_failures: usize,
 }
 
+/// Consecutive polls a PRIMARY that is not ours (and not provably newer
+/// than ours, by `createdAt`) must persist before it counts as foreign:
+/// `DescribeServices` is eventually consistent, and a read right after
+/// `UpdateService` may still list the deployments from before it. The
+/// polls run `poll_min` apart, so the foreign PRIMARY is seen for at least
+/// `2 · poll_min` (10 s by default).
+pub const FOREIGN_PRIMARY_POLLS: u32 = 3;
+
+/// The mutable state of one watch, across polls.
+#[derive(Debug, Default)]
+struct WatchState {
+    last_counts: Option<Counts>,
+    last_inspection: Option<Duration>,
+    seen_failed: bool,
+    seen_stopped: HashSet<String>,
+    bake_started: Option<Duration>,
+    /// When our deployment was created, once a read showed it.
+    our_created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Consecutive polls with a PRIMARY that is not ours and not provably newer.
+    foreign_polls: u32,
+    /// Whether the last successful poll saw a change (or pending tasks).
+    busy: bool,
+}
+
 impl Monitor<'_> {
+    /// Watches `watch` to a verdict. Never fails: from the first poll on, a
+    /// failed read (throttling beyond the retry layer, an outage, a missing
+    /// read permission, an answer that cannot be understood) is a missed
+    /// poll; when the timeout arrives while the last poll failed, the
+    /// verdict is [`Verdict::Lost`].
     pub(crate) async fn watch(&self, watch: &Watch<'_>) -> Result<(Verdict, Observations)> {
         let mut obs = Observations::default();
         let start = self.clock.monotonic();
         let mut interval = self.config.poll_min;
-        let mut last_counts: Option<Counts> = None;
-        let mut last_inspection: Option<Duration> = None;
-        let mut seen_failed = false;
-        let mut seen_stopped: HashSet<String> = HashSet::new();
-        let mut bake_started: Option<Duration> = None;
+        let mut st = WatchState::default();
+        let mut last_error: Option<String>;
         loop {
             obs.polls += 1;
             let now = self.clock.monotonic();
             obs.duration = now - start;
-            let service = self
-                .ecs
-                .describe_service(&watch.target.cluster, &watch.target.service)
-                .await?;
-            let ours = service.deployment(watch.deployment_id).cloned();
-            if let Some(d) = &ours {
-                obs.failed_tasks = d.failed_tasks;
-                if d.rollout_state_reason.is_some() {
-                    obs.rollout_state_reason = d.rollout_state_reason.clone();
+            match self.poll(watch, &mut st, &mut obs, now).await {
+                Ok(Some(verdict)) => return Ok((verdict, obs)),
+                Ok(None) => last_error = None,
+                Err(error) => {
+                    obs.missed_polls += 1;
+                    let message = error.to_string();
+                    tracing::warn!(deployment_id = watch.deployment_id, error = %message, "missed poll");
+                    self.progress.emit(&ProgressEvent::PollFailed {
+                        deployment_id: watch.deployment_id.to_owned(),
+                        error: message.clone(),
+                        missed_polls: obs.missed_polls,
+                    });
+                    obs.last_error = Some(message.clone());
+                    last_error = Some(message);
+                    // Inspect again at the next successful poll.
+                    st.last_inspection = None;
                 }
-                seen_failed |= d.rollout_state == Some(RolloutState::Failed);
-            }
-            let primary = service
-                .primary()
-                .cloned()
-                .ok_or_else(|| Error::UnexpectedResponse {
-                    resource: watch.target.service.clone(),
-                    reason: "the service has no PRIMARY deployment".into(),
-                })?;
-            if primary.id != watch.deployment_id {
-                let verdict = self.foreign_primary(watch, &service, seen_failed, &obs);
-                if matches!(verdict, Verdict::Failed { .. }) {
-                    // Evidence: why our tasks stopped, even though ECS decided.
-                    self.inspect(watch, &mut seen_stopped, &mut obs).await?;
-                }
-                return Ok((verdict, obs));
-            }
-            if primary.task_definition_arn != watch.task_definition_arn {
-                return Err(Error::UnexpectedResponse {
-                    resource: watch.target.service.clone(),
-                    reason: format!(
-                        "deployment {} runs {}, expected {}",
-                        primary.id, primary.task_definition_arn, watch.task_definition_arn
-                    ),
-                });
-            }
-            obs.threshold = self
-                .config
-                .failed_task_threshold
-                .unwrap_or_else(|| circuit_breaker_threshold(primary.desired_count));
-            let counts = Counts {
-                state: primary.rollout_state,
-                pending: primary.pending_count,
-                running: primary.running_count,
-                failed: primary.failed_tasks,
-            };
-            let changed = last_counts != Some(counts);
-            if changed {
-                self.progress.emit(&ProgressEvent::DeploymentProgress {
-                    deployment_id: primary.id.clone(),
-                    rollout_state: primary.rollout_state,
-                    desired: primary.desired_count,
-                    pending: primary.pending_count,
-                    running: primary.running_count,
-                    failed_tasks: primary.failed_tasks,
-                    failed_task_threshold: obs.threshold,
-                    elapsed: obs.duration,
-                });
-            }
-            last_counts = Some(counts);
-
-            if primary.rollout_state == Some(RolloutState::Failed) {
-                let reason = FailureReason::CircuitBreaker {
-                    rollout_state_reason: primary.rollout_state_reason.clone(),
-                };
-                return Ok((
-                    Verdict::Failed {
-                        reason,
-                        ecs_rollback: None,
-                    },
-                    obs,
-                ));
-            }
-
-            let completed = primary.rollout_state == Some(RolloutState::Completed);
-            let inspection_due =
-                last_inspection.is_none_or(|at| now - at >= self.config.task_inspection_interval);
-            if changed || inspection_due || completed || bake_started.is_some() {
-                last_inspection = Some(now);
-                let inspection = self.inspect(watch, &mut seen_stopped, &mut obs).await?;
-                if let Some(stopped_reason) = inspection.fail_fast {
-                    let reason = FailureReason::DeterministicStartFailure { stopped_reason };
-                    return Ok((
-                        Verdict::Failed {
-                            reason,
-                            ecs_rollback: None,
-                        },
-                        obs,
-                    ));
-                }
-                let healthy = completed
-                    && inspection.all_healthy
-                    && inspection.running_ours >= primary.desired_count.max(0) as usize;
-                match bake_started {
-                    Some(_) if !healthy || inspection.new_failures > 0 => {
-                        let detail = if inspection.new_failures > 0 {
-                            format!("{} task(s) stopped", inspection.new_failures)
-                        } else {
-                            format!(
-                                "{} of {} tasks healthy, rollout state {:?}",
-                                inspection.running_ours,
-                                primary.desired_count,
-                                primary.rollout_state
-                            )
-                        };
-                        let reason = FailureReason::BakeFailed { detail };
-                        return Ok((
-                            Verdict::Failed {
-                                reason,
-                                ecs_rollback: None,
-                            },
-                            obs,
-                        ));
-                    }
-                    Some(since) if now - since >= watch.bake_time => {
-                        return Ok((Verdict::Completed, obs));
-                    }
-                    None if healthy && watch.bake_time.is_zero() => {
-                        return Ok((Verdict::Completed, obs));
-                    }
-                    None if healthy => {
-                        bake_started = Some(now);
-                        self.progress.emit(&ProgressEvent::BakeStarted {
-                            bake_time: watch.bake_time,
-                        });
-                    }
-                    _ => {}
-                }
-            }
-
-            let breaker_on = service
-                .deployment_configuration
-                .circuit_breaker
-                .is_some_and(|b| b.enable);
-            if !breaker_on
-                && primary.failed_tasks >= 0
-                && primary.failed_tasks as u32 >= obs.threshold
-            {
-                let reason = FailureReason::FailedTaskThreshold {
-                    failed_tasks: primary.failed_tasks,
-                    threshold: obs.threshold,
-                };
-                return Ok((
-                    Verdict::Failed {
-                        reason,
-                        ecs_rollback: None,
-                    },
-                    obs,
-                ));
             }
 
             let elapsed = self.clock.monotonic() - start;
             if elapsed >= watch.timeout {
                 obs.duration = elapsed;
-                return Ok((Verdict::TimedOut, obs));
+                let verdict = match last_error {
+                    Some(last_error) => Verdict::Lost { last_error },
+                    None => Verdict::TimedOut,
+                };
+                return Ok((verdict, obs));
             }
             // Adaptive: fast while something changes or tasks are starting
             // (a start failure is imminent or not), slower while stable.
-            interval = if changed || primary.pending_count > 0 {
+            interval = if st.busy && last_error.is_none() {
                 self.config.poll_min
             } else {
                 interval
                     .mul_f64(self.config.poll_growth)
                     .min(self.config.poll_max)
             };
+            if st.foreign_polls > 0 {
+                interval = self.config.poll_min;
+            }
             let mut sleep = interval.min(watch.timeout - elapsed);
-            if let Some(since) = bake_started {
+            if let Some(since) = st.bake_started {
                 let baked = self.clock.monotonic() - since;
                 sleep = sleep.min(
                     watch
@@ -273,6 +192,183 @@ impl Monitor<'_> {
             }
             self.clock.sleep(sleep).await;
         }
+    }
+
+    /// One poll: `Some(verdict)`, `None` to poll again, or the error that
+    /// made this poll a missed one.
+    async fn poll(
+        &self,
+        watch: &Watch<'_>,
+        st: &mut WatchState,
+        obs: &mut Observations,
+        now: Duration,
+    ) -> Result<Option<Verdict>> {
+        let service = self
+            .ecs
+            .describe_service(&watch.target.cluster, &watch.target.service)
+            .await?;
+        let ours = service.deployment(watch.deployment_id).cloned();
+        if let Some(d) = &ours {
+            obs.failed_tasks = d.failed_tasks;
+            if d.rollout_state_reason.is_some() {
+                obs.rollout_state_reason = d.rollout_state_reason.clone();
+            }
+            st.seen_failed |= d.rollout_state == Some(RolloutState::Failed);
+            if d.created_at.is_some() {
+                st.our_created_at = d.created_at;
+            }
+        }
+        let primary = service
+            .primary()
+            .cloned()
+            .ok_or_else(|| Error::UnexpectedResponse {
+                resource: watch.target.service.clone(),
+                reason: "the service has no PRIMARY deployment".into(),
+            })?;
+        if primary.id != watch.deployment_id {
+            // Foreign only when provably newer than ours, or persistent:
+            // a stale read may still show the PRIMARY from before ours.
+            let newer = matches!(
+                (primary.created_at, st.our_created_at),
+                (Some(theirs), Some(mine)) if theirs > mine
+            );
+            st.foreign_polls += 1;
+            st.busy = true;
+            if !newer && st.foreign_polls < FOREIGN_PRIMARY_POLLS {
+                tracing::info!(
+                    primary = %primary.id,
+                    polls = st.foreign_polls,
+                    "PRIMARY is not our deployment (yet): a stale read or someone else's deployment"
+                );
+                return Ok(None);
+            }
+            let verdict = self.foreign_primary(watch, &service, st.seen_failed, obs);
+            if matches!(verdict, Verdict::Failed { .. }) {
+                // Evidence: why our tasks stopped, even though ECS decided
+                // (best effort: the verdict stands without it).
+                if let Err(error) = self.inspect(watch, &mut st.seen_stopped, obs).await {
+                    tracing::warn!(%error, "could not read the stopped tasks for the evidence");
+                }
+            }
+            return Ok(Some(verdict));
+        }
+        st.foreign_polls = 0;
+        if primary.task_definition_arn != watch.task_definition_arn {
+            return Err(Error::UnexpectedResponse {
+                resource: watch.target.service.clone(),
+                reason: format!(
+                    "deployment {} runs {}, expected {}",
+                    primary.id, primary.task_definition_arn, watch.task_definition_arn
+                ),
+            });
+        }
+        obs.desired_count = Some(primary.desired_count);
+        obs.threshold = self
+            .config
+            .failed_task_threshold
+            .unwrap_or_else(|| circuit_breaker_threshold(primary.desired_count));
+        let counts = Counts {
+            state: primary.rollout_state,
+            pending: primary.pending_count,
+            running: primary.running_count,
+            failed: primary.failed_tasks,
+        };
+        let changed = st.last_counts != Some(counts);
+        if changed {
+            self.progress.emit(&ProgressEvent::DeploymentProgress {
+                deployment_id: primary.id.clone(),
+                rollout_state: primary.rollout_state,
+                desired: primary.desired_count,
+                pending: primary.pending_count,
+                running: primary.running_count,
+                failed_tasks: primary.failed_tasks,
+                failed_task_threshold: obs.threshold,
+                elapsed: obs.duration,
+            });
+        }
+        st.last_counts = Some(counts);
+        st.busy = changed || primary.pending_count > 0;
+
+        if primary.rollout_state == Some(RolloutState::Failed) {
+            let reason = FailureReason::CircuitBreaker {
+                rollout_state_reason: primary.rollout_state_reason.clone(),
+            };
+            return Ok(Some(Verdict::Failed {
+                reason,
+                ecs_rollback: None,
+            }));
+        }
+
+        let completed = primary.rollout_state == Some(RolloutState::Completed);
+        if completed && primary.desired_count == 0 && service.desired_count == 0 {
+            // Nothing runs: ECS completes the deployment at once, and no
+            // task ever proves the version works.
+            return Ok(Some(Verdict::CompletedWithoutTasks));
+        }
+        let inspection_due = st
+            .last_inspection
+            .is_none_or(|at| now - at >= self.config.task_inspection_interval);
+        if changed || inspection_due || completed || st.bake_started.is_some() {
+            let inspection = self.inspect(watch, &mut st.seen_stopped, obs).await?;
+            st.last_inspection = Some(now);
+            if let Some(stopped_reason) = inspection.fail_fast {
+                let reason = FailureReason::DeterministicStartFailure { stopped_reason };
+                return Ok(Some(Verdict::Failed {
+                    reason,
+                    ecs_rollback: None,
+                }));
+            }
+            let healthy = completed
+                && inspection.all_healthy
+                && inspection.running_ours >= primary.desired_count.max(0) as usize;
+            match st.bake_started {
+                Some(_) if !healthy || inspection.new_failures > 0 => {
+                    let detail = if inspection.new_failures > 0 {
+                        format!("{} task(s) stopped", inspection.new_failures)
+                    } else {
+                        format!(
+                            "{} of {} tasks healthy, rollout state {:?}",
+                            inspection.running_ours, primary.desired_count, primary.rollout_state
+                        )
+                    };
+                    let reason = FailureReason::BakeFailed { detail };
+                    return Ok(Some(Verdict::Failed {
+                        reason,
+                        ecs_rollback: None,
+                    }));
+                }
+                Some(since) if now - since >= watch.bake_time => {
+                    return Ok(Some(Verdict::Completed));
+                }
+                None if healthy && watch.bake_time.is_zero() => {
+                    return Ok(Some(Verdict::Completed));
+                }
+                None if healthy => {
+                    st.bake_started = Some(now);
+                    self.progress.emit(&ProgressEvent::BakeStarted {
+                        bake_time: watch.bake_time,
+                    });
+                }
+                _ => {}
+            }
+        }
+
+        let breaker_on = service
+            .deployment_configuration
+            .circuit_breaker
+            .is_some_and(|b| b.enable);
+        if !breaker_on && primary.failed_tasks >= 0 && primary.failed_tasks as u32 >= obs.threshold
+        {
+            let reason = FailureReason::FailedTaskThreshold {
+                failed_tasks: primary.failed_tasks,
+                threshold: obs.threshold,
+            };
+            return Ok(Some(Verdict::Failed {
+                reason,
+                ecs_rollback: None,
+            }));
+        }
+        Ok(None)
     }
 
     /// PRIMARY is not our deployment: ECS rolled ours back, or someone else
@@ -303,7 +399,7 @@ impl Monitor<'_> {
                 reason: FailureReason::CircuitBreaker {
                     rollout_state_reason,
                 },
-                ecs_rollback: Some(primary.id),
+                ecs_rollback: Some((primary.id, primary.task_definition_arn)),
             }
         } else {
             Verdict::Superseded {
@@ -365,12 +461,15 @@ impl Monitor<'_> {
             let texts = std::iter::once(reason.as_str())
                 .chain(task.containers.iter().filter_map(|c| c.reason.as_deref()));
             for text in texts {
+                // Only a deterministic error fails fast; a transient pull or
+                // secrets error is a failed task like any other.
                 if inspection.fail_fast.is_none()
                     && self
                         .config
                         .fail_fast_reasons
                         .iter()
                         .any(|r| text.contains(r.as_str()))
+                    && classify_stopped_reason(text) == StoppedReasonClass::Deterministic
                 {
                     inspection.fail_fast = Some(text.to_owned());
                 }

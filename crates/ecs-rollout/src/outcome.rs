@@ -145,6 +145,9 @@ pub struct RolloutEvidence {
     pub total_duration: Duration,
     /// Polls of the deployment.
     pub polls: u32,
+    /// Polls that failed with a read error (counted in `polls`): missed
+    /// polls, never a verdict.
+    pub missed_polls: u32,
     /// ECS API calls made (every attempt counts).
     pub api_calls: u64,
     /// Calls answered with throttling (and retried).
@@ -217,6 +220,32 @@ pub enum RolloutOutcome {
         /// The running task definition.
         task_definition_arn: String,
     },
+    /// Our deployment exists, but every poll failed until the monitor's
+    /// timeout (throttling beyond the retry layer, an outage, a missing read
+    /// permission): no verdict. Neither a success nor a failure of the
+    /// version: resume watching with
+    /// [`ResumePoint::Deployed`](crate::ResumePoint::Deployed) built from
+    /// these fields. Nothing was rolled back, marked or pruned.
+    MonitoringLost {
+        /// Our deployment (what to resume watching).
+        deployment_id: String,
+        /// The task definition it deploys.
+        task_definition_arn: String,
+        /// The rollback target.
+        previous_task_definition_arn: String,
+        /// The error of the last failed poll.
+        last_error: String,
+        /// Evidence.
+        evidence: RolloutEvidence,
+    },
+    /// The deployment COMPLETED, but the service's desired count is 0: no
+    /// task ran, so nothing proves the version works (or fails). Never
+    /// `Succeeded`, not a failure of the version; the service stays on the
+    /// new task definition.
+    DeployedUnverified {
+        /// Evidence.
+        evidence: RolloutEvidence,
+    },
 }
 
 impl RolloutOutcome {
@@ -230,6 +259,8 @@ impl RolloutOutcome {
             Self::TimedOut { .. } => "timed_out",
             Self::Superseded { .. } => "superseded",
             Self::AlreadyRunning { .. } => "already_running",
+            Self::MonitoringLost { .. } => "monitoring_lost",
+            Self::DeployedUnverified { .. } => "deployed_unverified",
         }
     }
 
@@ -238,7 +269,9 @@ impl RolloutOutcome {
         matches!(self, Self::Succeeded { .. })
     }
 
-    /// Whether the version failed and should be quarantined.
+    /// Whether the version failed and should be quarantined (never for
+    /// `MonitoringLost`, `DeployedUnverified`, `Superseded`,
+    /// `AlreadyRunning` or `Succeeded`).
     pub fn is_version_failure(&self) -> bool {
         matches!(
             self,
@@ -257,7 +290,9 @@ impl RolloutOutcome {
             | Self::RolledBackByUs { evidence, .. }
             | Self::RollbackFailed { evidence, .. }
             | Self::TimedOut { evidence, .. }
-            | Self::Superseded { evidence, .. } => Some(evidence),
+            | Self::Superseded { evidence, .. }
+            | Self::MonitoringLost { evidence, .. }
+            | Self::DeployedUnverified { evidence } => Some(evidence),
             Self::AlreadyRunning { .. } => None,
         }
     }
@@ -286,6 +321,18 @@ impl RolloutOutcome {
             Self::AlreadyRunning {
                 task_definition_arn,
             } => format!("already running in {task_definition_arn}"),
+            Self::MonitoringLost {
+                deployment_id,
+                last_error,
+                ..
+            } => format!(
+                "lost sight of deployment {deployment_id} (no verdict; resume watching it): \
+                 {last_error}"
+            ),
+            Self::DeployedUnverified { evidence } => format!(
+                "{} deployed with a desired count of 0: not verified",
+                evidence.task_definition_arn
+            ),
         }
     }
 }

@@ -112,6 +112,24 @@ pub enum ProgressEvent {
         #[serde(with = "crate::outcome::secs")]
         delay: Duration,
     },
+    /// The running revision was INACTIVE (deregistered): its spec was
+    /// registered again as the rollback target.
+    RollbackTargetReregistered {
+        /// The running, INACTIVE revision.
+        inactive_task_definition_arn: String,
+        /// The new ACTIVE revision with the same spec (the rollback target).
+        task_definition_arn: String,
+    },
+    /// A poll of the deployment failed (after the retry layer gave up, or
+    /// with an error retrying cannot fix): a missed poll, not a verdict.
+    PollFailed {
+        /// The deployment being watched.
+        deployment_id: String,
+        /// The error.
+        error: String,
+        /// Missed polls of this watch so far.
+        missed_polls: u32,
+    },
     /// The deployment failed; a rollback is happening.
     RollbackStarted {
         /// Who rolls back.

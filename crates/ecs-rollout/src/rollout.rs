@@ -177,6 +177,7 @@ impl Rollout {
                 .ecs
                 .describe_service(&target.cluster, &target.service)
                 .await?;
+            check_controller(target, &service)?;
             let in_progress: Vec<String> = service
                 .in_progress_deployments()
                 .iter()
@@ -249,7 +250,18 @@ impl Rollout {
     /// when needed, marks a failed revision, prunes old revisions after a
     /// success. Errors mean no verdict could be reached (ECS unreachable,
     /// service busy, invalid task definition, a step refused by the
-    /// [`StepGate`]); rollout failures are outcomes.
+    /// [`StepGate`]); rollout failures are outcomes. Once `UpdateService`
+    /// returned our deployment, the run ends with an outcome (only a
+    /// refusal by the gate is still an error): a failed read is a missed
+    /// poll, and reads failing until the monitor's timeout end in
+    /// [`RolloutOutcome::MonitoringLost`], which names the deployment to
+    /// resume watching.
+    ///
+    /// Refused before anything is registered: a service of the
+    /// `CODE_DEPLOY` or `EXTERNAL` deployment controller
+    /// ([`Error::UnsupportedDeploymentController`]). When the running
+    /// revision is INACTIVE, its exact spec is registered again and used as
+    /// the rollback target.
     ///
     /// Registration is idempotent: when the family's newest ACTIVE revision
     /// (other than the running one) already equals the clone (marker tags
@@ -297,6 +309,8 @@ impl Rollout {
             &request.image,
             label,
         )?;
+        // Never start a deployment that cannot be rolled back.
+        let previous = self.usable_rollback_target(&current_td).await?;
         let new_td = match self.reusable_clone(&current_td, &spec).await? {
             Some(existing) => {
                 tracing::info!(arn = %existing.arn, "reusing an identical revision registered earlier");
@@ -305,7 +319,7 @@ impl Rollout {
             None => {
                 self.gate(RolloutStep::RegisterTaskDefinition {
                     family: spec.family.clone(),
-                    from_task_definition_arn: current_td.arn.clone(),
+                    from_task_definition_arn: previous.arn.clone(),
                 })
                 .await?;
                 self.ecs.register_task_definition(&spec).await?
@@ -317,18 +331,62 @@ impl Rollout {
             });
 
         let deployment_id = self
-            .deploy(target, &new_td.arn, &current_td.arn, fixed_config)
+            .deploy(target, &new_td.arn, &previous.arn, fixed_config)
             .await?;
         self.conclude(Tracked {
             target,
             request,
             new_td: &new_td,
-            previous: &current_td,
+            previous: &previous,
             deployment_id,
             configuration_problems: problems,
             start,
         })
         .await
+    }
+
+    /// The rollback target: the running revision when it is ACTIVE. When it
+    /// is INACTIVE (deregistered by someone), `UpdateService` could not go
+    /// back to it, so its exact spec (marker tags aside) is registered
+    /// again (gated as [`RolloutStep::RegisterTaskDefinition`]) and that
+    /// revision is the rollback target; a re-registration an earlier run
+    /// made (the family's newest ACTIVE revision, same spec) is reused.
+    async fn usable_rollback_target(
+        &self,
+        current: &RegisteredTaskDefinition,
+    ) -> Result<RegisteredTaskDefinition> {
+        if current.status == TaskDefinitionStatus::Active {
+            return Ok(current.clone());
+        }
+        let spec = without_marker_tags(&current.spec);
+        match self.ecs.describe_task_definition(&spec.family).await {
+            Ok(newest)
+                if newest.status == TaskDefinitionStatus::Active
+                    && without_marker_tags(&newest.spec) == spec =>
+            {
+                tracing::info!(arn = %newest.arn, "reusing the re-registered rollback target");
+                return Ok(newest);
+            }
+            Ok(_) | Err(Error::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        self.gate(RolloutStep::RegisterTaskDefinition {
+            family: spec.family.clone(),
+            from_task_definition_arn: current.arn.clone(),
+        })
+        .await?;
+        let registered = self.ecs.register_task_definition(&spec).await?;
+        tracing::warn!(
+            inactive = %current.arn,
+            arn = %registered.arn,
+            "the running revision is INACTIVE; re-registered its spec as the rollback target"
+        );
+        self.progress
+            .emit(&ProgressEvent::RollbackTargetReregistered {
+                inactive_task_definition_arn: current.arn.clone(),
+                task_definition_arn: registered.arn.clone(),
+            });
+        Ok(registered)
     }
 
     /// The family's newest ACTIVE revision, if it is not `current` and its
@@ -427,6 +485,14 @@ impl Rollout {
 
         let outcome = match verdict {
             Verdict::Completed => RolloutOutcome::Succeeded { evidence },
+            Verdict::CompletedWithoutTasks => RolloutOutcome::DeployedUnverified { evidence },
+            Verdict::Lost { last_error } => RolloutOutcome::MonitoringLost {
+                deployment_id: deployment_id.clone(),
+                task_definition_arn: new_td.arn.clone(),
+                previous_task_definition_arn: previous.arn.clone(),
+                last_error,
+                evidence,
+            },
             Verdict::Superseded {
                 by_deployment_id,
                 task_definition_arn,
@@ -437,19 +503,22 @@ impl Rollout {
             },
             Verdict::Failed {
                 reason,
-                ecs_rollback: Some(rollback_id),
+                ecs_rollback: Some((rollback_id, rollback_arn)),
             } => {
                 self.progress.emit(&ProgressEvent::RollbackStarted {
                     initiator: RollbackInitiator::Ecs,
-                    task_definition_arn: previous.arn.clone(),
+                    task_definition_arn: rollback_arn.clone(),
                     reason: reason.to_string(),
                 });
+                // ECS rolls back to the last COMPLETED deployment: watch
+                // whatever revision it runs (same spec as `previous` when
+                // `previous` is a re-registration of an INACTIVE revision).
                 let rollback = self
                     .watch_rollback(
                         target,
                         RollbackInitiator::Ecs,
                         rollback_id,
-                        previous,
+                        (&rollback_arn, previous),
                         &new_td.arn,
                     )
                     .await?;
@@ -557,7 +626,7 @@ impl Rollout {
             target,
             RollbackInitiator::Us,
             update.deployment_id,
-            previous,
+            (&previous.arn, previous),
             failed_arn,
         )
         .await
@@ -597,7 +666,7 @@ impl Rollout {
                     target,
                     RollbackInitiator::Us,
                     primary.id.clone(),
-                    &previous,
+                    (&previous.arn, &previous),
                     failed_task_definition_arn,
                 )
                 .await;
@@ -646,19 +715,20 @@ impl Rollout {
             target,
             RollbackInitiator::Us,
             update.deployment_id,
-            &previous,
+            (&previous.arn, &previous),
             failed_task_definition_arn,
         )
         .await
     }
 
-    /// Watches a rollback deployment (ECS's or ours) to completion.
+    /// Watches a rollback deployment (ECS's or ours) of `rollback_arn`
+    /// (whose spec is `previous`'s) to completion.
     async fn watch_rollback(
         &self,
         target: &RolloutTarget,
         initiator: RollbackInitiator,
         deployment_id: String,
-        previous: &RegisteredTaskDefinition,
+        (rollback_arn, previous): (&str, &RegisteredTaskDefinition),
         failed_arn: &str,
     ) -> Result<RollbackEvidence> {
         let start = self.clock.monotonic();
@@ -668,7 +738,7 @@ impl Rollout {
             .watch(&Watch {
                 target,
                 deployment_id: &deployment_id,
-                task_definition_arn: &previous.arn,
+                task_definition_arn: rollback_arn,
                 previous_task_definition_arn: failed_arn,
                 health_checked: &health_checked,
                 bake_time: Duration::ZERO,
@@ -676,7 +746,11 @@ impl Rollout {
             })
             .await?;
         let failure = match verdict {
-            Verdict::Completed => None,
+            Verdict::Completed | Verdict::CompletedWithoutTasks => None,
+            Verdict::Lost { last_error } => Some(format!(
+                "could not watch the rollback deployment (every poll failed until the \
+                 rollback timeout): {last_error}"
+            )),
             Verdict::Failed { reason, .. } => Some(reason.to_string()),
             Verdict::Superseded {
                 by_deployment_id,
@@ -692,7 +766,7 @@ impl Rollout {
         Ok(RollbackEvidence {
             initiator,
             deployment_id: Some(deployment_id),
-            task_definition_arn: previous.arn.clone(),
+            task_definition_arn: rollback_arn.to_owned(),
             completed: failure.is_none(),
             failure,
             duration: self.clock.monotonic() - start,
@@ -843,6 +917,17 @@ impl Rollout {
     }
 }
 
+/// Refuses a service of the `CODE_DEPLOY` or `EXTERNAL` deployment controller.
+fn check_controller(target: &RolloutTarget, service: &ServiceDescription) -> Result<()> {
+    if service.has_ecs_controller() {
+        return Ok(());
+    }
+    Err(Error::UnsupportedDeploymentController {
+        service: target.service.clone(),
+        controller: service.deployment_controller.clone().unwrap_or_default(),
+    })
+}
+
 fn evidence_mut(outcome: &mut RolloutOutcome) -> Option<&mut RolloutEvidence> {
     match outcome {
         RolloutOutcome::Succeeded { evidence }
@@ -850,7 +935,9 @@ fn evidence_mut(outcome: &mut RolloutOutcome) -> Option<&mut RolloutEvidence> {
         | RolloutOutcome::RolledBackByUs { evidence, .. }
         | RolloutOutcome::RollbackFailed { evidence, .. }
         | RolloutOutcome::TimedOut { evidence, .. }
-        | RolloutOutcome::Superseded { evidence, .. } => Some(evidence),
+        | RolloutOutcome::Superseded { evidence, .. }
+        | RolloutOutcome::MonitoringLost { evidence, .. }
+        | RolloutOutcome::DeployedUnverified { evidence } => Some(evidence),
         _ => None,
     }
 }
@@ -863,6 +950,7 @@ fn absorb(evidence: &mut RolloutEvidence, obs: &Observations) {
     evidence.stopped_task_reasons = obs.stopped_task_reasons.clone();
     evidence.unhealthy_containers = obs.unhealthy_containers.clone();
     evidence.polls = obs.polls;
+    evidence.missed_polls = obs.missed_polls;
 }
 
 /// `spec` without this crate's marker tags (for comparing revisions).

@@ -504,3 +504,167 @@ async fn a_throttling_storm_over_the_wire_is_ridden_out() {
         evidence.throttled_calls
     );
 }
+
+/// The plugin simulates eventually consistent reads: the first two
+/// DescribeServices answers after our UpdateService still list only the
+/// old PRIMARY deployment; at the fourth ECS completes our deployment. A
+/// stale read is not someone else's deployment: no false `Superseded`.
+#[tokio::test]
+async fn a_stale_first_read_after_update_service_is_not_superseded() {
+    let a = account();
+    running_service(&a).await;
+    control(&a.id, "stale_reads", &json!({"count": 2}));
+    let ecs = Arc::new(Scripted::new(
+        &a,
+        vec![step(1, 4, Event::Plugin("complete", json!({})))],
+    ));
+    let report = run(&ecs).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    let service = a.ecs.describe_service("runners", "runner").await.unwrap();
+    assert_eq!(service.primary().unwrap().id, evidence.deployment_id);
+}
+
+/// The plugin simulates a throttling storm of about two minutes: after our
+/// UpdateService, the next 30 DescribeServices calls are throttled (three
+/// polls in a row exhaust the retry layer); then ECS completes our
+/// deployment. The monitor counts missed polls and still reaches a verdict.
+#[tokio::test]
+async fn a_two_minute_throttling_storm_after_update_service_ends_with_a_verdict() {
+    let a = account();
+    running_service(&a).await;
+    let ecs = Arc::new(Scripted::new(
+        &a,
+        vec![
+            step(
+                1,
+                1,
+                Event::Plugin(
+                    "faults",
+                    json!({"operation": "describe_services",
+                           "faults": vec!["ThrottlingException"; 30]}),
+                ),
+            ),
+            step(1, 32, Event::Plugin("complete", json!({}))),
+        ],
+    ));
+    let report = run(&ecs).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.missed_polls, 3, "{evidence:?}");
+    assert!(evidence.throttled_calls >= 30, "{evidence:?}");
+    assert!(
+        evidence.deployment_duration >= std::time::Duration::from_secs(90),
+        "{:?}",
+        evidence.deployment_duration
+    );
+}
+
+/// The plugin simulates a read permission missing from the updater's role:
+/// after our UpdateService every DescribeServices is AccessDeniedException
+/// until the monitor's timeout. The run ends with `MonitoringLost` (nothing
+/// rolled back or marked); once the permission is back (faults cleared) and
+/// ECS completed the deployment, resuming it reaches `Succeeded`.
+#[tokio::test]
+async fn reads_denied_after_update_service_are_monitoring_lost_and_resume_succeeds() {
+    let a = account();
+    running_service(&a).await;
+    let ecs = Arc::new(Scripted::new(
+        &a,
+        vec![step(
+            1,
+            1,
+            Event::Plugin(
+                "faults",
+                json!({"operation": "describe_services",
+                       "faults": vec!["AccessDeniedException"; 1000]}),
+            ),
+        )],
+    ));
+    let report = run(&ecs).await;
+    let RolloutOutcome::MonitoringLost {
+        deployment_id,
+        task_definition_arn,
+        previous_task_definition_arn,
+        last_error,
+        ..
+    } = &report.outcome
+    else {
+        panic!("expected MonitoringLost, got {:#?}", report.outcome);
+    };
+    assert!(last_error.contains("AccessDenied"), "{last_error}");
+    assert!(report.quarantine.is_none());
+    assert!(marks(&a, task_definition_arn).await.is_empty());
+
+    control(&a.id, "clear_faults", &json!({}));
+    control(&a.id, "complete", &json!({}));
+    let report = engine(Arc::new(Scripted::new(&a, Vec::new())))
+        .resume(
+            &target(),
+            &request(),
+            &ecs_rollout::ResumePoint::Deployed {
+                deployment_id: deployment_id.clone(),
+                task_definition_arn: task_definition_arn.clone(),
+                previous_task_definition_arn: previous_task_definition_arn.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert_eq!(&evidence.deployment_id, deployment_id);
+}
+
+/// moto keeps the `deploymentController` a service was created with. A
+/// CODE_DEPLOY or EXTERNAL service is refused before anything is registered.
+#[tokio::test]
+async fn code_deploy_and_external_services_are_refused_over_the_wire() {
+    use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType};
+    for controller in [
+        DeploymentControllerType::CodeDeploy,
+        DeploymentControllerType::External,
+    ] {
+        let a = account();
+        let registered = a
+            .ecs
+            .register_task_definition(&runner_task_definition("runner"))
+            .await
+            .unwrap();
+        a.client
+            .create_cluster()
+            .cluster_name("runners")
+            .send()
+            .await
+            .unwrap();
+        a.client
+            .create_service()
+            .cluster("runners")
+            .service_name("runner")
+            .task_definition(&registered.arn)
+            .desired_count(1)
+            .launch_type(aws_sdk_ecs::types::LaunchType::Ec2)
+            .deployment_controller(
+                DeploymentController::builder()
+                    .r#type(controller.clone())
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let ecs = Arc::new(Scripted::new(&a, Vec::new()));
+        let err = engine(ecs).run(&target(), &request()).await.unwrap_err();
+        assert!(
+            matches!(&err, ecs_rollout::Error::UnsupportedDeploymentController { controller: c, .. }
+                if c == controller.as_str()),
+            "{err}"
+        );
+        let revisions = ecs_rollout::list_all_revisions(&a.ecs, "runner")
+            .await
+            .unwrap();
+        assert_eq!(revisions, vec![registered.arn], "nothing registered");
+    }
+}

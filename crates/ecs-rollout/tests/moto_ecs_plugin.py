@@ -17,7 +17,12 @@ runs unless a test asks for it, except the two patches applied at load time:
   state (IN_PROGRESS, SUCCESSFUL, and ROLLBACK_* after `ecs_rollback`).
 * The ECS handlers answer with a queued fault first, if a test queued one
   (`faults`): throttling and server errors as ECS sends them.
+* `DescribeServices` answers from before the last `UpdateService` for a
+  number of calls, if a test asked for it (`stale_reads`): ECS reads are
+  eventually consistent.
 """
+
+import copy
 
 import uuid
 
@@ -104,6 +109,10 @@ def _update_service(self, service_properties):
     before = self._get_service(properties.get("cluster", "default"),
                                properties["service"].split("/")[-1])
     old_arn = before.task_definition
+    stale = _STALE_ARMED.pop(before._account_id, 0)
+    if stale:
+        _STALE[before._account_id] = [before.cluster_name, before.name, stale,
+                                   copy.deepcopy(before.deployments)]
     service = _original_update_service(self, service_properties)
     if task_definition:
         service.task_definition = self.describe_task_definition(task_definition).arn
@@ -270,6 +279,35 @@ def _with_faults(name, handler):
     return wrapped
 
 
+# Stale DescribeServices answers: armed per account by `stale_reads`,
+# taken by the next UpdateService: [cluster, service, calls left, deployments].
+_STALE_ARMED = {}
+_STALE = {}
+
+_original_describe_services = ecs_models.EC2ContainerServiceBackend.describe_services
+
+
+def _describe_services(self, *args, **kwargs):
+    """The services as ECS answers them; a stale answer (a shallow copy
+    with the deployments from before the last UpdateService) while one is
+    due. The copy outlives this call: responses are serialized later."""
+    services, failures = _original_describe_services(self, *args, **kwargs)
+    entry = _STALE.get(self.account_id)
+    if not entry or entry[2] <= 0:
+        return services, failures
+    cluster, name, _, deployments = entry
+    answer = []
+    for service in services:
+        if service.cluster_name == cluster and service.name == name:
+            entry[2] -= 1
+            service = copy.copy(service)
+            service.deployments = copy.deepcopy(deployments)
+        answer.append(service)
+    return answer, failures
+
+
+ecs_models.EC2ContainerServiceBackend.describe_services = _describe_services
+
 for _name in ["describe_services", "update_service", "list_tasks", "describe_tasks",
               "describe_task_definition", "register_task_definition",
               "list_task_definitions", "tag_resource", "deregister_task_definition"]:
@@ -427,6 +465,21 @@ def _faults(body):
     return {"queued": len(queue)}
 
 
+def _clear_faults(body):
+    """Drops every queued fault of the account (the outage is over)."""
+    for key in [k for k in _FAULTS if k[0] == body["account"]]:
+        del _FAULTS[key]
+    return {}
+
+
+def _stale_reads(body):
+    """ECS reads are eventually consistent: after the account's next
+    UpdateService, the next `count` DescribeServices calls still list the
+    service's deployments as they were before that update."""
+    _STALE_ARMED[body["account"]] = body.get("count", 1)
+    return {}
+
+
 def _deployments(body):
     """Reads the service's deployments as moto holds them (for debugging)."""
     _, service = _service(body)
@@ -440,6 +493,8 @@ OPERATIONS = {
     "run_tasks": _run_tasks,
     "deployments": _deployments,
     "faults": _faults,
+    "clear_faults": _clear_faults,
+    "stale_reads": _stale_reads,
 }
 
 

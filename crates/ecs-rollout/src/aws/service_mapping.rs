@@ -128,6 +128,9 @@ pub(crate) fn service_from_sdk(s: sdk::Service) -> ServiceDescription {
         running_count: s.running_count,
         pending_count: s.pending_count,
         deployments,
+        deployment_controller: s
+            .deployment_controller
+            .map(|c| c.r#type.as_str().to_owned()),
         events: s
             .events
             .unwrap_or_default()
@@ -251,6 +254,43 @@ mod tests {
         );
         assert_eq!(service.deployments[2].status, None);
         assert_eq!(service.deployments[2].rollout_state, None);
+    }
+
+    #[test]
+    fn deployment_controller_is_mapped_and_unknown_values_kept() {
+        let cases = [
+            (None, None, true),
+            (Some(sdk::DeploymentControllerType::Ecs), Some("ECS"), true),
+            (
+                Some(sdk::DeploymentControllerType::CodeDeploy),
+                Some("CODE_DEPLOY"),
+                false,
+            ),
+            (
+                Some(sdk::DeploymentControllerType::External),
+                Some("EXTERNAL"),
+                false,
+            ),
+            (
+                Some(sdk::DeploymentControllerType::from("SOMETHING_NEW")),
+                Some("SOMETHING_NEW"),
+                false,
+            ),
+        ];
+        for (controller, expected, ecs) in cases {
+            let mut service = sdk::Service::builder();
+            if let Some(c) = controller {
+                service = service.deployment_controller(
+                    sdk::DeploymentController::builder()
+                        .r#type(c)
+                        .build()
+                        .unwrap(),
+                );
+            }
+            let service = service_from_sdk(service.build());
+            assert_eq!(service.deployment_controller.as_deref(), expected);
+            assert_eq!(service.has_ecs_controller(), ecs, "{expected:?}");
+        }
     }
 
     #[test]

@@ -188,6 +188,7 @@ impl Rollout {
             .ecs
             .describe_service(&target.cluster, &target.service)
             .await?;
+        super::check_controller(target, &service)?;
         loop {
             let ours = service
                 .deployments

@@ -31,7 +31,7 @@ pub use script::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings};
 use state::SimState;
 
 use crate::{
-    EcsApi, ListTasksRequest, Page, PageToken, RegisteredTaskDefinition, Result,
+    EcsApi, ErrorClass, ListTasksRequest, Page, PageToken, RegisteredTaskDefinition, Result,
     ServiceDescription, TaskDefinitionSpec, TaskDescription, UpdateServiceRequest,
     UpdateServiceResult, circuit_breaker_threshold,
 };
@@ -122,6 +122,36 @@ impl SimulatedEcs {
         self.state().forced_throttles = calls;
     }
 
+    /// After the next `UpdateService` call (ours, through the API), every
+    /// read (`Describe*`, `List*`) fails for `window` of clock time with an
+    /// error of `class`: `ThrottlingException` (throttled),
+    /// `ServerException` 503 (transient) or `AccessDeniedException`
+    /// (permanent): a throttling storm, an outage, or a read permission
+    /// missing from the updater's role.
+    pub fn fail_reads_after_next_update(&self, window: Duration, class: ErrorClass) {
+        self.state().pending_read_outage = Some((window, class));
+    }
+
+    /// Eventually consistent `DescribeServices`: for `lag` of clock time
+    /// after each `UpdateService` call (through the API), `DescribeServices`
+    /// answers as before that update (the old deployment list, the old
+    /// PRIMARY). `Duration::ZERO` (the default) turns it off.
+    pub fn set_stale_reads(&self, lag: Duration) {
+        self.state().stale_lag = lag;
+    }
+
+    /// Sets the service's deployment controller (`deploymentController.type`:
+    /// `ECS`, `CODE_DEPLOY`, `EXTERNAL`); `None` = not reported (ECS).
+    pub fn set_deployment_controller(
+        &self,
+        cluster: &str,
+        service: &str,
+        controller: Option<&str>,
+    ) -> Result<()> {
+        self.state()
+            .set_controller(cluster, service, controller.map(str::to_owned))
+    }
+
     /// Every API call takes `latency` of clock time.
     pub fn set_latency(&self, latency: Duration) {
         self.state().latency = latency;
@@ -185,7 +215,11 @@ impl SimulatedEcs {
 impl EcsApi for SimulatedEcs {
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceDescription> {
         self.enter("DescribeServices", service).await?;
-        self.state().describe_service(cluster, service)
+        let state = self.state();
+        match state.stale_service(cluster, service) {
+            Some(stale) => Ok(stale),
+            None => state.describe_service(cluster, service),
+        }
     }
 
     async fn describe_task_definition(
@@ -228,7 +262,13 @@ impl EcsApi for SimulatedEcs {
     async fn update_service(&self, request: &UpdateServiceRequest) -> Result<UpdateServiceResult> {
         self.enter("UpdateService", &request.service).await?;
         let now = self.clock.monotonic();
-        self.state().update_service(request, now, "UpdateService")
+        let mut state = self.state();
+        let before = state
+            .describe_service(&request.cluster, &request.service)
+            .ok();
+        let result = state.update_service(request, now, "UpdateService")?;
+        state.after_update(request, now, before);
+        Ok(result)
     }
 
     async fn list_tasks(&self, request: &ListTasksRequest) -> Result<Page<String>> {

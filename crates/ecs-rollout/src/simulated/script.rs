@@ -20,6 +20,10 @@ pub enum ImageBehaviour {
     PullError,
     /// Never starts: `ResourceInitializationError` (secrets, registry auth).
     ResourceInitError,
+    /// The first task launched with this image fails to start with a
+    /// transient pull error (`CannotPullContainerError: … i/o timeout`);
+    /// every later task starts and is healthy.
+    TransientPullError,
     /// Starts and keeps running, but its health check never reports
     /// (health stays `UNKNOWN`): no task ever fails, so the circuit breaker
     /// never trips and the deployment never completes.

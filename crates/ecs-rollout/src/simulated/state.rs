@@ -36,12 +36,24 @@ pub(super) struct SimState {
     pub(super) scheduled: Vec<(Duration, UpdateServiceRequest)>,
     pub(super) calls: BTreeMap<&'static str, u64>,
     next_id: u64,
+    /// Armed by `fail_reads_after_next_update`: (window, class).
+    pub(super) pending_read_outage: Option<(Duration, ErrorClass)>,
+    /// Reads fail until this time, with this class.
+    pub(super) read_outage: Option<(Duration, ErrorClass)>,
+    /// How long `DescribeServices` keeps answering from before an `UpdateService`.
+    pub(super) stale_lag: Duration,
+    /// (cluster, service, until, the answer from before the update).
+    pub(super) stale_snapshots: Vec<(String, String, Duration, ServiceDescription)>,
+    /// Images whose one transient pull failure happened.
+    transient_failed: std::collections::HashSet<String>,
 }
 
 #[derive(Debug)]
 struct SimService {
     cluster: String,
     name: String,
+    /// `deploymentController.type` (`None` = not reported: ECS).
+    controller: Option<String>,
     desired: i32,
     config: DeploymentConfiguration,
     /// PRIMARY first.
@@ -162,7 +174,9 @@ impl SimTask {
                 let broken = self.containers.iter().position(|c| {
                     matches!(
                         c.behaviour,
-                        ImageBehaviour::PullError | ImageBehaviour::ResourceInitError
+                        ImageBehaviour::PullError
+                            | ImageBehaviour::ResourceInitError
+                            | ImageBehaviour::TransientPullError
                     )
                 });
                 if let Some(i) = broken {
@@ -171,6 +185,13 @@ impl SimTask {
                         ImageBehaviour::PullError => format!(
                             "CannotPullContainerError: pull image manifest has been retried 5 time(s): \
                              failed to resolve ref {}: not found",
+                            c.image
+                        ),
+                        ImageBehaviour::TransientPullError => format!(
+                            "CannotPullContainerError: pull image manifest has been retried 5 \
+                             time(s): failed to resolve ref {}: failed to do request: Head \
+                             \"https://registry.example.com:5000/v2/team/runner/manifests/\
+                             20250102.1\": dial tcp 10.0.0.1:5000: i/o timeout",
                             c.image
                         ),
                         _ => {
@@ -299,6 +320,10 @@ fn client_error(operation: &'static str, resource: &str, message: impl Into<Stri
     Error::api(operation, resource, ErrorClass::Permanent, message)
 }
 
+fn short_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
 fn service_matches(svc: &SimService, cluster: &str, service: &str) -> bool {
     let cluster_name = cluster.rsplit('/').next().unwrap_or(cluster);
     let service_name = service.rsplit('/').next().unwrap_or(service);
@@ -324,6 +349,11 @@ impl SimState {
             scheduled: Vec::new(),
             calls: BTreeMap::new(),
             next_id: 1,
+            pending_read_outage: None,
+            read_outage: None,
+            stale_lag: Duration::ZERO,
+            stale_snapshots: Vec::new(),
+            transient_failed: std::collections::HashSet::new(),
         }
     }
 
@@ -335,6 +365,24 @@ impl SimState {
     /// Counts the call and injects faults.
     pub(super) fn enter(&mut self, operation: &'static str, resource: &str) -> Result<()> {
         *self.calls.entry(operation).or_default() += 1;
+        let read = operation.starts_with("Describe") || operation.starts_with("List");
+        if let Some((until, class)) = self.read_outage.filter(|_| read) {
+            if self.applied < until {
+                let message = match class {
+                    ErrorClass::Throttled => "ThrottlingException: Rate exceeded".to_owned(),
+                    ErrorClass::Transient => {
+                        "ServerException (HTTP 503): Service unavailable. Try again later."
+                            .to_owned()
+                    }
+                    ErrorClass::Permanent => format!(
+                        "AccessDeniedException: User: arn:aws:sts::{SIM_ACCOUNT}:assumed-role/updater \
+                         is not authorized to perform: ecs:{operation}"
+                    ),
+                };
+                return Err(Error::api(operation, resource, class, message));
+            }
+            self.read_outage = None;
+        }
         if self.forced_throttles > 0 {
             self.forced_throttles -= 1;
             return Err(Error::api(
@@ -445,7 +493,15 @@ impl SimState {
                 name: c.name.clone(),
                 image: c.image.clone(),
                 essential: c.essential.unwrap_or(true),
-                behaviour: self.behaviours.get(&c.image).copied().unwrap_or_default(),
+                behaviour: match self.behaviours.get(&c.image).copied().unwrap_or_default() {
+                    // Only the first task of the image fails.
+                    ImageBehaviour::TransientPullError
+                        if !self.transient_failed.insert(c.image.clone()) =>
+                    {
+                        ImageBehaviour::Healthy
+                    }
+                    behaviour => behaviour,
+                },
                 health_check: c.health_check.clone(),
                 last_status: if running { "RUNNING" } else { "PENDING" },
                 exit_code: None,
@@ -666,6 +722,7 @@ impl SimState {
         self.services.push(SimService {
             cluster: setup.cluster,
             name: setup.service,
+            controller: None,
             desired: setup.desired_count.max(0),
             config: setup.deployment_configuration,
             deployments: vec![deployment],
@@ -678,6 +735,50 @@ impl SimState {
             self.launch_task(s, 0, t, true);
         }
         Ok(td.arn)
+    }
+
+    /// Sets the service's deployment controller type.
+    pub(super) fn set_controller(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        controller: Option<String>,
+    ) -> Result<()> {
+        let s = self.service_index(cluster, service)?;
+        self.services[s].controller = controller;
+        Ok(())
+    }
+
+    /// The stale answer to `DescribeServices`, while one is due.
+    pub(super) fn stale_service(&self, cluster: &str, service: &str) -> Option<ServiceDescription> {
+        let (cluster, service) = (short_name(cluster), short_name(service));
+        self.stale_snapshots
+            .iter()
+            .find(|(c, n, until, _)| c == cluster && n == service && self.applied < *until)
+            .map(|(.., answer)| answer.clone())
+    }
+
+    /// After our `UpdateService` at `t`: arms the read outage and the
+    /// stale answer (`before` = the service as it was before the update).
+    pub(super) fn after_update(
+        &mut self,
+        request: &UpdateServiceRequest,
+        t: Duration,
+        before: Option<ServiceDescription>,
+    ) {
+        if let Some((window, class)) = self.pending_read_outage.take() {
+            self.read_outage = Some((t + window, class));
+        }
+        if let Some(before) = before.filter(|_| !self.stale_lag.is_zero()) {
+            let (cluster, service) = (
+                short_name(&request.cluster).to_owned(),
+                short_name(&request.service).to_owned(),
+            );
+            self.stale_snapshots
+                .retain(|(c, n, ..)| !(c == &cluster && n == &service));
+            self.stale_snapshots
+                .push((cluster, service, t + self.stale_lag, before));
+        }
     }
 
     fn service_index(&self, cluster: &str, service: &str) -> Result<usize> {
@@ -751,6 +852,7 @@ impl SimState {
             pending_count: live.iter().filter(|t| t.phase == Phase::Pending).count() as i32,
             deployments,
             deployment_configuration: svc.config,
+            deployment_controller: svc.controller.clone(),
             events: svc.events.clone(),
         })
     }
