@@ -8,7 +8,12 @@ server dies with the test process even when the test binary is killed).
 
 The control server answers POST /<operation> with a JSON body by calling
 `handle(operation, body)` from the optional plugin file, which returns a
-JSON-serialisable value. Plugins reach moto's in-process backends (for
+JSON-serialisable value. Two operations are the harness's own, with or
+without a plugin: `harness/start_recording` (`{"path": FILE}`: moto's
+request recorder writes every request from now on to FILE) and
+`harness/recorded_actions` (the IAM-style `service:Action` names of the
+recorded requests, sorted and unique), so a test can compare what a
+program really called with the IAM policy it claims to need. Plugins reach moto's in-process backends (for
 example `moto.ecs.models.ecs_backends`) to simulate what moto does not do by
 itself, such as ECS deployments progressing or failing.
 """
@@ -30,6 +35,55 @@ def load_plugin(path):
     return module
 
 
+def _recorded_actions():
+    """`service:Action` of every request in moto's recording."""
+    import base64
+    import re
+    from urllib.parse import parse_qs
+
+    from moto.moto_api import recorder
+
+    prefixes = {
+        "AmazonEC2ContainerServiceV20141113": "ecs",
+        "DynamoDB_20120810": "dynamodb",
+        "DynamoDBStreams_20120810": "dynamodb",
+    }
+    actions = set()
+    for line in recorder.download_recording().splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        headers = {k.lower(): v for k, v in entry.get("headers", {}).items()}
+        target = headers.get("x-amz-target")
+        if target and "." in target:
+            prefix, action = target.split(".", 1)
+            actions.add(f"{prefixes.get(prefix, prefix)}:{action}")
+            continue
+        scope = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", headers.get("authorization", ""))
+        service = scope.group(1) if scope else "unknown"
+        body = entry.get("body") or ""
+        if entry.get("body_encoded"):
+            body = base64.b64decode(body).decode("utf-8", "replace")
+        action = parse_qs(body).get("Action", [None])[0]
+        if action:
+            actions.add(f"{service}:{action}")
+    return sorted(actions)
+
+
+def harness_operation(operation, body):
+    """The harness's own control operations; None when not one of them."""
+    if operation == "harness/start_recording":
+        from moto.moto_api import recorder
+
+        recorder._location = body["path"]
+        recorder.reset_recording()
+        recorder.start_recording()
+        return {"recording": body["path"]}
+    if operation == "harness/recorded_actions":
+        return {"actions": _recorded_actions()}
+    return None
+
+
 def main():
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     plugin = load_plugin(sys.argv[1]) if len(sys.argv) > 1 else None
@@ -45,9 +99,11 @@ def main():
             operation = self.path.strip("/")
             try:
                 body = json.loads(raw or b"{}")
-                if plugin is None:
-                    raise ValueError("no plugin loaded")
-                result = plugin.handle(operation, body)
+                result = harness_operation(operation, body)
+                if result is None:
+                    if plugin is None:
+                        raise ValueError("no plugin loaded")
+                    result = plugin.handle(operation, body)
                 payload, status = json.dumps(result, default=str).encode(), 200
             except Exception as exc:  # report every failure to the test
                 payload, status = json.dumps({"error": repr(exc)}).encode(), 500

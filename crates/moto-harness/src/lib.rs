@@ -157,6 +157,32 @@ impl MotoServer {
         assert_eq!(status, 200, "moto reset failed: {body}");
     }
 
+    /// Starts moto's request recorder, writing to `path` (a file of the
+    /// test's temporary directory): every request from now on is recorded,
+    /// for [`recorded_actions`](Self::recorded_actions).
+    pub fn start_recording(&self, path: &Path) {
+        self.control(
+            "harness/start_recording",
+            &serde_json::json!({"path": path.display().to_string()}),
+        );
+    }
+
+    /// The IAM-style `service:Action` names (`ecs:UpdateService`,
+    /// `dynamodb:PutItem`, `cloudformation:DescribeStacks`) of every request
+    /// recorded since [`start_recording`](Self::start_recording), sorted and
+    /// unique.
+    pub fn recorded_actions(&self) -> Vec<String> {
+        let answer = self.control("harness/recorded_actions", &serde_json::json!({}));
+        answer["actions"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Calls the plugin's `handle(operation, body)` and returns its result.
     /// Panics (failing the test) when the plugin raised.
     pub fn control(&self, operation: &str, body: &serde_json::Value) -> serde_json::Value {

@@ -42,6 +42,14 @@ pub enum CycleOutcome {
         /// Why.
         reason: String,
     },
+    /// The release was deployed but could not be verified (a service with
+    /// a desired count of 0 runs no task to judge): neither a success (the
+    /// highest successful version is not raised) nor a failure (not
+    /// quarantined). Later targets were not updated.
+    DeployedUnverified {
+        /// Why.
+        reason: String,
+    },
     /// Someone else deployed meanwhile; we stepped back (not quarantined).
     Superseded {
         /// What happened.
@@ -66,6 +74,7 @@ impl CycleOutcome {
             Self::Succeeded => "succeeded",
             Self::RolledBack { .. } => "rolled_back",
             Self::RollbackFailed { .. } => "rollback_failed",
+            Self::DeployedUnverified { .. } => "deployed_unverified",
             Self::Superseded { .. } => "superseded",
             Self::Interrupted { .. } => "interrupted",
         }
@@ -171,6 +180,9 @@ impl CycleReport {
             CycleOutcome::RollbackFailed { reason } => format!(
                 "Release {release} failed and its rollback did not complete; a person must look: \
                  {reason}"
+            ),
+            CycleOutcome::DeployedUnverified { reason } => format!(
+                "Deployed {release} but could not verify it: {reason}; not counted as a success."
             ),
             CycleOutcome::Superseded { reason } => {
                 format!("Stepped back from {release}: {reason}")

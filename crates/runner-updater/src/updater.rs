@@ -342,6 +342,7 @@ enum Deployed {
         rollback_failed: bool,
     },
     Superseded(String),
+    Unverified(String),
     Interrupted(String),
 }
 
@@ -849,6 +850,9 @@ impl Updater {
                 .await;
             match classify(&rep) {
                 TargetResult::Ok => continue,
+                TargetResult::Unverified => {
+                    return Deployed::Unverified(format!("target {}: {summary}", target.name));
+                }
                 TargetResult::Unproven => {
                     return Deployed::Interrupted(format!(
                         "target {}: {summary} (not a verdict on the release; the next cycle \
@@ -965,6 +969,7 @@ impl Updater {
                 rollback_failed: true,
             } => CycleOutcome::RollbackFailed { reason },
             Deployed::Superseded(reason) => CycleOutcome::Superseded { reason },
+            Deployed::Unverified(reason) => CycleOutcome::DeployedUnverified { reason },
             Deployed::Interrupted(reason) => CycleOutcome::Interrupted { reason },
         };
         let outcome = report.outcome.clone();
@@ -1054,12 +1059,13 @@ impl Updater {
                     }
                 }
             }
-            CycleOutcome::Superseded { reason } => {
+            CycleOutcome::Superseded { reason } | CycleOutcome::DeployedUnverified { reason } => {
+                let code = outcome.code();
                 let _ = modify(self.quarantine.as_ref(), &key, |r| {
                     r.last_outcome = Some(LastOutcome {
                         at: now,
                         version: release.version.clone(),
-                        outcome: "superseded".into(),
+                        outcome: code.into(),
                         summary: reason.clone(),
                     });
                 })
@@ -1165,6 +1171,8 @@ enum TargetResult {
     Failed {
         rollback_failed: bool,
     },
+    /// Deployed, but nothing could be verified (desired count 0).
+    Unverified,
     /// Neither a success nor a proven failure of the release (e.g. the
     /// monitor lost sight of the deployment): never quarantined; the journal
     /// stays open and the next cycle resumes watching.
@@ -1180,6 +1188,7 @@ fn classify(report: &RolloutReport) -> TargetResult {
         RolloutOutcome::RollbackFailed { .. } => TargetResult::Failed {
             rollback_failed: true,
         },
+        RolloutOutcome::DeployedUnverified { .. } => TargetResult::Unverified,
         outcome if outcome.is_version_failure() => TargetResult::Failed {
             rollback_failed: false,
         },

@@ -263,3 +263,62 @@ async fn the_builder_names_the_invalid_key() {
     let err = fx.updater_result(config).unwrap_err();
     assert!(err.to_string().contains("lock.step_budget_secs"), "{err}");
 }
+
+#[tokio::test]
+async fn a_service_with_no_tasks_is_deployed_but_never_counted_as_a_success() {
+    let fx = Fixture::with_desired(0);
+    fx.publish(release("20250102.1", "02", "7"));
+    let report = fx.updater("host-a").run_once().await.unwrap();
+    assert!(
+        matches!(report.outcome, CycleOutcome::DeployedUnverified { .. }),
+        "{}",
+        report.summary()
+    );
+    assert!(!report.quarantined);
+    assert_eq!(
+        report.targets.len(),
+        1,
+        "the proxy is not updated on an unverified runner"
+    );
+    let (record, _) = fx.quarantine.load(RUNNER_KEY).await.unwrap();
+    assert!(record.highest_successful_version.is_none());
+    assert!(record.quarantine.is_empty());
+    assert!(fx.journal_entry().await.is_finished());
+}
+
+#[tokio::test]
+async fn losing_sight_of_the_deployment_is_resumed_not_quarantined() {
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    // Every ECS read fails for two hours after the runner's UpdateService:
+    // longer than the monitor's 30-minute timeout.
+    fx.sim.fail_reads_after_next_update(
+        std::time::Duration::from_secs(7200),
+        ecs_rollout::ErrorClass::Throttled,
+    );
+    let updater = fx.updater("host-a");
+    let report = updater.run_once().await.unwrap();
+    assert!(
+        matches!(report.outcome, CycleOutcome::Interrupted { .. }),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(report.targets[0].outcome_kind, "monitoring_lost");
+    assert!(!report.quarantined);
+    assert!(!fx.journal_entry().await.is_finished(), "kept for resume");
+
+    // Later, ECS answers again: the next cycle resumes watching the same
+    // deployment and finishes the release; nothing is deployed twice.
+    fx.clock.advance(std::time::Duration::from_secs(7200));
+    let report = updater.run_once().await.unwrap();
+    assert!(report.resumed);
+    assert_eq!(
+        report.outcome,
+        CycleOutcome::Succeeded,
+        "{}",
+        report.summary()
+    );
+    assert_eq!(fx.calls("UpdateService"), 2);
+    let (record, _) = fx.quarantine.load(RUNNER_KEY).await.unwrap();
+    assert!(record.quarantine.is_empty());
+}

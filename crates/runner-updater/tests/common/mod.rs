@@ -89,6 +89,11 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Self {
+        Self::with_desired(2)
+    }
+
+    /// Both services with `desired` tasks.
+    pub fn with_desired(desired: i32) -> Self {
         let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
         let sim = Arc::new(SimulatedEcs::new(clock.clone(), 11));
         let runner_td = sim
@@ -101,7 +106,7 @@ impl Fixture {
                     &runner_image("20250101.1", "01"),
                     "20250101.1",
                 ),
-                desired_count: 2,
+                desired_count: desired,
                 deployment_configuration: DeploymentConfiguration::safe_rolling(),
             })
             .unwrap();
@@ -115,7 +120,7 @@ impl Fixture {
                     &proxy_image("20250101.1", "01"),
                     "20250101.1",
                 ),
-                desired_count: 2,
+                desired_count: desired,
                 deployment_configuration: DeploymentConfiguration::safe_rolling(),
             })
             .unwrap();

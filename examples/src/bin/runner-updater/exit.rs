@@ -36,11 +36,16 @@ impl Exit {
     pub fn of_outcome(outcome: &CycleOutcome) -> Self {
         match outcome {
             CycleOutcome::RolledBack { .. } => Self::RolledBack,
-            CycleOutcome::RollbackFailed { .. } | CycleOutcome::Interrupted { .. } => Self::Failed,
             CycleOutcome::Blocked { .. } => Self::Blocked,
             // Skipped, succeeded, lock busy (another updater is on it) and
             // superseded (someone else deployed) leave nothing for us to do.
-            _ => Self::Success,
+            CycleOutcome::Succeeded
+            | CycleOutcome::Skipped
+            | CycleOutcome::LockBusy { .. }
+            | CycleOutcome::Superseded { .. } => Self::Success,
+            // Rollback failed, interrupted, deployed but unverified, and any
+            // outcome this build does not know: never reported as success.
+            _ => Self::Failed,
         }
     }
 
