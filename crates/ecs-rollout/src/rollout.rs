@@ -582,16 +582,30 @@ impl Rollout {
         previous: &RegisteredTaskDefinition,
         failed_arn: &str,
     ) -> Result<RollbackEvidence> {
+        self.start_rollback(target, &reason.to_string(), previous, failed_arn)
+            .await
+    }
+
+    /// The gated `UpdateService` back to `previous`, watched to the end
+    /// (shared by our rollback after a failed deployment and
+    /// [`revert`](Self::revert)).
+    async fn start_rollback(
+        &self,
+        target: &RolloutTarget,
+        reason: &str,
+        previous: &RegisteredTaskDefinition,
+        failed_arn: &str,
+    ) -> Result<RollbackEvidence> {
         self.gate(RolloutStep::RollingBack {
             task_definition_arn: previous.arn.clone(),
             failed_task_definition_arn: failed_arn.to_owned(),
-            reason: reason.to_string(),
+            reason: reason.to_owned(),
         })
         .await?;
         self.progress.emit(&ProgressEvent::RollbackStarted {
             initiator: RollbackInitiator::Us,
             task_definition_arn: previous.arn.clone(),
-            reason: reason.to_string(),
+            reason: reason.to_owned(),
         });
         let start = self.clock.monotonic();
         let update = self
@@ -671,54 +685,8 @@ impl Rollout {
                 )
                 .await;
         }
-        self.gate(RolloutStep::RollingBack {
-            task_definition_arn: previous.arn.clone(),
-            failed_task_definition_arn: failed_task_definition_arn.to_owned(),
-            reason: reason.to_owned(),
-        })
-        .await?;
-        self.progress.emit(&ProgressEvent::RollbackStarted {
-            initiator: RollbackInitiator::Us,
-            task_definition_arn: previous.arn.clone(),
-            reason: reason.to_owned(),
-        });
-        let start = self.clock.monotonic();
-        let update = self
-            .ecs
-            .update_service(&UpdateServiceRequest {
-                cluster: target.cluster.clone(),
-                service: target.service.clone(),
-                task_definition: previous.arn.clone(),
-                deployment_configuration: None,
-                force_new_deployment: false,
-            })
-            .await;
-        let update = match update {
-            Ok(update) => update,
-            Err(error) => {
-                return Ok(RollbackEvidence {
-                    initiator: RollbackInitiator::Us,
-                    deployment_id: None,
-                    task_definition_arn: previous.arn.clone(),
-                    completed: false,
-                    failure: Some(format!("UpdateService failed: {error}")),
-                    duration: self.clock.monotonic() - start,
-                });
-            }
-        };
-        self.progress.emit(&ProgressEvent::DeploymentStarted {
-            deployment_id: update.deployment_id.clone(),
-            task_definition_arn: previous.arn.clone(),
-            rollback: true,
-        });
-        self.watch_rollback(
-            target,
-            RollbackInitiator::Us,
-            update.deployment_id,
-            (&previous.arn, &previous),
-            failed_task_definition_arn,
-        )
-        .await
+        self.start_rollback(target, reason, &previous, failed_task_definition_arn)
+            .await
     }
 
     /// Watches a rollback deployment (ECS's or ours) of `rollback_arn`
