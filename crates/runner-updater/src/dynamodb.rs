@@ -474,28 +474,13 @@ impl std::error::Error for Failure {
     }
 }
 
-/// The class of a DynamoDB failure from its error code and HTTP status
-/// (the same table as update-lock's DynamoDB backend).
+/// The class of a DynamoDB failure from its error code and HTTP status:
+/// update-lock's table, so the lock and the journal in one table agree.
 fn classify(code: Option<&str>, status: Option<u16>) -> ErrorClass {
-    match code {
-        Some(
-            "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "LimitExceededException",
-        ) => ErrorClass::Throttled,
-        Some(
-            "InternalServerError"
-            | "ServiceUnavailable"
-            | "TransactionConflictException"
-            | "TransactionInProgressException"
-            | "ReplicatedWriteConflictException",
-        ) => ErrorClass::Transient,
-        _ => match status {
-            Some(429) => ErrorClass::Throttled,
-            Some(500..=599) => ErrorClass::Transient,
-            _ => ErrorClass::Permanent,
-        },
+    match update_lock::dynamodb::classify(code, status) {
+        update_lock::BackendErrorKind::Throttled => ErrorClass::Throttled,
+        update_lock::BackendErrorKind::Transient => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
     }
 }
 
@@ -576,51 +561,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn error_classes_table() {
+    fn error_classes_follow_update_lock() {
         let cases = [
-            (
-                Some("ProvisionedThroughputExceededException"),
-                Some(400),
-                ErrorClass::Throttled,
-            ),
             (
                 Some("ThrottlingException"),
                 Some(400),
                 ErrorClass::Throttled,
             ),
             (
-                Some("RequestLimitExceeded"),
-                Some(400),
-                ErrorClass::Throttled,
-            ),
-            (
-                Some("InternalServerError"),
-                Some(500),
-                ErrorClass::Transient,
-            ),
-            (
                 Some("TransactionConflictException"),
                 Some(400),
                 ErrorClass::Transient,
             ),
-            (
-                Some("ResourceNotFoundException"),
-                Some(400),
-                ErrorClass::Permanent,
-            ),
+            (None, Some(503), ErrorClass::Transient),
             (
                 Some("AccessDeniedException"),
                 Some(400),
                 ErrorClass::Permanent,
             ),
-            (
-                Some("ValidationException"),
-                Some(400),
-                ErrorClass::Permanent,
-            ),
-            (None, Some(503), ErrorClass::Transient),
-            (None, Some(429), ErrorClass::Throttled),
-            (None, None, ErrorClass::Permanent),
         ];
         for (code, status, class) in cases {
             assert_eq!(classify(code, status), class, "{code:?} {status:?}");

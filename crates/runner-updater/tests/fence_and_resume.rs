@@ -179,9 +179,7 @@ async fn the_new_tasks_updater_finishes_the_cycle_its_old_task_started() {
     assert_eq!(fx.calls("UpdateService"), 1);
     let token_old = entry.token;
 
-    let mut config = Fixture::config("task-new");
-    config.lock_wait = Duration::from_secs(600); // waits out the dead holder's lease
-    let new_task = fx.updater_with("task-new", Arc::new(fx.journal.clone()), config);
+    let new_task = fx.resumer("task-new");
     let report = new_task.run_once().await.unwrap();
     assert!(report.resumed);
     assert_eq!(
@@ -227,13 +225,7 @@ async fn a_restart_after_registration_reuses_the_registered_revision() {
     }
     assert_eq!(fx.calls("RegisterTaskDefinition"), 1);
     assert_eq!(fx.calls("UpdateService"), 0);
-    let mut config = Fixture::config("host-b");
-    config.lock_wait = Duration::from_secs(600);
-    let report = fx
-        .updater_with("host-b", Arc::new(fx.journal.clone()), config)
-        .run_once()
-        .await
-        .unwrap();
+    let report = fx.resumer("host-b").run_once().await.unwrap();
     assert!(report.resumed);
     assert_eq!(
         report.outcome,
@@ -269,13 +261,7 @@ async fn a_crash_during_a_failed_rollout_still_quarantines_after_resume() {
         let first = fx.updater_with("host-a", journal, Fixture::config("host-a"));
         kill_after(&first, rx).await;
     }
-    let mut config = Fixture::config("host-b");
-    config.lock_wait = Duration::from_secs(600);
-    let report = fx
-        .updater_with("host-b", Arc::new(fx.journal.clone()), config)
-        .run_once()
-        .await
-        .unwrap();
+    let report = fx.resumer("host-b").run_once().await.unwrap();
     assert!(report.resumed);
     assert!(
         matches!(report.outcome, CycleOutcome::RolledBack { .. }),

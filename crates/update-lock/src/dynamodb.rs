@@ -165,7 +165,19 @@ impl DynamoDbLockStore {
 }
 
 /// The class of a DynamoDB failure from its error code and HTTP status.
-pub(crate) fn classify(code: Option<&str>, status: Option<u16>) -> BackendErrorKind {
+/// The class of a DynamoDB failure from its error code and HTTP status:
+/// throttling codes and 429 are `Throttled`; internal errors, transaction
+/// conflicts and 5xx are `Transient`; everything else is `Permanent`. Shared
+/// with other stores in the same table (the updater's journal).
+///
+/// ```
+/// use update_lock::{BackendErrorKind, dynamodb::classify};
+///
+/// assert_eq!(classify(Some("ThrottlingException"), Some(400)), BackendErrorKind::Throttled);
+/// assert_eq!(classify(None, Some(503)), BackendErrorKind::Transient);
+/// assert_eq!(classify(Some("ValidationException"), Some(400)), BackendErrorKind::Permanent);
+/// ```
+pub fn classify(code: Option<&str>, status: Option<u16>) -> BackendErrorKind {
     match code {
         Some(
             "ProvisionedThroughputExceededException"

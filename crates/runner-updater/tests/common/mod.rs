@@ -240,6 +240,14 @@ impl Fixture {
             .expect("a journal entry")
     }
 
+    /// The updater of a restarted task (`owner`), waiting out a dead
+    /// holder's lease, on the shared journal.
+    pub fn resumer(&self, owner: &str) -> Updater {
+        let mut config = Self::config(owner);
+        config.lock_wait = Duration::from_secs(600);
+        self.updater_with(owner, Arc::new(self.journal.clone()), config)
+    }
+
     pub fn updater_result(&self, config: UpdaterConfig) -> runner_updater::Result<Updater> {
         Updater::builder()
             .source(self.source.clone())
