@@ -24,6 +24,10 @@ pub struct StackDescription {
     pub status_reason: Option<String>,
     /// Parameter values by key (`NoEcho` values read as `****`).
     pub parameters: BTreeMap<String, String>,
+    /// For parameters of an SSM parameter type
+    /// (`AWS::SSM::Parameter::Value<String>`, ...): the value CloudFormation
+    /// resolved at the last update (`ResolvedValue`), by key.
+    pub resolved_parameters: BTreeMap<String, String>,
     /// Output values by key.
     pub outputs: BTreeMap<String, String>,
     /// Stack tags by key.
@@ -78,6 +82,31 @@ pub struct DeclaredParameter {
     pub default_value: Option<String>,
     /// Whether the value is hidden (`NoEcho`).
     pub no_echo: bool,
+    /// The declared type (`String`, `List<AWS::EC2::Subnet::Id>`,
+    /// `AWS::SSM::Parameter::Value<String>`, ...), if reported.
+    pub parameter_type: Option<String>,
+}
+
+impl DeclaredParameter {
+    /// Whether the parameter names an SSM parameter that CloudFormation
+    /// resolves (again) on every update (`AWS::SSM::Parameter::Value<...>`).
+    ///
+    /// ```
+    /// use cfn_stack::DeclaredParameter;
+    ///
+    /// let parameter = DeclaredParameter {
+    ///     key: "AmiId".into(),
+    ///     default_value: Some("/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id".into()),
+    ///     no_echo: false,
+    ///     parameter_type: Some("AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>".into()),
+    /// };
+    /// assert!(parameter.is_ssm());
+    /// ```
+    pub fn is_ssm(&self) -> bool {
+        self.parameter_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("AWS::SSM::Parameter::Value<"))
+    }
 }
 
 /// What a template declares.
@@ -85,9 +114,44 @@ pub struct DeclaredParameter {
 pub struct TemplateSummary {
     /// The declared parameters, in template order.
     pub parameters: Vec<DeclaredParameter>,
+    /// The capabilities the template needs (`Capabilities` of
+    /// `GetTemplateSummary`: `CAPABILITY_IAM`, `CAPABILITY_NAMED_IAM`,
+    /// `CAPABILITY_AUTO_EXPAND`).
+    pub capabilities: Vec<String>,
+    /// Why (`CapabilitiesReason`), if CloudFormation said.
+    pub capabilities_reason: Option<String>,
+    /// The transforms the template uses (`DeclaredTransforms`, e.g.
+    /// `AWS::Serverless-2016-10-31`).
+    pub declared_transforms: Vec<String>,
 }
 
+/// The capability a template with transforms or macros needs.
+pub const CAPABILITY_AUTO_EXPAND: &str = "CAPABILITY_AUTO_EXPAND";
+
 impl TemplateSummary {
+    /// The capabilities an update with this template must acknowledge:
+    /// [`capabilities`](Self::capabilities), plus
+    /// [`CAPABILITY_AUTO_EXPAND`] when the template declares a transform;
+    /// sorted, without duplicates.
+    ///
+    /// ```
+    /// use cfn_stack::TemplateSummary;
+    ///
+    /// let summary = TemplateSummary {
+    ///     capabilities: vec!["CAPABILITY_IAM".into()],
+    ///     declared_transforms: vec!["AWS::Serverless-2016-10-31".into()],
+    ///     ..TemplateSummary::default()
+    /// };
+    /// assert_eq!(summary.required_capabilities(), ["CAPABILITY_AUTO_EXPAND", "CAPABILITY_IAM"]);
+    /// ```
+    pub fn required_capabilities(&self) -> Vec<String> {
+        let mut all: BTreeSet<String> = self.capabilities.iter().cloned().collect();
+        if !self.declared_transforms.is_empty() {
+            all.insert(CAPABILITY_AUTO_EXPAND.to_string());
+        }
+        all.into_iter().collect()
+    }
+
     /// The declared parameter `key`, if any.
     pub fn parameter(&self, key: &str) -> Option<&DeclaredParameter> {
         self.parameters.iter().find(|p| p.key == key)
@@ -129,6 +193,8 @@ pub struct StackUpdateRequest {
     /// at most 128): a retry with the same token is the same request, and
     /// the events of the update carry it.
     pub client_request_token: Option<String>,
+    /// Rollback triggers for this update; `None` keeps the stack's own.
+    pub rollback_configuration: Option<RollbackConfiguration>,
 }
 
 impl Debug for StackUpdateRequest {
@@ -155,7 +221,89 @@ impl Debug for StackUpdateRequest {
             .field("capabilities", &self.capabilities)
             .field("no_echo", &self.no_echo)
             .field("client_request_token", &self.client_request_token)
+            .field("rollback_configuration", &self.rollback_configuration)
             .finish()
+    }
+}
+
+/// CloudFormation's rollback triggers for one update
+/// (`RollbackConfiguration`): if one of the CloudWatch alarms goes to
+/// `ALARM` while the update runs or during the monitoring time after it,
+/// CloudFormation rolls the update back.
+///
+/// Sending one replaces the stack's triggers; not sending one
+/// ([`StackUpdateRequest::rollback_configuration`] `None`) keeps them. An
+/// empty `alarm_arns` removes every trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RollbackConfiguration {
+    /// CloudWatch alarm ARNs (`arn:aws:cloudwatch:<region>:<account>:alarm:<name>`),
+    /// at most [`MAX_ROLLBACK_TRIGGERS`].
+    pub alarm_arns: Vec<String>,
+    /// How long to keep watching the alarms after the update completes,
+    /// 0 to 180 minutes (`MonitoringTimeInMinutes`); `None` leaves it to
+    /// CloudFormation.
+    pub monitoring_time_minutes: Option<u32>,
+}
+
+/// The most rollback triggers CloudFormation accepts.
+pub const MAX_ROLLBACK_TRIGGERS: usize = 5;
+
+impl RollbackConfiguration {
+    /// Triggers on `alarm_arns`, watched for `monitoring_time_minutes`
+    /// after the update.
+    ///
+    /// ```
+    /// use cfn_stack::RollbackConfiguration;
+    ///
+    /// let rollback = RollbackConfiguration::alarms(
+    ///     ["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:runner-5xx"],
+    ///     Some(10),
+    /// );
+    /// rollback.validate().unwrap();
+    /// assert!(RollbackConfiguration::alarms(["not-an-arn"], None).validate().is_err());
+    /// ```
+    pub fn alarms(
+        alarm_arns: impl IntoIterator<Item = impl Into<String>>,
+        monitoring_time_minutes: Option<u32>,
+    ) -> Self {
+        Self {
+            alarm_arns: alarm_arns.into_iter().map(Into::into).collect(),
+            monitoring_time_minutes,
+        }
+    }
+
+    /// Checks the limits CloudFormation enforces: at most
+    /// [`MAX_ROLLBACK_TRIGGERS`] CloudWatch alarm ARNs, no duplicates, a
+    /// monitoring time of at most 180 minutes.
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |why: String| Err(Error::InvalidConfig(format!("rollback triggers: {why}")));
+        if self.alarm_arns.len() > MAX_ROLLBACK_TRIGGERS {
+            return invalid(format!(
+                "{} alarms given, CloudFormation accepts at most {MAX_ROLLBACK_TRIGGERS}",
+                self.alarm_arns.len()
+            ));
+        }
+        for (i, arn) in self.alarm_arns.iter().enumerate() {
+            let parts: Vec<&str> = arn.splitn(7, ':').collect();
+            if parts.len() < 7
+                || parts[0] != "arn"
+                || parts[2] != "cloudwatch"
+                || parts[5] != "alarm"
+                || parts[6].is_empty()
+            {
+                return invalid(format!(
+                    "{arn:?} is not a CloudWatch alarm ARN \
+                     (arn:aws:cloudwatch:<region>:<account>:alarm:<name>)"
+                ));
+            }
+            if self.alarm_arns[..i].contains(arn) {
+                return invalid(format!("{arn:?} is given twice"));
+            }
+        }
+        if self.monitoring_time_minutes.is_some_and(|m| m > 180) {
+            return invalid("the monitoring time is at most 180 minutes".into());
+        }
+        Ok(())
     }
 }
 
@@ -224,6 +372,9 @@ pub struct ChangeSetDescription {
     pub status_reason: Option<String>,
     /// Every resource change (all pages).
     pub changes: Vec<ResourceChange>,
+    /// For parameters of an SSM parameter type: the value CloudFormation
+    /// resolved for this change set (`ResolvedValue`), by key.
+    pub resolved_parameters: BTreeMap<String, String>,
 }
 
 impl ChangeSetDescription {
@@ -423,6 +574,7 @@ mod tests {
             capabilities: Vec::new(),
             no_echo: BTreeSet::from(["Token".to_string()]),
             client_request_token: None,
+            rollback_configuration: None,
         };
         let shown = format!("{request:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");

@@ -89,6 +89,35 @@ fn key_value(key: Option<&str>, value: Option<&str>) -> Option<(String, String)>
     Some((key?.to_string(), value.unwrap_or_default().to_string()))
 }
 
+/// The SDK's `RollbackConfiguration`; `None` (not sent) keeps the stack's.
+fn rollback_configuration(
+    request: &StackUpdateRequest,
+) -> Option<aws_sdk_cloudformation::types::RollbackConfiguration> {
+    use aws_sdk_cloudformation::types::{RollbackConfiguration, RollbackTrigger};
+    let config = request.rollback_configuration.as_ref()?;
+    Some(
+        RollbackConfiguration::builder()
+            .set_rollback_triggers(Some(
+                config
+                    .alarm_arns
+                    .iter()
+                    .map(|arn| {
+                        RollbackTrigger::builder()
+                            .arn(arn)
+                            .r#type("AWS::CloudWatch::Alarm")
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .set_monitoring_time_in_minutes(
+                config
+                    .monitoring_time_minutes
+                    .map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
+            )
+            .build(),
+    )
+}
+
 fn parameters(request: &StackUpdateRequest) -> Vec<Parameter> {
     request
         .parameters
@@ -139,6 +168,11 @@ impl CfnApi for AwsCfn {
                 .iter()
                 .filter_map(|p| key_value(p.parameter_key(), p.parameter_value()))
                 .collect(),
+            resolved_parameters: s
+                .parameters()
+                .iter()
+                .filter_map(|p| key_value(p.parameter_key(), p.resolved_value()))
+                .collect(),
             outputs: s
                 .outputs()
                 .iter()
@@ -183,9 +217,17 @@ impl CfnApi for AwsCfn {
                         key: p.parameter_key()?.to_string(),
                         default_value: p.default_value().map(str::to_string),
                         no_echo: p.no_echo().unwrap_or(false),
+                        parameter_type: p.parameter_type().map(str::to_string),
                     })
                 })
                 .collect(),
+            capabilities: output
+                .capabilities()
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
+            capabilities_reason: output.capabilities_reason().map(str::to_string),
+            declared_transforms: output.declared_transforms().to_vec(),
         })
     }
 
@@ -198,6 +240,7 @@ impl CfnApi for AwsCfn {
             .stack_name(&request.stack)
             .set_parameters(Some(parameters(request)))
             .set_capabilities(capabilities(request))
+            .set_rollback_configuration(rollback_configuration(request))
             .set_use_previous_template(use_previous_template)
             .set_template_url(template_url)
             .set_template_body(template_body)
@@ -228,6 +271,7 @@ impl CfnApi for AwsCfn {
             .change_set_type(ChangeSetType::Update)
             .set_parameters(Some(parameters(request)))
             .set_capabilities(capabilities(request))
+            .set_rollback_configuration(rollback_configuration(request))
             .set_use_previous_template(use_previous_template)
             .set_template_url(template_url)
             .set_template_body(template_body);
@@ -302,6 +346,11 @@ impl CfnApi for AwsCfn {
                         execution_status: output.execution_status().map(|s| s.as_str().to_string()),
                         status_reason: output.status_reason().map(str::to_string),
                         changes: changes.collect(),
+                        resolved_parameters: output
+                            .parameters()
+                            .iter()
+                            .filter_map(|p| key_value(p.parameter_key(), p.resolved_value()))
+                            .collect(),
                     })
                 }
             }

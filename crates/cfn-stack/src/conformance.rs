@@ -113,6 +113,7 @@ fn request(
         capabilities: Vec::new(),
         no_echo: Default::default(),
         client_request_token: None,
+        rollback_configuration: None,
     }
 }
 

@@ -52,6 +52,10 @@ impl SubnetDirectory for Ec2Subnets {
                             id: id.to_string(),
                             vpc_id: vpc.to_string(),
                             availability_zone: zone.to_string(),
+                            availability_zone_id: subnet
+                                .availability_zone_id()
+                                .filter(|id| !id.is_empty())
+                                .map(str::to_string),
                         });
                     }
                 }

@@ -25,7 +25,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// [`TemplateHashMismatch`](Error::TemplateHashMismatch),
 /// [`UnknownParameter`](Error::UnknownParameter),
 /// [`MissingParameter`](Error::MissingParameter),
-/// [`InvalidSubnets`](Error::InvalidSubnets)) are always raised before any
+/// [`InvalidSubnets`](Error::InvalidSubnets),
+/// [`CapabilityNotAcknowledged`](Error::CapabilityNotAcknowledged)) are
+/// always raised before any
 /// mutating CloudFormation call.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -131,6 +133,23 @@ pub enum Error {
         stack: String,
         /// Every problem found.
         report: Box<SubnetReport>,
+    },
+
+    /// The template needs capabilities the configuration does not
+    /// acknowledge ([`StackUpdaterConfig::capabilities`](crate::StackUpdaterConfig::capabilities)).
+    #[error(
+        "stack {stack}: the template needs {} which the configuration does not acknowledge{}; \
+         review the template and add them to StackUpdaterConfig::capabilities to allow it",
+        missing.join(", "),
+        reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+    )]
+    CapabilityNotAcknowledged {
+        /// The stack.
+        stack: String,
+        /// The capabilities needed and not acknowledged.
+        missing: Vec<String>,
+        /// CloudFormation's `CapabilitiesReason`, if any.
+        reason: Option<String>,
     },
 
     /// The stack does not exist.

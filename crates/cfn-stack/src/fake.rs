@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::{
     CfnApi, ChangeSetDescription, ChangeSetRef, ChangeSetStart, DeclaredParameter, Error,
-    ErrorClass, ParameterValue, ResourceChange, StackDescription, StackEvent, StackStatus,
-    StackUpdateRequest, TemplateSource, TemplateSummary, UpdateStart,
+    ErrorClass, ParameterValue, ResourceChange, RollbackConfiguration, StackDescription,
+    StackEvent, StackStatus, StackUpdateRequest, TemplateSource, TemplateSummary, UpdateStart,
 };
 
 /// A template known to [`FakeCfn`], registered under its URL.
@@ -22,6 +22,11 @@ pub struct FakeTemplate {
     pub outputs: BTreeMap<String, String>,
     /// Resources: logical id → type.
     pub resources: BTreeMap<String, String>,
+    /// Capabilities the template needs besides `CAPABILITY_IAM`, which any
+    /// `AWS::IAM::*` resource implies (as `GetTemplateSummary` reports).
+    pub capabilities: Vec<String>,
+    /// Declared transforms (they imply `CAPABILITY_AUTO_EXPAND`).
+    pub transforms: Vec<String>,
 }
 
 impl FakeTemplate {
@@ -36,6 +41,20 @@ impl FakeTemplate {
             key: key.into(),
             default_value: default.map(Into::into),
             no_echo: false,
+            parameter_type: None,
+        });
+        self
+    }
+
+    /// Declares a parameter of type `AWS::SSM::Parameter::Value<String>`
+    /// (its value names an SSM parameter, see [`FakeCfn::set_ssm_parameter`]),
+    /// with an optional default name.
+    pub fn ssm_parameter(mut self, key: &str, default: Option<&str>) -> Self {
+        self.parameters.push(DeclaredParameter {
+            key: key.into(),
+            default_value: default.map(Into::into),
+            no_echo: false,
+            parameter_type: Some("AWS::SSM::Parameter::Value<String>".into()),
         });
         self
     }
@@ -47,6 +66,7 @@ impl FakeTemplate {
             key: key.into(),
             default_value: default.map(Into::into),
             no_echo: true,
+            parameter_type: None,
         });
         self
     }
@@ -62,6 +82,74 @@ impl FakeTemplate {
         self.resources
             .insert(logical_id.into(), resource_type.into());
         self
+    }
+
+    /// Declares that the template needs `capability` (e.g.
+    /// `CAPABILITY_NAMED_IAM` for named IAM resources).
+    pub fn capability(mut self, capability: &str) -> Self {
+        self.capabilities.push(capability.into());
+        self
+    }
+
+    /// Declares a transform, e.g. `AWS::Serverless-2016-10-31`.
+    pub fn transform(mut self, transform: &str) -> Self {
+        self.transforms.push(transform.into());
+        self
+    }
+
+    /// What `GetTemplateSummary` reports for this template.
+    fn summary(&self) -> TemplateSummary {
+        let mut capabilities: Vec<String> = self.capabilities.clone();
+        let named = capabilities.iter().any(|c| c == "CAPABILITY_NAMED_IAM");
+        if !named
+            && self.resources.values().any(|t| t.starts_with("AWS::IAM::"))
+            && !capabilities.iter().any(|c| c == "CAPABILITY_IAM")
+        {
+            capabilities.push("CAPABILITY_IAM".into());
+        }
+        let iam: Vec<&str> = self
+            .resources
+            .values()
+            .filter(|t| t.starts_with("AWS::IAM::"))
+            .map(String::as_str)
+            .collect();
+        TemplateSummary {
+            parameters: self.parameters.clone(),
+            capabilities_reason: (!iam.is_empty()).then(|| {
+                format!(
+                    "The following resource(s) require capabilities: [{}]",
+                    iam.join(", ")
+                )
+            }),
+            capabilities,
+            declared_transforms: self.transforms.clone(),
+        }
+    }
+
+    /// Refuses `request` when it lacks a capability this template needs
+    /// (`InsufficientCapabilitiesException`); `CAPABILITY_NAMED_IAM` covers
+    /// `CAPABILITY_IAM`.
+    fn check_capabilities(
+        &self,
+        operation: &'static str,
+        request: &StackUpdateRequest,
+    ) -> Result<(), Error> {
+        let sent = &request.capabilities;
+        for needed in self.summary().required_capabilities() {
+            let ok = sent.contains(&needed)
+                || (needed == "CAPABILITY_IAM" && sent.iter().any(|c| c == "CAPABILITY_NAMED_IAM"));
+            if !ok {
+                return Err(Error::backend(
+                    operation,
+                    &request.stack,
+                    ErrorClass::Permanent,
+                    format!(
+                        "InsufficientCapabilitiesException: Requires capabilities : [{needed}]"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -105,6 +193,13 @@ struct FakeStack {
     cleanup_left: u32,
     /// The `ClientRequestToken` of the last update.
     token: Option<String>,
+    /// SSM parameter values resolved at the last update, by key.
+    resolved: BTreeMap<String, String>,
+    /// The stack's rollback triggers.
+    rollback: Option<RollbackConfiguration>,
+    /// After an update started: describes left that still show the status
+    /// (and reason) from before it.
+    lag: Option<(u32, StackStatus, Option<String>)>,
 }
 
 /// An update still "running": completed after `polls_left` describes.
@@ -120,7 +215,13 @@ struct Pending {
 }
 
 /// What a successful update leaves: template URL, parameters, outputs.
-type NewState = (String, BTreeMap<String, String>, BTreeMap<String, String>);
+/// SSM parameters are resolved when the update starts (`resolved`).
+type NewState = (
+    String,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+);
 
 #[derive(Debug, Clone)]
 struct FakeChangeSet {
@@ -136,6 +237,10 @@ struct FakeChangeSet {
     template_body: Option<String>,
     /// The `ClientRequestToken` it was executed with.
     executed_with: Option<String>,
+    /// Describes left in `CREATE_IN_PROGRESS`.
+    pending_polls: u32,
+    /// SSM parameter values resolved when it was created.
+    resolved: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -150,10 +255,33 @@ struct State {
     lost_responses: VecDeque<&'static str>,
     update_polls: u32,
     cleanup_polls: u32,
+    change_set_polls: u32,
+    execute_lag: u32,
+    change_set_failures: VecDeque<String>,
+    /// SSM parameters by name.
+    ssm: BTreeMap<String, String>,
     seq: u64,
 }
 
 impl State {
+    /// The SSM values the SSM-typed parameters of `template` resolve to
+    /// for `values` (an SSM parameter that does not exist is left out).
+    fn ssm_resolved(
+        &self,
+        template: &FakeTemplate,
+        values: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        template
+            .parameters
+            .iter()
+            .filter(|p| p.is_ssm())
+            .filter_map(|p| {
+                let name = values.get(&p.key)?;
+                Some((p.key.clone(), self.ssm.get(name)?.clone()))
+            })
+            .collect()
+    }
+
     fn next(&mut self, prefix: &str) -> String {
         self.seq += 1;
         format!("{prefix}-{:06}", self.seq)
@@ -371,10 +499,11 @@ impl State {
                     "UPDATE_COMPLETE"
                 };
                 final_events.push(self.event(&name, STACK, status, None));
+                let resolved = self.ssm_resolved(&new_template, &values);
                 (
                     StackStatus::new(status),
                     None,
-                    Some((url, values, new_template.outputs.clone())),
+                    Some((url, values, new_template.outputs.clone(), resolved)),
                 )
             }
             Some(FakeFailure::RollBack { failed_resources }) => {
@@ -438,7 +567,11 @@ impl State {
         for event in first_events.iter_mut().chain(final_events.iter_mut()) {
             event.client_request_token = token.clone();
         }
+        let lag = self.execute_lag;
         let stack = self.stack_mut(&name)?;
+        if lag > 0 {
+            stack.lag = Some((lag, stack.status.clone(), stack.status_reason.clone()));
+        }
         stack.token = token;
         stack.events.extend(first_events);
         stack.status = StackStatus::new("UPDATE_IN_PROGRESS");
@@ -469,10 +602,11 @@ fn complete(stack: &mut FakeStack) {
     if stack.status.as_str() == "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS" {
         stack.cleanup_left = pending.cleanup_polls;
     }
-    if let Some((url, values, outputs)) = pending.new_state {
+    if let Some((url, values, outputs, resolved)) = pending.new_state {
         stack.template_url = url;
         stack.parameters = values;
         stack.outputs = outputs;
+        stack.resolved = resolved;
     }
 }
 
@@ -574,6 +708,7 @@ impl FakeCfn {
                 })?;
             values.insert(declared.key.clone(), value);
         }
+        let resolved = state.ssm_resolved(&template, &values);
         let id = format!(
             "arn:aws:cloudformation:us-east-1:000000000000:stack/{name}/{}",
             state.next("id")
@@ -610,6 +745,9 @@ impl FakeCfn {
                 pending: None,
                 cleanup_left: 0,
                 token: None,
+                resolved,
+                rollback: None,
+                lag: None,
             },
         );
         Ok(id)
@@ -634,6 +772,43 @@ impl FakeCfn {
     /// settle (default 0: settled at once).
     pub fn set_update_polls(&self, polls: u32) {
         self.state().update_polls = polls;
+    }
+
+    /// The rollback triggers the stack has (set by the last update that
+    /// sent a [`RollbackConfiguration`]; an update without one keeps them).
+    pub fn rollback_configuration(&self, stack: &str) -> Option<RollbackConfiguration> {
+        self.state()
+            .stack_mut(stack)
+            .ok()
+            .and_then(|s| s.rollback.clone())
+    }
+
+    /// After an update starts (`UpdateStack`, `ExecuteChangeSet`),
+    /// `DescribeStacks` still reports the stack's previous status for
+    /// `polls` describes, as CloudFormation can; the update's first events
+    /// are there at once (default 0: no lag).
+    pub fn set_execute_lag(&self, polls: u32) {
+        self.state().execute_lag = polls;
+    }
+
+    /// Sets the SSM parameter `name` (what SSM-typed stack parameters
+    /// naming it resolve to at the next update or change set).
+    pub fn set_ssm_parameter(&self, name: &str, value: &str) {
+        self.state().ssm.insert(name.into(), value.into());
+    }
+
+    /// New change sets stay `CREATE_IN_PROGRESS` for `polls` describes
+    /// before they settle (default 0: settled at once).
+    pub fn set_change_set_polls(&self, polls: u32) {
+        self.state().change_set_polls = polls;
+    }
+
+    /// The next change set created ends `FAILED` with `reason` (e.g. a
+    /// template validation error found while creating it).
+    pub fn fail_next_change_set(&self, reason: &str) {
+        self.state()
+            .change_set_failures
+            .push_back(reason.to_string());
     }
 
     /// Appends `event` to the stack's events (e.g. one of another
@@ -727,6 +902,7 @@ fn describe(stack: &FakeStack, template: Option<&FakeTemplate>) -> StackDescript
                 (k.clone(), shown)
             })
             .collect(),
+        resolved_parameters: stack.resolved.clone(),
         outputs: stack.outputs.clone(),
         tags: stack.tags.clone(),
         last_updated: None,
@@ -739,6 +915,17 @@ impl CfnApi for FakeCfn {
         let mut state = self.state();
         state.injected_error("DescribeStacks", stack)?;
         let s = state.stack_mut(stack)?;
+        if let Some((left, status, reason)) = s.lag.take() {
+            // DescribeStacks still shows the stack from before the update
+            // (its events are already there).
+            let mut shown = s.clone();
+            shown.status = status.clone();
+            shown.status_reason = reason.clone();
+            if left > 1 {
+                s.lag = Some((left - 1, status, reason));
+            }
+            return Ok(describe(&shown, state.templates.get(&shown.template_url)));
+        }
         let mut cleaned_up = false;
         if let Some(pending) = &mut s.pending {
             if pending.polls_left <= 1 {
@@ -775,18 +962,16 @@ impl CfnApi for FakeCfn {
             _ => None,
         };
         let url = state.template_key(stack_url.as_deref(), template, "GetTemplateSummary")?;
-        Ok(TemplateSummary {
-            parameters: state
-                .template(&url, "GetTemplateSummary")?
-                .parameters
-                .clone(),
-        })
+        Ok(state.template(&url, "GetTemplateSummary")?.summary())
     }
 
     async fn update_stack(&self, request: &StackUpdateRequest) -> Result<UpdateStart, Error> {
         let mut state = self.state();
         state.injected_error("UpdateStack", &request.stack)?;
         let (url, values) = state.resolve("UpdateStack", request)?;
+        state
+            .template(&url, "UpdateStack")?
+            .check_capabilities("UpdateStack", request)?;
         let stack = state.stack_mut(&request.stack)?;
         if request.client_request_token.is_some() && stack.token == request.client_request_token {
             // A retry of the request that started the current update.
@@ -809,6 +994,9 @@ impl CfnApi for FakeCfn {
             return Ok(UpdateStart::NoChanges);
         }
         let (key, id) = (stack.name.clone(), stack.id.clone());
+        if let Some(rollback) = &request.rollback_configuration {
+            stack.rollback = Some(rollback.clone());
+        }
         state.start_update(&key, url, values, request.client_request_token.clone())?;
         state.lost_response("UpdateStack", &request.stack)?;
         Ok(UpdateStart::Started { stack_id: id })
@@ -821,7 +1009,25 @@ impl CfnApi for FakeCfn {
     ) -> Result<ChangeSetStart, Error> {
         let mut state = self.state();
         state.injected_error("CreateChangeSet", &request.stack)?;
+        if name.len() > 128
+            || !name.starts_with(|c: char| c.is_ascii_alphabetic())
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(Error::backend(
+                "CreateChangeSet",
+                name,
+                ErrorClass::Permanent,
+                format!(
+                    "ValidationError: 1 validation error detected: Value '{name}' at \
+                     'changeSetName' failed to satisfy constraint: Member must have length less \
+                     than or equal to 128 and match [a-zA-Z][-a-zA-Z0-9]*"
+                ),
+            ));
+        }
         let (url, values) = state.resolve("CreateChangeSet", request)?;
+        state
+            .template(&url, "CreateChangeSet")?
+            .check_capabilities("CreateChangeSet", request)?;
         let new_resources = state.template(&url, "CreateChangeSet")?.resources.clone();
         let stack = state.stack_mut(&request.stack)?;
         let stack_name = stack.name.clone();
@@ -864,7 +1070,10 @@ impl CfnApi for FakeCfn {
             "arn:aws:cloudformation:us-east-1:000000000000:changeSet/{name}/{}",
             state.next("cs")
         );
-        let (status, execution_status, status_reason) = if unchanged {
+        let injected = state.change_set_failures.pop_front();
+        let (status, execution_status, status_reason) = if let Some(reason) = injected {
+            ("FAILED", "UNAVAILABLE", Some(reason))
+        } else if unchanged {
             (
                 "FAILED",
                 "UNAVAILABLE",
@@ -877,6 +1086,11 @@ impl CfnApi for FakeCfn {
         } else {
             ("CREATE_COMPLETE", "AVAILABLE", None)
         };
+        let pending_polls = state.change_set_polls;
+        let resolved = {
+            let template = state.template(&url, "CreateChangeSet")?;
+            state.ssm_resolved(template, &values)
+        };
         state.change_sets.push(FakeChangeSet {
             id: id.clone(),
             name: name.to_string(),
@@ -888,6 +1102,8 @@ impl CfnApi for FakeCfn {
             changes,
             template_body,
             executed_with: None,
+            pending_polls,
+            resolved,
         });
         Ok(ChangeSetStart::Created(ChangeSetRef {
             stack: stack_name,
@@ -902,6 +1118,18 @@ impl CfnApi for FakeCfn {
         let mut state = self.state();
         state.injected_error("DescribeChangeSet", &change_set.change_set)?;
         let c = Self::find_change_set(&mut state, change_set)?;
+        if c.pending_polls > 0 {
+            c.pending_polls -= 1;
+            return Ok(ChangeSetDescription {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                status: "CREATE_IN_PROGRESS".into(),
+                execution_status: Some("UNAVAILABLE".into()),
+                status_reason: None,
+                changes: Vec::new(),
+                resolved_parameters: BTreeMap::new(),
+            });
+        }
         Ok(ChangeSetDescription {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -909,6 +1137,7 @@ impl CfnApi for FakeCfn {
             execution_status: Some(c.execution_status.clone()),
             status_reason: c.status_reason.clone(),
             changes: c.changes.clone(),
+            resolved_parameters: c.resolved.clone(),
         })
     }
 
@@ -924,7 +1153,7 @@ impl CfnApi for FakeCfn {
             // A retry of the execute that already took effect.
             return Ok(());
         }
-        if c.execution_status != "AVAILABLE" {
+        if c.execution_status != "AVAILABLE" || c.pending_polls > 0 {
             return Err(Error::backend(
                 "ExecuteChangeSet",
                 &change_set.change_set,
@@ -940,7 +1169,11 @@ impl CfnApi for FakeCfn {
         c.executed_with = client_request_token.map(str::to_string);
         let request = c.request.clone();
         let (url, values) = state.resolve("ExecuteChangeSet", &request)?;
-        let key = state.stack_mut(&request.stack)?.name.clone();
+        let stack = state.stack_mut(&request.stack)?;
+        if let Some(rollback) = &request.rollback_configuration {
+            stack.rollback = Some(rollback.clone());
+        }
+        let key = stack.name.clone();
         state.start_update(&key, url, values, client_request_token.map(str::to_string))?;
         state.lost_response("ExecuteChangeSet", &change_set.change_set)?;
         Ok(())

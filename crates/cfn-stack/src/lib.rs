@@ -37,8 +37,17 @@
 //!   [`Error::StackBusy`], never waited on.
 //! - Availability zones: [`validate_subnets`] over a [`SubnetDirectory`]
 //!   checks that subnets exist, share one VPC and cover every requested
-//!   zone; [`AzParameterNames::zone_change_warning`] warns when the zone
-//!   parameter changes without the subnet parameters.
+//!   zone (by name or id), each subnet parameter on its own;
+//!   [`AzParameterNames::declared_in`] checks the configured names against
+//!   the template first; [`AzParameterNames::zone_change_warning`] warns when
+//!   the zone parameter changes without the subnet parameters.
+//! - The plan shows what will really change: the capabilities the template
+//!   needs ([`TemplateSummary::required_capabilities`], acknowledged by
+//!   [`StackUpdaterConfig::capabilities`]), parameters kept although their
+//!   default changed ([`KeptDefault`]), SSM parameters re-resolved on every
+//!   update ([`SsmParameter`]) and the rollback triggers
+//!   ([`UpdateOptions`]). Change sets that fail, time out or are abandoned are
+//!   deleted.
 //!
 //! Backends of [`CfnApi`]:
 //! - [`FakeCfn`]: in memory, can fail and roll back updates (moto cannot);
@@ -120,9 +129,10 @@ mod template_url;
 mod updater;
 
 pub use api::{
-    CfnApi, ChangeSetDescription, ChangeSetRef, ChangeSetStart, DeclaredParameter,
-    MAX_TEMPLATE_BODY_BYTES, NO_ECHO_MASK, ParameterValue, ResourceChange, StackDescription,
-    StackEvent, StackUpdateRequest, TemplateSource, TemplateSummary, UpdateStart,
+    CAPABILITY_AUTO_EXPAND, CfnApi, ChangeSetDescription, ChangeSetRef, ChangeSetStart,
+    DeclaredParameter, MAX_ROLLBACK_TRIGGERS, MAX_TEMPLATE_BODY_BYTES, NO_ECHO_MASK,
+    ParameterValue, ResourceChange, RollbackConfiguration, StackDescription, StackEvent,
+    StackUpdateRequest, TemplateSource, TemplateSummary, UpdateStart,
 };
 #[cfg(feature = "aws")]
 pub use aws::AwsCfn;
@@ -131,12 +141,12 @@ pub use ec2::Ec2Subnets;
 pub use error::{BoxError, Error, ErrorClass};
 pub use fake::{FakeCfn, FakeFailure, FakeTemplate};
 pub use outcome::{NoProgress, ProgressSink, StackProgress, StackUpdateOutcome, means_no_changes};
-pub use parameters::ParameterChange;
+pub use parameters::{KeptDefault, ParameterChange, SsmParameter};
 pub use recording::{CfnOperation, RecordingCfn};
 pub use status::{StackStatus, StatusKind};
 pub use subnets::{
-    AzParameterNames, InMemorySubnets, SubnetDirectory, SubnetInfo, SubnetReport, SubnetRequest,
-    validate_subnets,
+    AzParameterNames, DeclaredAzParameters, InMemorySubnets, ListZoneGap, SubnetDirectory,
+    SubnetInfo, SubnetList, SubnetReport, SubnetRequest, validate_subnets,
 };
 #[cfg(feature = "https-fetch")]
 pub use template_fetch::HttpsTemplateFetcher;
@@ -146,5 +156,5 @@ pub use template_fetch::{
 pub use template_url::{TemplateLocation, TemplateUrlPolicy};
 pub use updater::{
     ApplyMode, InfraVersionKey, PlanOutcome, StackChange, StackPlan, StackState, StackUpdater,
-    StackUpdaterConfig, WaitResume,
+    StackUpdaterConfig, UpdateOptions, WaitResume,
 };

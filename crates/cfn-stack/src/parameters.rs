@@ -46,6 +46,140 @@ impl fmt::Display for ParameterChange {
     }
 }
 
+/// A parameter kept with `UsePreviousValue` whose default the new template
+/// changed: the update keeps the old value, not the new default (opt in to
+/// the new defaults with [`UpdateOptions::take_new_defaults`](crate::UpdateOptions::take_new_defaults)).
+/// `NoEcho` parameters are never listed (their values are not shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptDefault {
+    /// The parameter key.
+    pub key: String,
+    /// The value the stack keeps.
+    pub kept: String,
+    /// The current template's default, if it has one.
+    pub old_default: Option<String>,
+    /// The new template's default.
+    pub new_default: String,
+}
+
+impl fmt::Display for KeptDefault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "kept {} = {:?}, the new default is {:?}",
+            self.key, self.kept, self.new_default
+        )?;
+        match &self.old_default {
+            Some(old) => write!(f, " (was {old:?})"),
+            None => f.write_str(" (there was no default)"),
+        }
+    }
+}
+
+/// The parameters the caller does not change and the stack keeps although
+/// the new template (`new`) changed their default from the current one
+/// (`old`).
+pub(crate) fn kept_with_changed_default(
+    old: &TemplateSummary,
+    new: &TemplateSummary,
+    current: &BTreeMap<String, String>,
+    changes: &BTreeMap<String, String>,
+) -> Vec<KeptDefault> {
+    new.parameters
+        .iter()
+        .filter_map(|parameter| {
+            let key = &parameter.key;
+            let new_default = parameter.default_value.as_ref()?;
+            let kept = current.get(key)?;
+            let old_parameter = old.parameter(key);
+            let old_default = old_parameter.and_then(|p| p.default_value.clone());
+            let hidden = parameter.no_echo
+                || old_parameter.is_some_and(|p| p.no_echo)
+                || kept == NO_ECHO_MASK;
+            (!changes.contains_key(key)
+                && !hidden
+                && old_default.as_ref() != Some(new_default)
+                && kept != new_default)
+                .then(|| KeptDefault {
+                    key: key.clone(),
+                    kept: kept.clone(),
+                    old_default,
+                    new_default: new_default.clone(),
+                })
+        })
+        .collect()
+}
+
+/// A parameter of an SSM parameter type (`AWS::SSM::Parameter::Value<...>`):
+/// CloudFormation resolves the SSM parameter it names again on every update,
+/// so its effective value may change although the parameter itself is kept.
+/// `NoEcho` parameters are never listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsmParameter {
+    /// The stack parameter key.
+    pub key: String,
+    /// Its declared type.
+    pub parameter_type: String,
+    /// The SSM parameter name before the update, if the stack has one.
+    pub name_before: Option<String>,
+    /// The SSM parameter name the update uses.
+    pub name_after: Option<String>,
+    /// The value resolved at the last update (`DescribeStacks`'
+    /// `ResolvedValue`), if reported.
+    pub resolved_before: Option<String>,
+    /// The value resolved for this update (`DescribeChangeSet`'
+    /// `ResolvedValue`), if reported (not known in `Direct` mode).
+    pub resolved_after: Option<String>,
+}
+
+impl fmt::Display for SsmParameter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |v: &Option<String>, unknown: &str| match v {
+            Some(v) => format!("{v:?}"),
+            None => unknown.to_string(),
+        };
+        write!(
+            f,
+            "{} ({}) names SSM parameter {}",
+            self.key,
+            self.parameter_type,
+            show(&self.name_after, "(none)")
+        )?;
+        if self.name_before != self.name_after {
+            write!(f, " (was {})", show(&self.name_before, "(none)"))?;
+        }
+        write!(
+            f,
+            ": resolved {} -> {}; CloudFormation resolves it again on every update",
+            show(&self.resolved_before, "(not reported)"),
+            show(&self.resolved_after, "(resolved when the update runs)")
+        )
+    }
+}
+
+/// The SSM-typed parameters of `declared` (not `NoEcho`), with their names
+/// before (`current`) and after (`after`) and the value resolved before.
+pub(crate) fn ssm_parameters(
+    declared: &TemplateSummary,
+    current: &BTreeMap<String, String>,
+    resolved_before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Vec<SsmParameter> {
+    declared
+        .parameters
+        .iter()
+        .filter(|p| p.is_ssm() && !p.no_echo)
+        .map(|p| SsmParameter {
+            key: p.key.clone(),
+            parameter_type: p.parameter_type.clone().unwrap_or_default(),
+            name_before: current.get(&p.key).cloned(),
+            name_after: after.get(&p.key).cloned(),
+            resolved_before: resolved_before.get(&p.key).cloned(),
+            resolved_after: None,
+        })
+        .collect()
+}
+
 /// The parameters to send, the diff, and every value after the update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ResolvedParameters {
@@ -197,8 +331,10 @@ mod tests {
                     key: k.to_string(),
                     default_value: d.map(Into::into),
                     no_echo: false,
+                    parameter_type: None,
                 })
                 .collect(),
+            ..TemplateSummary::default()
         }
     }
 
@@ -346,8 +482,9 @@ mod tests {
         ) {
             let template = TemplateSummary {
                 parameters: declared_keys.iter().map(|k| DeclaredParameter {
-                    key: k.clone(), default_value: Some("d".into()), no_echo: false,
+                    key: k.clone(), default_value: Some("d".into()), no_echo: false, parameter_type: None,
                 }).collect(),
+                ..TemplateSummary::default()
             };
             match resolve_parameters("s", &current, &template, &changes) {
                 Err(Error::UnknownParameter { parameter, .. }) => {

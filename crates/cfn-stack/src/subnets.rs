@@ -20,6 +20,39 @@ pub struct SubnetInfo {
     pub vpc_id: String,
     /// Its availability zone name, e.g. `eu-west-1a`.
     pub availability_zone: String,
+    /// Its availability zone id, e.g. `euw1-az1`, when known (the same id
+    /// names the same physical zone in every account, unlike the name).
+    pub availability_zone_id: Option<String>,
+}
+
+impl SubnetInfo {
+    /// Whether the subnet is in `zone`, given as a name (`us-east-1a`) or
+    /// an id (`use1-az1`).
+    ///
+    /// ```
+    /// use cfn_stack::SubnetInfo;
+    ///
+    /// let subnet = SubnetInfo {
+    ///     id: "subnet-a".into(),
+    ///     vpc_id: "vpc-1".into(),
+    ///     availability_zone: "us-east-1a".into(),
+    ///     availability_zone_id: Some("use1-az6".into()),
+    /// };
+    /// assert!(subnet.in_zone("us-east-1a"));
+    /// assert!(subnet.in_zone("use1-az6"));
+    /// assert!(!subnet.in_zone("use1-az1"));
+    /// ```
+    pub fn in_zone(&self, zone: &str) -> bool {
+        self.availability_zone == zone || self.availability_zone_id.as_deref() == Some(zone)
+    }
+
+    /// `name (id)`, or the name alone when the id is unknown.
+    fn zone_label(&self) -> String {
+        match &self.availability_zone_id {
+            Some(id) => format!("{} / {id}", self.availability_zone),
+            None => self.availability_zone.clone(),
+        }
+    }
 }
 
 /// Looks subnets up by id.
@@ -58,8 +91,43 @@ impl InMemorySubnets {
         Self::default()
     }
 
-    /// Adds (or replaces) a subnet.
+    /// Adds (or replaces) a subnet whose zone id is unknown.
     pub fn insert(&self, id: &str, vpc_id: &str, availability_zone: &str) {
+        self.put(id, vpc_id, availability_zone, None);
+    }
+
+    /// Adds (or replaces) a subnet with its zone name and zone id.
+    ///
+    /// ```
+    /// use cfn_stack::{InMemorySubnets, SubnetRequest, validate_subnets};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let subnets = InMemorySubnets::new();
+    /// subnets.insert_with_zone_id("subnet-a", "vpc-1", "us-east-1a", "use1-az6");
+    /// let request = SubnetRequest {
+    ///     availability_zones: vec!["use1-az6".into()],
+    ///     subnet_ids: vec!["subnet-a".into()],
+    ///     ..SubnetRequest::default()
+    /// };
+    /// assert!(validate_subnets(&subnets, &request).await.unwrap().is_valid());
+    /// # });
+    /// ```
+    pub fn insert_with_zone_id(
+        &self,
+        id: &str,
+        vpc_id: &str,
+        availability_zone: &str,
+        availability_zone_id: &str,
+    ) {
+        self.put(
+            id,
+            vpc_id,
+            availability_zone,
+            Some(availability_zone_id.to_string()),
+        );
+    }
+
+    fn put(&self, id: &str, vpc_id: &str, availability_zone: &str, zone_id: Option<String>) {
         self.subnets
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -69,6 +137,7 @@ impl InMemorySubnets {
                     id: id.to_string(),
                     vpc_id: vpc_id.to_string(),
                     availability_zone: availability_zone.to_string(),
+                    availability_zone_id: zone_id,
                 },
             );
     }
@@ -86,12 +155,43 @@ impl SubnetDirectory for InMemorySubnets {
 /// the VPC they must belong to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubnetRequest {
-    /// Availability zone names that must each have a subnet.
+    /// Availability zones that must each have a subnet, by name
+    /// (`us-east-1a`) or id (`use1-az1`).
     pub availability_zones: Vec<String>,
-    /// Subnet ids chosen for the service.
+    /// Subnet ids chosen for the service, checked together (the union must
+    /// cover every zone).
     pub subnet_ids: Vec<String>,
+    /// Named subnet lists (one per stack parameter, e.g. the EC2 subnets
+    /// and the load-balancer subnets), each checked on its own: every list
+    /// must cover every requested zone by itself. An empty list is not
+    /// checked (the parameter is not used).
+    pub subnet_lists: Vec<SubnetList>,
     /// The VPC every subnet must be in, if known (e.g. the `VpcId` parameter).
     pub vpc_id: Option<String>,
+    /// Check only existence and the VPC, not the zones (the template has
+    /// no zone parameter).
+    pub skip_zone_check: bool,
+}
+
+/// One named subnet list of a [`SubnetRequest`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubnetList {
+    /// The stack parameter holding the list, e.g. `LoadBalancerSubnets`.
+    pub parameter: String,
+    /// Its subnet ids.
+    pub subnet_ids: Vec<String>,
+}
+
+/// A requested zone that one subnet list does not cover by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListZoneGap {
+    /// The subnet parameter lacking the zone.
+    pub parameter: String,
+    /// The zone, as requested.
+    pub zone: String,
+    /// The other subnet parameters that do have a subnet in the zone (empty
+    /// when no list covers it).
+    pub covered_by: Vec<String>,
 }
 
 /// The result of [`validate_subnets`]: every problem, not only the first.
@@ -109,6 +209,8 @@ pub struct SubnetReport {
     pub zones_without_subnet: Vec<String>,
     /// Chosen subnets in zones that were not requested.
     pub subnets_outside_zones: Vec<String>,
+    /// Requested zones a named subnet list does not cover by itself.
+    pub list_gaps: Vec<ListZoneGap>,
     /// No subnet or no zone was given.
     pub empty_request: bool,
 }
@@ -167,7 +269,7 @@ impl SubnetReport {
                 .subnets_outside_zones
                 .iter()
                 .map(|id| match self.found.get(id) {
-                    Some(s) => format!("{id} ({})", s.availability_zone),
+                    Some(s) => format!("{id} ({})", s.zone_label()),
                     None => id.clone(),
                 })
                 .collect();
@@ -175,6 +277,21 @@ impl SubnetReport {
                 "subnets outside the requested availability zones: {}",
                 described.join(", ")
             ));
+        }
+        for gap in &self.list_gaps {
+            problems.push(if gap.covered_by.is_empty() {
+                format!(
+                    "subnet parameter {} has no subnet in availability zone {}",
+                    gap.parameter, gap.zone
+                )
+            } else {
+                format!(
+                    "subnet parameter {} has no subnet in availability zone {} (only {} does)",
+                    gap.parameter,
+                    gap.zone,
+                    gap.covered_by.join(", ")
+                )
+            });
         }
         problems
     }
@@ -192,14 +309,33 @@ impl fmt::Display for SubnetReport {
 }
 
 /// Looks the subnets up and checks that they exist, share one VPC (the
-/// expected one, if given) and cover every requested availability zone;
-/// reports zones without a subnet and subnets outside the zones.
+/// expected one, if given) and cover every requested availability zone
+/// (by name or id); reports zones without a subnet and subnets outside the
+/// zones. Each named list of [`SubnetRequest::subnet_lists`] must cover
+/// every zone by itself; a zone covered only by another list is reported
+/// with that list's name.
 pub async fn validate_subnets(
     directory: &dyn SubnetDirectory,
     request: &SubnetRequest,
 ) -> Result<SubnetReport, Error> {
-    let ids: Vec<String> = dedup(&request.subnet_ids);
-    let zones: Vec<String> = dedup(&request.availability_zones);
+    let lists: Vec<(String, Vec<String>)> = request
+        .subnet_lists
+        .iter()
+        .map(|l| (l.parameter.clone(), dedup(&l.subnet_ids)))
+        .filter(|(_, ids)| !ids.is_empty())
+        .collect();
+    let all: Vec<String> = request
+        .subnet_ids
+        .iter()
+        .chain(lists.iter().flat_map(|(_, ids)| ids))
+        .cloned()
+        .collect();
+    let ids: Vec<String> = dedup(&all);
+    let zones: Vec<String> = if request.skip_zone_check {
+        Vec::new()
+    } else {
+        dedup(&request.availability_zones)
+    };
     let found_list = if ids.is_empty() {
         Vec::new()
     } else {
@@ -224,24 +360,46 @@ pub async fn validate_subnets(
             .collect(),
         None => Vec::new(),
     };
-    let covered: BTreeSet<&str> = found
-        .values()
-        .map(|s| s.availability_zone.as_str())
-        .collect();
-    let zones_without_subnet = zones
-        .iter()
-        .filter(|z| !covered.contains(z.as_str()))
-        .cloned()
-        .collect();
-    let subnets_outside_zones = ids
-        .iter()
-        .filter(|id| {
-            found
-                .get(*id)
-                .is_some_and(|s| !zones.contains(&s.availability_zone))
-        })
-        .cloned()
-        .collect();
+    let covers = |list: &[String], zone: &str| {
+        list.iter()
+            .any(|id| found.get(id).is_some_and(|s| s.in_zone(zone)))
+    };
+    let zones_without_subnet = zones.iter().filter(|z| !covers(&ids, z)).cloned().collect();
+    let subnets_outside_zones = if request.skip_zone_check {
+        Vec::new()
+    } else {
+        ids.iter()
+            .filter(|id| {
+                found
+                    .get(*id)
+                    .is_some_and(|s| !zones.iter().any(|z| s.in_zone(z)))
+            })
+            .cloned()
+            .collect()
+    };
+    let mut list_gaps = Vec::new();
+    for (parameter, list) in &lists {
+        for zone in &zones {
+            if covers(list, zone) {
+                continue;
+            }
+            let covered_by = lists
+                .iter()
+                .filter(|(other, ids)| other != parameter && covers(ids, zone))
+                .map(|(other, _)| other.clone())
+                .collect::<Vec<_>>();
+            // A zone no list covers is already in `zones_without_subnet`
+            // when this is the only list.
+            if covered_by.is_empty() && lists.len() == 1 {
+                continue;
+            }
+            list_gaps.push(ListZoneGap {
+                parameter: parameter.clone(),
+                zone: zone.clone(),
+                covered_by,
+            });
+        }
+    }
     Ok(SubnetReport {
         found,
         missing_subnets,
@@ -249,7 +407,8 @@ pub async fn validate_subnets(
         subnets_outside_vpc,
         zones_without_subnet,
         subnets_outside_zones,
-        empty_request: ids.is_empty() || zones.is_empty(),
+        list_gaps,
+        empty_request: ids.is_empty() || (zones.is_empty() && !request.skip_zone_check),
     })
 }
 
@@ -311,14 +470,37 @@ impl AzParameterNames {
             || self.vpc.as_deref() == Some(key)
     }
 
-    /// The subnet request described by a full set of parameter values.
+    /// The subnet request described by a full set of parameter values,
+    /// every subnet parameter in one list ([`SubnetRequest::subnet_ids`]:
+    /// only the union must cover every zone). See
+    /// [`request_by_list_from`](Self::request_by_list_from) to check each
+    /// subnet parameter on its own, as the updater does.
     pub fn request_from(&self, parameters: &BTreeMap<String, String>) -> SubnetRequest {
         SubnetRequest {
-            availability_zones: split_list(parameters.get(&self.availability_zones)),
             subnet_ids: self
                 .subnets
                 .iter()
                 .flat_map(|key| split_list(parameters.get(key)))
+                .collect(),
+            subnet_lists: Vec::new(),
+            ..self.request_by_list_from(parameters)
+        }
+    }
+
+    /// The subnet request described by a full set of parameter values:
+    /// one named list per subnet parameter
+    /// ([`SubnetRequest::subnet_lists`]), each checked on its own.
+    pub fn request_by_list_from(&self, parameters: &BTreeMap<String, String>) -> SubnetRequest {
+        SubnetRequest {
+            availability_zones: split_list(parameters.get(&self.availability_zones)),
+            subnet_ids: Vec::new(),
+            subnet_lists: self
+                .subnets
+                .iter()
+                .map(|key| SubnetList {
+                    parameter: key.clone(),
+                    subnet_ids: split_list(parameters.get(key)),
+                })
                 .collect(),
             vpc_id: self
                 .vpc
@@ -326,6 +508,47 @@ impl AzParameterNames {
                 .and_then(|key| parameters.get(key))
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty()),
+            skip_zone_check: false,
+        }
+    }
+
+    /// The configured names a template really declares (`declared` are its
+    /// parameter keys), checked before any subnet validation so a template
+    /// with other names is reported instead of refusing every change.
+    ///
+    /// ```
+    /// use cfn_stack::AzParameterNames;
+    ///
+    /// let names = AzParameterNames {
+    ///     subnets: vec!["SubnetIds".into(), "LoadBalancerSubnets".into()],
+    ///     ..AzParameterNames::default()
+    /// };
+    /// let declared = names.declared_in(&["SubnetIds".to_string(), "VpcId".to_string()]);
+    /// assert_eq!(declared.subnets, vec!["SubnetIds".to_string()]);
+    /// assert!(declared.availability_zones.is_none());
+    /// let warning = declared.warning().unwrap();
+    /// assert!(warning.contains("no availability-zone parameter AvailabilityZones"), "{warning}");
+    /// assert!(warning.contains("LoadBalancerSubnets"), "{warning}");
+    /// ```
+    pub fn declared_in(&self, declared: &[String]) -> DeclaredAzParameters {
+        let is_declared = |key: &String| declared.contains(key);
+        DeclaredAzParameters {
+            availability_zones: Some(self.availability_zones.clone()).filter(is_declared),
+            subnets: self
+                .subnets
+                .iter()
+                .filter(|k| is_declared(k))
+                .cloned()
+                .collect(),
+            missing_subnets: self
+                .subnets
+                .iter()
+                .filter(|k| !is_declared(k))
+                .cloned()
+                .collect(),
+            vpc: self.vpc.clone().filter(is_declared),
+            configured: self.clone(),
+            declared: declared.to_vec(),
         }
     }
 
@@ -351,6 +574,82 @@ impl AzParameterNames {
                 self.subnets.join(", ")
             )
         })
+    }
+}
+
+/// The [`AzParameterNames`] a template declares
+/// ([`AzParameterNames::declared_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredAzParameters {
+    /// The zone parameter, if the template declares it.
+    pub availability_zones: Option<String>,
+    /// The configured subnet parameters the template declares.
+    pub subnets: Vec<String>,
+    /// The configured subnet parameters the template does not declare.
+    pub missing_subnets: Vec<String>,
+    /// The VPC parameter, if configured and declared.
+    pub vpc: Option<String>,
+    configured: AzParameterNames,
+    declared: Vec<String>,
+}
+
+impl DeclaredAzParameters {
+    /// Whether `key` is a declared zone, subnet or VPC parameter.
+    pub fn concerns(&self, key: &str) -> bool {
+        self.availability_zones.as_deref() == Some(key)
+            || self.subnets.iter().any(|s| s == key)
+            || self.vpc.as_deref() == Some(key)
+    }
+
+    /// Whether any subnet parameter is declared (else nothing is validated).
+    pub fn can_validate(&self) -> bool {
+        !self.subnets.is_empty()
+    }
+
+    /// The request to validate for these parameter values: the declared
+    /// subnet lists, each on its own; without a zone parameter only
+    /// existence and the VPC are checked.
+    pub fn request_from(&self, parameters: &BTreeMap<String, String>) -> SubnetRequest {
+        let mut request = AzParameterNames {
+            subnets: self.subnets.clone(),
+            vpc: self.vpc.clone(),
+            ..self.configured.clone()
+        }
+        .request_by_list_from(parameters);
+        request.skip_zone_check = self.availability_zones.is_none();
+        if request.skip_zone_check {
+            request.availability_zones.clear();
+        }
+        request
+    }
+
+    /// A sentence saying what is not validated because the template does
+    /// not declare a configured name, if any.
+    pub fn warning(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.can_validate() {
+            parts.push(format!(
+                "the template declares none of the configured subnet parameters ({}), so \
+                 subnets are not validated; its parameters are: {} (set \
+                 StackUpdaterConfig::az_parameters to the template's names)",
+                self.configured.subnets.join(", "),
+                self.declared.join(", ")
+            ));
+        } else if !self.missing_subnets.is_empty() {
+            parts.push(format!(
+                "the template does not declare the subnet parameters {}; only {} are validated",
+                self.missing_subnets.join(", "),
+                self.subnets.join(", ")
+            ));
+        }
+        if self.availability_zones.is_none() {
+            parts.push(format!(
+                "the template has no availability-zone parameter {}, so subnets are checked \
+                 to exist and share one VPC but not against zones",
+                self.configured.availability_zones
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -456,6 +755,7 @@ mod tests {
                     availability_zones: strings(case.zones),
                     subnet_ids: strings(case.subnets),
                     vpc_id: case.vpc.map(Into::into),
+                    ..SubnetRequest::default()
                 },
             )
             .await
@@ -510,6 +810,25 @@ mod tests {
                 availability_zones: strings(&["a", "b"]),
                 subnet_ids: strings(&["s1", "s2", "s3"]),
                 vpc_id: Some("vpc-1".into()),
+                ..SubnetRequest::default()
+            }
+        );
+        assert_eq!(
+            names.request_by_list_from(&params),
+            SubnetRequest {
+                availability_zones: strings(&["a", "b"]),
+                subnet_lists: vec![
+                    SubnetList {
+                        parameter: "PublicSubnets".into(),
+                        subnet_ids: strings(&["s1", "s2"]),
+                    },
+                    SubnetList {
+                        parameter: "PrivateSubnets".into(),
+                        subnet_ids: strings(&["s3"]),
+                    },
+                ],
+                vpc_id: Some("vpc-1".into()),
+                ..SubnetRequest::default()
             }
         );
         assert!(
@@ -535,7 +854,7 @@ mod tests {
             let report = rt.block_on(validate_subnets(&directory(), &SubnetRequest {
                 availability_zones: strings(&zones),
                 subnet_ids: strings(&subnets),
-                vpc_id: None,
+                ..SubnetRequest::default()
             })).unwrap();
             for zone in &zones {
                 let covered = report.found.values().any(|s| &s.availability_zone == zone);

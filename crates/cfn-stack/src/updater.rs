@@ -15,10 +15,13 @@ use update_clock::Clock;
 
 use crate::{
     AzParameterNames, CfnApi, ChangeSetRef, ChangeSetStart, Error, ErrorClass,
-    MAX_TEMPLATE_BODY_BYTES, ProgressSink, ResourceChange, StackDescription, StackEvent,
-    StackProgress, StackStatus, StackUpdateOutcome, StackUpdateRequest, StatusKind,
+    MAX_TEMPLATE_BODY_BYTES, ProgressSink, ResourceChange, RollbackConfiguration, StackDescription,
+    StackEvent, StackProgress, StackStatus, StackUpdateOutcome, StackUpdateRequest, StatusKind,
     SubnetDirectory, TemplateFetcher, TemplateSource, TemplateUrlPolicy, UpdateStart,
-    parameters::{ParameterChange, resolve_parameters},
+    parameters::{
+        KeptDefault, ParameterChange, SsmParameter, kept_with_changed_default, resolve_parameters,
+        ssm_parameters,
+    },
     sha256_hex,
     subnets::validate_subnets,
     template_fetch::fetch_verified_template,
@@ -82,7 +85,7 @@ impl StackChange {
     ///     expires: None,
     /// };
     /// let change = StackChange::from_release(&release, [("Image", "runner:2")]);
-    /// let StackChange::ReplaceTemplate { template_url, expected_sha256, parameter_changes } = change
+    /// let StackChange::ReplaceTemplate { template_url, expected_sha256, parameter_changes, .. } = change
     /// else { unreachable!() };
     /// assert_eq!(template_url, release.template_url);
     /// assert_eq!(expected_sha256, release.template_sha256);
@@ -159,9 +162,15 @@ pub struct StackUpdaterConfig {
     /// Prefix of change set names (letters, digits, `-`; starts with a
     /// letter). Default: `cfn-stack-`.
     pub change_set_prefix: String,
-    /// Capabilities acknowledged on every update. Default:
-    /// `CAPABILITY_IAM`, `CAPABILITY_NAMED_IAM` (runner templates create
-    /// IAM roles).
+    /// The capabilities this updater may acknowledge (an allow-list).
+    /// An update sends exactly the capabilities its template needs, as
+    /// `GetTemplateSummary` reports them (plus `CAPABILITY_AUTO_EXPAND`
+    /// for a template with transforms), and they are shown in the plan;
+    /// a template needing one not listed here is refused with
+    /// [`Error::CapabilityNotAcknowledged`] before any mutating call.
+    /// `CAPABILITY_NAMED_IAM` here also covers a need for `CAPABILITY_IAM`.
+    /// Default: `CAPABILITY_IAM`, `CAPABILITY_NAMED_IAM` (runner templates
+    /// create IAM roles); add `CAPABILITY_AUTO_EXPAND` to allow transforms.
     pub capabilities: Vec<String>,
     /// Where the infrastructure version is read, first match wins.
     /// Default: output `InfrastructureVersion`, then tag
@@ -230,6 +239,21 @@ pub struct StackState {
     pub infra_version: Option<InfraVersion>,
 }
 
+/// Per-update options of [`StackUpdater::plan_with_options`] and
+/// [`StackUpdater::apply_with_options`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpdateOptions {
+    /// Rollback triggers (CloudWatch alarms and a monitoring time) sent
+    /// with the update; `None` (the default) keeps the stack's own.
+    /// Checked with [`RollbackConfiguration::validate`] before any call.
+    pub rollback_configuration: Option<RollbackConfiguration>,
+    /// For a [`StackChange::ReplaceTemplate`]: parameters the change does
+    /// not set, whose default the new template changed, are set to the new
+    /// default instead of being kept with `UsePreviousValue` (see
+    /// [`StackPlan::kept_defaults`]). Default: `false` (kept, and listed).
+    pub take_new_defaults: bool,
+}
+
 /// A previewed update: a created, not executed, change set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackPlan {
@@ -241,6 +265,22 @@ pub struct StackPlan {
     pub parameter_diff: Vec<ParameterChange>,
     /// What CloudFormation will do to the resources.
     pub resource_changes: Vec<ResourceChange>,
+    /// Parameters kept with `UsePreviousValue` whose default the new
+    /// template changed ("kept X, the new default is Y"; each also in
+    /// [`warnings`](Self::warnings)). Empty when the change
+    /// [takes the new defaults](UpdateOptions::take_new_defaults): they are
+    /// then in the diff.
+    pub kept_defaults: Vec<KeptDefault>,
+    /// Parameters of an SSM parameter type, which CloudFormation resolves
+    /// again on every update, with the old and new resolved values where
+    /// the API reports them (each also in [`warnings`](Self::warnings)).
+    pub ssm_parameters: Vec<SsmParameter>,
+    /// The rollback triggers the change set was created with (`None`: the
+    /// stack keeps its own).
+    pub rollback_configuration: Option<RollbackConfiguration>,
+    /// The capabilities the template needs and the update acknowledges
+    /// (from `GetTemplateSummary`), sorted.
+    pub capabilities: Vec<String>,
     /// The sha256 the change set's template was verified against, if the
     /// change had an expected hash: either the verified bytes were sent
     /// (`TemplateBody`), or the change set's template was read back
@@ -252,11 +292,50 @@ pub struct StackPlan {
     pub warnings: Vec<String>,
 }
 
+impl StackPlan {
+    /// A plan for a change set created earlier (e.g. by `plan` in another
+    /// process), to execute it by name with [`StackUpdater::apply_plan`]:
+    /// no diff, no resource changes, no warnings; `template_sha256`, when
+    /// given, makes `apply_plan` read the change set's template back and
+    /// compare it before executing.
+    ///
+    /// ```
+    /// use cfn_stack::{ChangeSetRef, StackPlan, TemplateSource};
+    ///
+    /// let plan = StackPlan::for_change_set(
+    ///     ChangeSetRef { stack: "runner".into(), change_set: "cfn-stack-1".into() },
+    ///     None,
+    /// );
+    /// assert_eq!(plan.template, TemplateSource::Existing);
+    /// assert!(plan.parameter_diff.is_empty() && plan.capabilities.is_empty());
+    /// ```
+    pub fn for_change_set(change_set: ChangeSetRef, template_sha256: Option<String>) -> Self {
+        // With a hash, the template is compared by reading it back (the
+        // URL path of `verify_change_set_template`).
+        let template = match &template_sha256 {
+            Some(_) => TemplateSource::Url(format!("change set {}", change_set.change_set)),
+            None => TemplateSource::Existing,
+        };
+        Self {
+            change_set,
+            template,
+            parameter_diff: Vec::new(),
+            resource_changes: Vec::new(),
+            kept_defaults: Vec::new(),
+            ssm_parameters: Vec::new(),
+            rollback_configuration: None,
+            capabilities: Vec::new(),
+            template_sha256,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// The result of [`StackUpdater::plan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanOutcome {
     /// A change set is ready to apply.
-    Planned(StackPlan),
+    Planned(Box<StackPlan>),
     /// The update changes nothing; no change set is left behind.
     NoChanges {
         /// CloudFormation's words.
@@ -283,7 +362,8 @@ pub struct WaitResume {
     pub after_event_id: Option<String>,
     /// For a stack update: the `ClientRequestToken` it was started with.
     pub client_request_token: Option<String>,
-    /// For a change set creation: the change set still being created.
+    /// For a change set creation: the change set that was still being
+    /// created (the updater has already tried to delete it; plan again).
     pub change_set: Option<ChangeSetRef>,
 }
 
@@ -291,6 +371,8 @@ pub struct WaitResume {
 struct Prepared {
     request: StackUpdateRequest,
     diff: Vec<ParameterChange>,
+    kept_defaults: Vec<KeptDefault>,
+    ssm: Vec<SsmParameter>,
     warnings: Vec<String>,
     /// The verified sha256 of the template, if the change had one.
     template_sha256: Option<String>,
@@ -387,7 +469,11 @@ impl StackUpdater {
         stack: &str,
         change: &StackChange,
         mode: ApplyMode,
+        options: &UpdateOptions,
     ) -> Result<Prepared, Error> {
+        if let Some(rollback) = &options.rollback_configuration {
+            rollback.validate()?;
+        }
         let mut template = change.template();
         let mut template_sha256 = None;
         if let StackChange::ReplaceTemplate {
@@ -431,24 +517,63 @@ impl StackUpdater {
         let description = self.api.describe_stack(stack).await?;
         ensure_updatable(stack, &description.status)?;
         let declared = self.api.template_summary(stack, &template).await?;
-        let resolved = resolve_parameters(
+        let mut resolved = resolve_parameters(
             stack,
             &description.parameters,
             &declared,
             change.parameter_changes(),
         )?;
-        let names = &self.config.az_parameters;
+        let mut kept_defaults = Vec::new();
         let mut warnings = Vec::new();
-        if declared.parameter(&names.availability_zones).is_some()
+        if let StackChange::ReplaceTemplate { .. } = change {
+            let current = self
+                .api
+                .template_summary(stack, &TemplateSource::Existing)
+                .await?;
+            let kept = kept_with_changed_default(
+                &current,
+                &declared,
+                &description.parameters,
+                change.parameter_changes(),
+            );
+            if options.take_new_defaults && !kept.is_empty() {
+                let mut changes = change.parameter_changes().clone();
+                for k in &kept {
+                    changes.insert(k.key.clone(), k.new_default.clone());
+                }
+                resolved = resolve_parameters(stack, &description.parameters, &declared, &changes)?;
+            } else {
+                warnings.extend(kept.iter().map(ToString::to_string));
+                kept_defaults = kept;
+            }
+        }
+        let capabilities = self.acknowledged_capabilities(stack, &declared)?;
+        let ssm = ssm_parameters(
+            &declared,
+            &description.parameters,
+            &description.resolved_parameters,
+            &resolved.after,
+        );
+        let names = &self.config.az_parameters;
+        // The configured names are checked against what the template
+        // declares first: a template with other names is reported, not a
+        // reason to refuse every subnet change.
+        let az = names.declared_in(&declared.keys());
+        if self.subnets.is_some()
+            && let Some(warning) = az.warning()
+        {
+            warnings.push(warning);
+        }
+        if az.availability_zones.is_some()
             && let Some(warning) =
                 names.zone_change_warning(&description.parameters, &resolved.after)
         {
             warnings.push(warning);
         }
-        let touches_subnets = resolved.diff.iter().any(|c| names.concerns(&c.key));
-        if let (Some(directory), true) = (&self.subnets, touches_subnets) {
+        let touches_subnets = resolved.diff.iter().any(|c| az.concerns(&c.key));
+        if let (Some(directory), true, true) = (&self.subnets, touches_subnets, az.can_validate()) {
             let report =
-                validate_subnets(directory.as_ref(), &names.request_from(&resolved.after)).await?;
+                validate_subnets(directory.as_ref(), &az.request_from(&resolved.after)).await?;
             if !report.is_valid() {
                 return Err(Error::InvalidSubnets {
                     stack: stack.to_string(),
@@ -456,7 +581,11 @@ impl StackUpdater {
                 });
             }
         }
-        for warning in &warnings {
+        for warning in warnings
+            .iter()
+            .cloned()
+            .chain(ssm.iter().map(ToString::to_string))
+        {
             warn!(stack, warning = warning.as_str(), "stack update warning");
         }
         Ok(Prepared {
@@ -464,14 +593,50 @@ impl StackUpdater {
                 stack: stack.to_string(),
                 template,
                 parameters: resolved.send,
-                capabilities: self.config.capabilities.clone(),
+                capabilities,
                 no_echo: resolved.no_echo,
                 client_request_token: None,
+                rollback_configuration: options.rollback_configuration.clone(),
             },
             diff: resolved.diff,
+            kept_defaults,
+            ssm,
             warnings,
             template_sha256,
         })
+    }
+
+    /// The capabilities to send for a template: each one it needs, when
+    /// the configuration acknowledges it (`CAPABILITY_NAMED_IAM` covers
+    /// `CAPABILITY_IAM`); else [`Error::CapabilityNotAcknowledged`].
+    fn acknowledged_capabilities(
+        &self,
+        stack: &str,
+        declared: &crate::TemplateSummary,
+    ) -> Result<Vec<String>, Error> {
+        let allowed = &self.config.capabilities;
+        let has = |c: &str| allowed.iter().any(|a| a == c);
+        let mut send = Vec::new();
+        let mut missing = Vec::new();
+        for needed in declared.required_capabilities() {
+            if has(&needed) {
+                send.push(needed);
+            } else if needed == "CAPABILITY_IAM" && has("CAPABILITY_NAMED_IAM") {
+                send.push("CAPABILITY_NAMED_IAM".to_string());
+            } else {
+                missing.push(needed);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::CapabilityNotAcknowledged {
+                stack: stack.to_string(),
+                missing,
+                reason: declared.capabilities_reason.clone(),
+            });
+        }
+        send.sort();
+        send.dedup();
+        Ok(send)
     }
 
     /// Previews `change` as a change set: returns the parameter diff and the
@@ -488,7 +653,54 @@ impl StackUpdater {
         change: &StackChange,
         progress: &dyn ProgressSink,
     ) -> Result<PlanOutcome, Error> {
-        let prepared = self.prepare(stack, change, ApplyMode::ChangeSet).await?;
+        self.plan_with_options(stack, change, &UpdateOptions::default(), progress)
+            .await
+    }
+
+    /// [`plan_with_progress`](Self::plan_with_progress) with per-update
+    /// options (rollback triggers, sent with `CreateChangeSet`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use cfn_stack::{
+    ///     FakeCfn, FakeTemplate, NoProgress, PlanOutcome, RollbackConfiguration, StackChange,
+    ///     StackUpdater, StackUpdaterConfig, UpdateOptions,
+    /// };
+    /// use update_clock::ManualClock;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cfn = FakeCfn::new();
+    /// let url = "https://runner.s3.amazonaws.com/runner.yaml";
+    /// cfn.add_template(url, FakeTemplate::new().parameter("Image", None));
+    /// cfn.create_stack("runner", url, &[("Image", "runner:1")], &[]).unwrap();
+    /// let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+    /// let updater = StackUpdater::new(Arc::new(cfn.clone()), clock, StackUpdaterConfig::default()).unwrap();
+    /// let options = UpdateOptions {
+    ///     rollback_configuration: Some(RollbackConfiguration::alarms(
+    ///         ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:runner-health"],
+    ///         Some(15),
+    ///     )),
+    ///     ..UpdateOptions::default()
+    /// };
+    /// let change = StackChange::parameters([("Image", "runner:2")]);
+    /// let PlanOutcome::Planned(plan) =
+    ///     updater.plan_with_options("runner", &change, &options, &NoProgress).await.unwrap()
+    /// else { unreachable!() };
+    /// assert_eq!(plan.rollback_configuration, options.rollback_configuration);
+    /// updater.apply_plan(&plan, &NoProgress).await.unwrap();
+    /// assert_eq!(cfn.rollback_configuration("runner"), options.rollback_configuration);
+    /// # });
+    /// ```
+    pub async fn plan_with_options(
+        &self,
+        stack: &str,
+        change: &StackChange,
+        options: &UpdateOptions,
+        progress: &dyn ProgressSink,
+    ) -> Result<PlanOutcome, Error> {
+        let prepared = self
+            .prepare(stack, change, ApplyMode::ChangeSet, options)
+            .await?;
         let name = self.change_set_name();
         let change_set = match self.api.create_change_set(&name, &prepared.request).await? {
             ChangeSetStart::Created(change_set) => change_set,
@@ -511,10 +723,16 @@ impl StackUpdater {
                 Err(error) if is_retryable(&error) => {
                     warn!(stack, %error, "reading the change set failed; retrying on the next poll");
                 }
-                Err(error) => return Err(error),
+                Err(error) => {
+                    self.delete_abandoned(&change_set, "its creation could not be followed")
+                        .await;
+                    return Err(error);
+                }
             }
             let waited = self.clock.monotonic().saturating_sub(started);
             if waited >= self.config.change_set_timeout {
+                self.delete_abandoned(&change_set, "its creation timed out")
+                    .await;
                 return Err(Error::WaitTimedOut {
                     stack: stack.to_string(),
                     operation: "change set creation",
@@ -539,6 +757,7 @@ impl StackUpdater {
             });
         }
         if description.status != "CREATE_COMPLETE" {
+            self.delete_abandoned(&change_set, "it failed").await;
             return Err(Error::ChangeSetFailed {
                 stack: stack.to_string(),
                 change_set: name,
@@ -547,22 +766,31 @@ impl StackUpdater {
                     .unwrap_or_else(|| format!("status {}", description.status)),
             });
         }
+        let mut ssm = prepared.ssm;
+        let mut warnings = prepared.warnings;
+        for parameter in &mut ssm {
+            parameter.resolved_after = description.resolved_parameters.get(&parameter.key).cloned();
+            warnings.push(parameter.to_string());
+        }
         let plan = StackPlan {
             change_set,
             template: prepared.request.template,
             parameter_diff: prepared.diff,
+            kept_defaults: prepared.kept_defaults,
+            ssm_parameters: ssm,
             resource_changes: description.changes,
-            warnings: prepared.warnings,
+            capabilities: prepared.request.capabilities.clone(),
+            rollback_configuration: prepared.request.rollback_configuration.clone(),
+            warnings,
             template_sha256: prepared.template_sha256,
         };
         if let Err(error) = self.verify_change_set_template(&plan).await {
-            if let Err(delete) = self.api.delete_change_set(&plan.change_set).await {
-                warn!(stack, error = %delete, "could not delete an unverified change set");
-            }
+            self.delete_abandoned(&plan.change_set, "its template did not verify")
+                .await;
             return Err(error);
         }
         info!(stack, change_set = %name, changes = plan.resource_changes.len(), "change set ready");
-        Ok(PlanOutcome::Planned(plan))
+        Ok(PlanOutcome::Planned(Box::new(plan)))
     }
 
     /// For a plan whose template was given by URL with an expected hash:
@@ -591,19 +819,59 @@ impl StackUpdater {
         Ok(())
     }
 
+    /// Deletes a change set that will not be executed (failed, timed out,
+    /// unverified or abandoned); a failed delete is only logged, since it
+    /// does not change the answer (and an executing change set cannot be
+    /// deleted, so nothing running is touched).
+    async fn delete_abandoned(&self, change_set: &ChangeSetRef, why: &str) {
+        match self.api.delete_change_set(change_set).await {
+            Ok(()) => info!(
+                stack = change_set.stack.as_str(),
+                change_set = change_set.change_set.as_str(),
+                why,
+                "deleted a change set that will not be executed"
+            ),
+            Err(error) => warn!(
+                stack = change_set.stack.as_str(),
+                change_set = change_set.change_set.as_str(),
+                why,
+                %error,
+                "could not delete a change set that will not be executed"
+            ),
+        }
+    }
+
     /// Deletes the change set of a plan that will not be applied.
     pub async fn discard_plan(&self, plan: &StackPlan) -> Result<(), Error> {
         self.api.delete_change_set(&plan.change_set).await
     }
 
     /// Executes a planned change set and waits for the stack to settle.
+    ///
+    /// A plan whose template no longer verifies is deleted; after any other
+    /// error before the execution the change set is kept (the caller holds
+    /// the plan: apply it again or [`discard_plan`](Self::discard_plan)).
     pub async fn apply_plan(
         &self,
         plan: &StackPlan,
         progress: &dyn ProgressSink,
     ) -> Result<StackUpdateOutcome, Error> {
         let stack = plan.change_set.stack.as_str();
-        self.verify_change_set_template(plan).await?;
+        if let Err(error) = self.verify_change_set_template(plan).await {
+            if matches!(error, Error::TemplateHashMismatch { .. }) {
+                self.delete_abandoned(&plan.change_set, "its template did not verify")
+                    .await;
+            }
+            return Err(error);
+        }
+        let (marker, token) = self.execute_plan(plan).await?;
+        self.wait(stack, marker, Some(token), progress).await
+    }
+
+    /// Executes a verified plan's change set: returns the event marker and
+    /// the `ClientRequestToken` to wait with.
+    async fn execute_plan(&self, plan: &StackPlan) -> Result<(Option<String>, String), Error> {
+        let stack = plan.change_set.stack.as_str();
         let description = self.api.describe_stack(stack).await?;
         ensure_updatable(stack, &description.status)?;
         let marker = self.newest_event_id(stack).await?;
@@ -634,7 +902,7 @@ impl StackUpdater {
             }
             self.retry_pause(&mut started, error).await?;
         }
-        self.wait(stack, marker, Some(token), progress).await
+        Ok((marker, token))
     }
 
     /// Whether an event after `marker` carries `token`: the request took
@@ -671,13 +939,53 @@ impl StackUpdater {
         mode: ApplyMode,
         progress: &dyn ProgressSink,
     ) -> Result<StackUpdateOutcome, Error> {
+        self.apply_with_options(stack, change, mode, &UpdateOptions::default(), progress)
+            .await
+    }
+
+    /// [`apply`](Self::apply) with per-update options: rollback triggers
+    /// (`RollbackConfiguration`) are sent with `CreateChangeSet` or
+    /// `UpdateStack`; without them the stack keeps its own.
+    pub async fn apply_with_options(
+        &self,
+        stack: &str,
+        change: &StackChange,
+        mode: ApplyMode,
+        options: &UpdateOptions,
+        progress: &dyn ProgressSink,
+    ) -> Result<StackUpdateOutcome, Error> {
         match mode {
-            ApplyMode::ChangeSet => match self.plan_with_progress(stack, change, progress).await? {
+            ApplyMode::ChangeSet => match self
+                .plan_with_options(stack, change, options, progress)
+                .await?
+            {
                 PlanOutcome::NoChanges { reason } => Ok(StackUpdateOutcome::NoChanges { reason }),
-                PlanOutcome::Planned(plan) => self.apply_plan(&plan, progress).await,
+                PlanOutcome::Planned(plan) => {
+                    // The change set is this call's own: one not executed
+                    // (the stack became busy, the execute was refused) is
+                    // abandoned and deleted.
+                    let stack = plan.change_set.stack.as_str();
+                    if let Err(error) = self.verify_change_set_template(&plan).await {
+                        self.delete_abandoned(&plan.change_set, "its template did not verify")
+                            .await;
+                        return Err(error);
+                    }
+                    match self.execute_plan(&plan).await {
+                        Ok((marker, token)) => {
+                            self.wait(stack, marker, Some(token), progress).await
+                        }
+                        Err(error) => {
+                            self.delete_abandoned(&plan.change_set, "it could not be executed")
+                                .await;
+                            Err(error)
+                        }
+                    }
+                }
             },
             ApplyMode::Direct => {
-                let mut prepared = self.prepare(stack, change, ApplyMode::Direct).await?;
+                let mut prepared = self
+                    .prepare(stack, change, ApplyMode::Direct, options)
+                    .await?;
                 let marker = self.newest_event_id(stack).await?;
                 let token = self.unique_name();
                 prepared.request.client_request_token = Some(token.clone());
@@ -723,10 +1031,12 @@ impl StackUpdater {
     /// streaming its events, on the injected clock, for at most
     /// [`update_timeout`](StackUpdaterConfig::update_timeout).
     ///
-    /// A terminal status counts only once the update has been seen (an
-    /// `*_IN_PROGRESS` status or a new event of the stack itself), so a
-    /// stale `UPDATE_COMPLETE` from an earlier update is never mistaken for
-    /// this one's result. `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS` ends the
+    /// A terminal status counts only once it is this update's: after an
+    /// `*_IN_PROGRESS` status was seen, or when it agrees with the terminal
+    /// event of the stack itself. `DescribeStacks` can lag behind
+    /// `ExecuteChangeSet` and the events (still showing the previous
+    /// update's terminal status), so a stale `UPDATE_COMPLETE` from an
+    /// earlier update is never mistaken for this one's result. `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS` ends the
     /// wait as [`StackUpdateOutcome::Updated`] with `cleanup_pending`.
     ///
     /// A throttled or transient failure of a read is retried on the next
@@ -817,7 +1127,14 @@ impl StackUpdater {
         let mut marker = after_event_id;
         let mut events: Vec<StackEvent> = Vec::new();
         let mut last_status: Option<StackStatus> = None;
-        let mut seen_update = false;
+        // DescribeStacks has shown the update running (`*_IN_PROGRESS`): a
+        // terminal status after that is this update's.
+        let mut seen_running = false;
+        // The newest terminal status the stack's own events reported for
+        // this update: DescribeStacks may lag behind it (still showing the
+        // previous update's terminal status), so a terminal status only
+        // counts once it agrees.
+        let mut final_event_status: Option<String> = None;
         loop {
             let read = async {
                 let description = self.api.describe_stack(stack).await?;
@@ -863,7 +1180,8 @@ impl StackUpdater {
                 if event.resource_type == "AWS::CloudFormation::Stack"
                     && event.logical_id == description.name
                 {
-                    seen_update = true;
+                    final_event_status =
+                        (!event.status.ends_with("_IN_PROGRESS")).then(|| event.status.clone());
                 }
                 progress.report(&StackProgress::Event(event.clone()));
                 events.push(event);
@@ -880,10 +1198,18 @@ impl StackUpdater {
             if settled_with_cleanup(&description.status) {
                 return Ok(outcome_of(&description, &events, elapsed));
             } else if description.status.is_in_progress() {
-                seen_update = true;
-            } else if seen_update {
+                seen_running = true;
+            } else if let Some(final_status) = &final_event_status {
+                if final_status == description.status.as_str() {
+                    return Ok(outcome_of(&description, &events, elapsed));
+                }
+                // DescribeStacks lags behind the events: poll again.
+            } else if seen_running {
                 return Ok(outcome_of(&description, &events, elapsed));
             }
+            // Otherwise the terminal status may be the previous update's
+            // (the update has not shown up yet, or only its first events
+            // have): poll again.
             if elapsed >= self.config.update_timeout {
                 return Err(Error::WaitTimedOut {
                     stack: stack.to_string(),
@@ -1077,6 +1403,7 @@ mod tests {
             status: StackStatus::new(status),
             status_reason: reason.map(Into::into),
             parameters: BTreeMap::new(),
+            resolved_parameters: BTreeMap::new(),
             outputs: BTreeMap::new(),
             tags: BTreeMap::new(),
             last_updated: None,

@@ -562,3 +562,38 @@ async fn a_verified_template_is_sent_as_its_body() {
     assert_eq!(state.description.outputs["MetricsPort"], "9100");
     assert!(!s.api.calls().contains(&CfnOperation::ChangeSetTemplate));
 }
+
+/// Rollback triggers go over the wire with `CreateChangeSet` and
+/// `UpdateStack` and moto accepts them (moto does not store or act on them;
+/// their effect is covered on `FakeCfn`).
+#[tokio::test]
+async fn rollback_triggers_are_accepted_by_moto() {
+    let s = setup().await;
+    let options = cfn_stack::UpdateOptions {
+        rollback_configuration: Some(cfn_stack::RollbackConfiguration::alarms(
+            ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:runner-health"],
+            Some(5),
+        )),
+        ..cfn_stack::UpdateOptions::default()
+    };
+    for (mode, image) in [
+        (ApplyMode::ChangeSet, "runner:2"),
+        (ApplyMode::Direct, "runner:3"),
+    ] {
+        let outcome = s
+            .updater
+            .apply_with_options(
+                &s.stack,
+                &StackChange::parameters([("Image", image)]),
+                mode,
+                &options,
+                &NoProgress,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, StackUpdateOutcome::Updated { .. }),
+            "{mode:?}: {outcome:?}"
+        );
+    }
+}

@@ -90,6 +90,7 @@ async fn subnets_in_three_zones_are_validated_against_moto_ec2() {
             availability_zones: three.clone(),
             subnet_ids: net.subnets.clone(),
             vpc_id: Some(net.vpc.clone()),
+            ..SubnetRequest::default()
         },
     )
     .await
@@ -108,6 +109,7 @@ async fn subnets_in_three_zones_are_validated_against_moto_ec2() {
             availability_zones: zones(&["us-east-1a", "us-east-1b", "us-east-1d"]),
             subnet_ids: net.subnets.clone(),
             vpc_id: None,
+            ..SubnetRequest::default()
         },
     )
     .await
@@ -127,6 +129,7 @@ async fn subnets_in_three_zones_are_validated_against_moto_ec2() {
                 net.subnets[2].clone(),
             ],
             vpc_id: Some(net.vpc.clone()),
+            ..SubnetRequest::default()
         },
     )
     .await
@@ -147,6 +150,7 @@ async fn subnets_in_three_zones_are_validated_against_moto_ec2() {
                 ghost.clone(),
             ],
             vpc_id: Some(net.vpc.clone()),
+            ..SubnetRequest::default()
         },
     )
     .await
@@ -224,5 +228,66 @@ async fn updater_checks_subnets_with_ec2_before_updating() {
     assert!(
         matches!(outcome, StackUpdateOutcome::Updated { .. }),
         "{outcome:?}"
+    );
+}
+
+/// moto returns each subnet's `AvailabilityZoneId` (us-east-1a is
+/// `use1-az6`, 1b `use1-az1`, 1c `use1-az2` in moto's zone table), so zones
+/// may be requested by id as well as by name.
+#[tokio::test]
+async fn zones_requested_by_id_are_matched_with_moto_availability_zone_ids() {
+    let net = network().await;
+    let directory = Ec2Subnets::new(net.client.clone());
+    let found = directory.subnets(&net.subnets).await.unwrap();
+    let ids: Vec<(String, Option<String>)> = net
+        .subnets
+        .iter()
+        .map(|id| {
+            let s = found.iter().find(|s| &s.id == id).expect("found");
+            (s.availability_zone.clone(), s.availability_zone_id.clone())
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("us-east-1a".to_string(), Some("use1-az6".to_string())),
+            ("us-east-1b".to_string(), Some("use1-az1".to_string())),
+            ("us-east-1c".to_string(), Some("use1-az2".to_string())),
+        ]
+    );
+
+    // Ids and names mixed: every zone covered.
+    let report = validate_subnets(
+        &directory,
+        &SubnetRequest {
+            availability_zones: zones(&["use1-az6", "us-east-1b", "use1-az2"]),
+            subnet_ids: net.subnets.clone(),
+            vpc_id: Some(net.vpc.clone()),
+            ..SubnetRequest::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.is_valid(), "{report}");
+
+    // An id no subnet is in, and a subnet outside the requested ids.
+    let report = validate_subnets(
+        &directory,
+        &SubnetRequest {
+            availability_zones: zones(&["use1-az6", "use1-az4"]),
+            subnet_ids: vec![net.subnets[0].clone(), net.subnets[1].clone()],
+            vpc_id: Some(net.vpc.clone()),
+            ..SubnetRequest::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.zones_without_subnet, zones(&["use1-az4"]));
+    assert_eq!(report.subnets_outside_zones, vec![net.subnets[1].clone()]);
+    assert!(
+        report
+            .to_string()
+            .contains(&format!("{} (us-east-1b / use1-az1)", net.subnets[1])),
+        "{report}"
     );
 }

@@ -4,9 +4,10 @@
 use std::{sync::Arc, sync::Mutex, time::Duration};
 
 use cfn_stack::{
-    ApplyMode, CfnApi, CfnOperation, Error, ErrorClass, FakeCfn, FakeFailure, FakeTemplate,
-    InMemorySubnets, InfraVersionKey, NoProgress, PlanOutcome, RecordingCfn, StackChange,
-    StackProgress, StackUpdateOutcome, StackUpdater, StackUpdaterConfig, StaticTemplates,
+    ApplyMode, AzParameterNames, CfnApi, CfnOperation, Error, ErrorClass, FakeCfn, FakeFailure,
+    FakeTemplate, InMemorySubnets, InfraVersionKey, KeptDefault, ListZoneGap, NoProgress,
+    PlanOutcome, RecordingCfn, RollbackConfiguration, SsmParameter, StackChange, StackProgress,
+    StackUpdateOutcome, StackUpdater, StackUpdaterConfig, StaticTemplates, UpdateOptions,
     sha256_hex,
 };
 use update_clock::{Clock, ManualClock};
@@ -602,6 +603,703 @@ async fn subnet_changes_are_validated_before_any_mutating_call() {
     };
     assert_eq!(plan.warnings.len(), 1);
     assert!(plan.warnings[0].contains("AvailabilityZones changes but none of SubnetIds does"));
+}
+
+/// A template with EC2 subnets and load-balancer subnets: each list must
+/// cover every requested zone by itself; zones may be given by id.
+#[tokio::test]
+async fn each_subnet_list_is_validated_on_its_own_and_zone_ids_are_accepted() {
+    let subnets = InMemorySubnets::new();
+    subnets.insert_with_zone_id("subnet-a", "vpc-1", "eu-west-1a", "euw1-az1");
+    subnets.insert_with_zone_id("subnet-b", "vpc-1", "eu-west-1b", "euw1-az2");
+    subnets.insert_with_zone_id("subnet-c", "vpc-1", "eu-west-1c", "euw1-az3");
+    subnets.insert_with_zone_id("subnet-lb-a", "vpc-1", "eu-west-1a", "euw1-az1");
+    subnets.insert_with_zone_id("subnet-lb-b", "vpc-1", "eu-west-1b", "euw1-az2");
+    let cfn = FakeCfn::new();
+    cfn.add_template(
+        V1,
+        FakeTemplate::new()
+            .parameter("AvailabilityZones", None)
+            .parameter("SubnetIds", None)
+            .parameter("LoadBalancerSubnets", None)
+            .parameter("VpcId", None),
+    );
+    cfn.create_stack(
+        "runner",
+        V1,
+        &[
+            ("AvailabilityZones", "euw1-az1,euw1-az2"),
+            ("SubnetIds", "subnet-a,subnet-b"),
+            ("LoadBalancerSubnets", "subnet-lb-a,subnet-lb-b"),
+            ("VpcId", "vpc-1"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let api = RecordingCfn::new(cfn.clone());
+    let config = StackUpdaterConfig {
+        az_parameters: AzParameterNames {
+            subnets: vec!["SubnetIds".into(), "LoadBalancerSubnets".into()],
+            ..AzParameterNames::default()
+        },
+        ..StackUpdaterConfig::default()
+    };
+    let updater = StackUpdater::new(
+        Arc::new(api.clone()),
+        Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025)),
+        config,
+    )
+    .unwrap()
+    .with_subnet_directory(Arc::new(subnets.clone()));
+
+    // A third zone (by id) for the EC2 subnets only: the union covers it,
+    // but the load-balancer list does not, and the report says so.
+    let ec2_only = StackChange::parameters([
+        ("AvailabilityZones", "euw1-az1,euw1-az2,euw1-az3"),
+        ("SubnetIds", "subnet-a,subnet-b,subnet-c"),
+    ]);
+    let err = updater.plan("runner", &ec2_only).await.unwrap_err();
+    let Error::InvalidSubnets { report, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(report.zones_without_subnet.is_empty(), "{report}");
+    assert_eq!(
+        report.list_gaps,
+        vec![ListZoneGap {
+            parameter: "LoadBalancerSubnets".into(),
+            zone: "euw1-az3".into(),
+            covered_by: vec!["SubnetIds".into()],
+        }]
+    );
+    assert!(
+        err.to_string().contains(
+            "subnet parameter LoadBalancerSubnets has no subnet in availability zone euw1-az3 \
+             (only SubnetIds does)"
+        ),
+        "{err}"
+    );
+    assert!(api.mutating_calls().is_empty());
+
+    // Both lists extended: valid, no warning.
+    subnets.insert_with_zone_id("subnet-lb-c", "vpc-1", "eu-west-1c", "euw1-az3");
+    let both = StackChange::parameters([
+        ("AvailabilityZones", "euw1-az1,euw1-az2,euw1-az3"),
+        ("SubnetIds", "subnet-a,subnet-b,subnet-c"),
+        ("LoadBalancerSubnets", "subnet-lb-a,subnet-lb-b,subnet-lb-c"),
+    ]);
+    let PlanOutcome::Planned(plan) = updater.plan("runner", &both).await.unwrap() else {
+        panic!("expected a plan")
+    };
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    // Zone names work as well as ids.
+    updater.discard_plan(&plan).await.unwrap();
+    let by_name = StackChange::parameters([
+        ("AvailabilityZones", "eu-west-1a,eu-west-1b,eu-west-1c"),
+        ("SubnetIds", "subnet-a,subnet-b,subnet-c"),
+        ("LoadBalancerSubnets", "subnet-lb-a,subnet-lb-b,subnet-lb-c"),
+    ]);
+    assert!(matches!(
+        updater.plan("runner", &by_name).await.unwrap(),
+        PlanOutcome::Planned(_)
+    ));
+}
+
+/// A template whose parameters are not the configured names: the plan says
+/// so and subnet changes are not refused; without a zone parameter only
+/// existence and the VPC are checked.
+#[tokio::test]
+async fn configured_names_missing_from_the_template_are_reported_not_refused() {
+    let subnets = InMemorySubnets::new();
+    subnets.insert("subnet-a", "vpc-1", "eu-west-1a");
+    subnets.insert("subnet-b", "vpc-1", "eu-west-1b");
+    subnets.insert("subnet-x", "vpc-2", "eu-west-1b");
+    let cfn = FakeCfn::new();
+    // No zone parameter; subnets under another name.
+    cfn.add_template(
+        V1,
+        FakeTemplate::new()
+            .parameter("Subnets", None)
+            .parameter("Image", None),
+    );
+    cfn.add_template(
+        V2,
+        FakeTemplate::new()
+            .parameter("SubnetIds", None)
+            .parameter("VpcId", None)
+            .parameter("Image", None),
+    );
+    cfn.create_stack(
+        "runner",
+        V1,
+        &[("Subnets", "subnet-a"), ("Image", "runner:1")],
+        &[],
+    )
+    .unwrap();
+    let updater = StackUpdater::new(
+        Arc::new(cfn.clone()),
+        Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025)),
+        StackUpdaterConfig::default(),
+    )
+    .unwrap()
+    .with_subnet_directory(Arc::new(subnets));
+
+    let change = StackChange::parameters([("Subnets", "subnet-a,subnet-b")]);
+    let PlanOutcome::Planned(plan) = updater.plan("runner", &change).await.unwrap() else {
+        panic!("expected a plan")
+    };
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    let warning = &plan.warnings[0];
+    assert!(
+        warning.contains("declares none of the configured subnet parameters (SubnetIds)")
+            && warning.contains("its parameters are: Subnets, Image")
+            && warning.contains("no availability-zone parameter AvailabilityZones"),
+        "{warning}"
+    );
+    updater.discard_plan(&plan).await.unwrap();
+
+    // The new template has the subnet and VPC parameters but no zones:
+    // existence and the VPC are checked, zones are not.
+    let wrong_vpc =
+        StackChange::replace_template(V2, [("SubnetIds", "subnet-a,subnet-x"), ("VpcId", "vpc-1")]);
+    let err = updater.plan("runner", &wrong_vpc).await.unwrap_err();
+    let Error::InvalidSubnets { report, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(report.subnets_outside_vpc, vec!["subnet-x".to_string()]);
+    assert!(!report.empty_request && report.zones_without_subnet.is_empty());
+    let right =
+        StackChange::replace_template(V2, [("SubnetIds", "subnet-a,subnet-b"), ("VpcId", "vpc-1")]);
+    let PlanOutcome::Planned(plan) = updater.plan("runner", &right).await.unwrap() else {
+        panic!("expected a plan")
+    };
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    assert!(
+        plan.warnings[0].contains("checked to exist and share one VPC but not against zones"),
+        "{:?}",
+        plan.warnings
+    );
+}
+
+/// Capabilities come from GetTemplateSummary (IAM resources, transforms),
+/// are shown in the plan, and one the configuration does not acknowledge
+/// is refused before any mutating call.
+#[tokio::test]
+async fn capabilities_come_from_the_template_summary_and_need_acknowledging() {
+    const SAM: &str = "https://runner.s3.eu-west-1.amazonaws.com/sam/runner.yaml";
+    const PLAIN: &str = "https://runner.s3.eu-west-1.amazonaws.com/plain/runner.yaml";
+    let s = setup();
+    s.cfn.add_template(
+        SAM,
+        template("3")
+            .transform("AWS::Serverless-2016-10-31")
+            .capability("CAPABILITY_NAMED_IAM"),
+    );
+    s.cfn.add_template(
+        PLAIN,
+        FakeTemplate::new()
+            .parameter("Image", None)
+            .parameter("AvailabilityZones", None)
+            .parameter("SubnetIds", None)
+            .parameter("VpcId", None)
+            .resource("Service", "AWS::ECS::Service"),
+    );
+
+    // The runner template has an IAM role: CAPABILITY_IAM, nothing more.
+    let PlanOutcome::Planned(plan) = s.updater.plan("runner", &image_change()).await.unwrap()
+    else {
+        panic!("expected a plan")
+    };
+    assert_eq!(plan.capabilities, vec!["CAPABILITY_IAM".to_string()]);
+    s.updater.discard_plan(&plan).await.unwrap();
+
+    // No IAM resource: no capability at all (not a fixed list).
+    let plain = StackChange::replace_template(PLAIN, [("Image", "runner:2")]);
+    let PlanOutcome::Planned(plan) = s.updater.plan("runner", &plain).await.unwrap() else {
+        panic!("expected a plan")
+    };
+    assert!(plan.capabilities.is_empty(), "{:?}", plan.capabilities);
+    s.updater.discard_plan(&plan).await.unwrap();
+
+    // A transform needs CAPABILITY_AUTO_EXPAND, which the default
+    // configuration does not acknowledge.
+    s.api.clear();
+    let sam = StackChange::replace_template(SAM, [("Image", "runner:3")]);
+    for mode in [ApplyMode::ChangeSet, ApplyMode::Direct] {
+        let err = s
+            .updater
+            .apply("runner", &sam, mode, &NoProgress)
+            .await
+            .unwrap_err();
+        let Error::CapabilityNotAcknowledged { missing, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(missing, &vec!["CAPABILITY_AUTO_EXPAND".to_string()]);
+        assert!(
+            err.to_string().contains("StackUpdaterConfig::capabilities"),
+            "{err}"
+        );
+    }
+    assert!(s.api.mutating_calls().is_empty());
+
+    // Acknowledged: planned with every needed capability, and applied
+    // (FakeCfn refuses a change set that lacks one, as CloudFormation does).
+    let config = StackUpdaterConfig {
+        capabilities: vec![
+            "CAPABILITY_NAMED_IAM".into(),
+            "CAPABILITY_AUTO_EXPAND".into(),
+        ],
+        ..StackUpdaterConfig::default()
+    };
+    let updater = StackUpdater::new(Arc::new(s.cfn.clone()), s.clock.clone(), config).unwrap();
+    let PlanOutcome::Planned(plan) = updater.plan("runner", &sam).await.unwrap() else {
+        panic!("expected a plan")
+    };
+    assert_eq!(
+        plan.capabilities,
+        vec![
+            "CAPABILITY_AUTO_EXPAND".to_string(),
+            "CAPABILITY_NAMED_IAM".to_string()
+        ]
+    );
+    let outcome = updater.apply_plan(&plan, &NoProgress).await.unwrap();
+    assert!(
+        matches!(outcome, StackUpdateOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
+}
+
+/// A change set that fails, times out or is abandoned before execution is
+/// deleted: nothing is left behind for an operator to trip over.
+#[tokio::test]
+async fn failed_timed_out_and_abandoned_change_sets_are_deleted() {
+    // Failed while being created.
+    let s = setup();
+    s.cfn
+        .fail_next_change_set("Template error: unresolved resource dependencies [Nope]");
+    let err = s
+        .updater
+        .apply("runner", &image_change(), ApplyMode::ChangeSet, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ChangeSetFailed { reason, .. } if reason.contains("Nope")),
+        "{err}"
+    );
+    assert!(s.cfn.change_set_names("runner").is_empty());
+
+    // Still being created when the wait runs out.
+    let s = setup_with(StackUpdaterConfig {
+        change_set_timeout: Duration::from_secs(20),
+        ..StackUpdaterConfig::default()
+    });
+    s.cfn.set_change_set_polls(100);
+    let err = s.updater.plan("runner", &image_change()).await.unwrap_err();
+    let Error::WaitTimedOut { resume, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(resume.change_set.is_some());
+    assert!(s.cfn.change_set_names("runner").is_empty());
+
+    // Created, then the execute is refused: apply's own change set is
+    // abandoned and deleted; the stack is untouched.
+    let s = setup();
+    s.cfn
+        .fail_next_call("ExecuteChangeSet", ErrorClass::Permanent);
+    s.updater
+        .apply("runner", &image_change(), ApplyMode::ChangeSet, &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(s.cfn.change_set_names("runner").is_empty());
+    assert_eq!(
+        s.cfn.stored_parameter("runner", "Image").as_deref(),
+        Some("runner:1")
+    );
+
+    // A change set that is slow to create but finishes in time is used.
+    let s = setup();
+    s.cfn.set_change_set_polls(2);
+    let outcome = s
+        .updater
+        .apply("runner", &image_change(), ApplyMode::ChangeSet, &NoProgress)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, StackUpdateOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
+}
+
+/// Change set names and client request tokens stay within 128 characters
+/// (FakeCfn refuses longer names, as CloudFormation does), even with the
+/// longest prefix the configuration accepts and a long stack name.
+#[tokio::test]
+async fn change_set_names_stay_within_128_characters() {
+    let prefix = format!("a{}", "-b".repeat(49) + "c");
+    assert_eq!(prefix.len(), 100);
+    let config = StackUpdaterConfig {
+        change_set_prefix: prefix.clone(),
+        ..StackUpdaterConfig::default()
+    };
+    let cfn = FakeCfn::new();
+    cfn.add_template(V1, template("1"));
+    let stack = "runner-".repeat(18);
+    cfn.create_stack(
+        &stack,
+        V1,
+        &[
+            ("Image", "runner:1"),
+            ("AvailabilityZones", "eu-west-1a"),
+            ("SubnetIds", "subnet-a"),
+            ("VpcId", "vpc-1"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+    let updater = StackUpdater::new(Arc::new(cfn.clone()), clock, config.clone()).unwrap();
+    for _ in 0..3 {
+        let PlanOutcome::Planned(plan) = updater.plan(&stack, &image_change()).await.unwrap()
+        else {
+            panic!("expected a plan")
+        };
+        updater.discard_plan(&plan).await.unwrap();
+    }
+    let outcome = updater
+        .apply(&stack, &image_change(), ApplyMode::ChangeSet, &NoProgress)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, StackUpdateOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
+    for name in cfn.change_set_names(&stack) {
+        assert!(
+            name.len() <= 128 && name.starts_with(&prefix[..50]),
+            "{name}"
+        );
+    }
+    // A prefix too long to leave room for the unique suffix is refused.
+    let too_long = StackUpdaterConfig {
+        change_set_prefix: format!("{prefix}x"),
+        ..config
+    };
+    assert!(matches!(too_long.validate(), Err(Error::InvalidConfig(_))));
+}
+
+/// A new template that changes the default of a parameter the update keeps
+/// (UsePreviousValue): the plan lists it; opting in takes the new default.
+#[tokio::test]
+async fn kept_parameters_whose_default_changed_are_listed_and_can_take_the_new_default() {
+    const OLD: &str = "https://runner.s3.eu-west-1.amazonaws.com/d1/runner.yaml";
+    const NEW: &str = "https://runner.s3.eu-west-1.amazonaws.com/d2/runner.yaml";
+    let cfn = FakeCfn::new();
+    cfn.add_template(
+        OLD,
+        FakeTemplate::new()
+            .parameter("Image", None)
+            .parameter("LogLevel", Some("info"))
+            .parameter("Size", Some("small"))
+            .no_echo_parameter("Token", Some("old-default-secret"))
+            .resource("Service", "AWS::ECS::Service"),
+    );
+    cfn.add_template(
+        NEW,
+        FakeTemplate::new()
+            .parameter("Image", None)
+            .parameter("LogLevel", Some("debug"))
+            .parameter("Size", Some("small"))
+            .no_echo_parameter("Token", Some("new-default-secret"))
+            .resource("Service", "AWS::ECS::Service"),
+    );
+    cfn.create_stack(
+        "runner",
+        OLD,
+        &[
+            ("Image", "runner:1"),
+            ("LogLevel", "info"),
+            ("Token", "t0k3n"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let updater = StackUpdater::new(
+        Arc::new(cfn.clone()),
+        Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025)),
+        StackUpdaterConfig::default(),
+    )
+    .unwrap();
+
+    let change = StackChange::replace_template(NEW, [("Image", "runner:2")]);
+    let PlanOutcome::Planned(plan) = updater.plan("runner", &change).await.unwrap() else {
+        panic!("expected a plan")
+    };
+    assert_eq!(
+        plan.kept_defaults,
+        vec![KeptDefault {
+            key: "LogLevel".into(),
+            kept: "info".into(),
+            old_default: Some("info".into()),
+            new_default: "debug".into(),
+        }]
+    );
+    assert!(
+        plan.warnings.contains(
+            &r#"kept LogLevel = "info", the new default is "debug" (was "info")"#.to_string()
+        ),
+        "{:?}",
+        plan.warnings
+    );
+    let shown = format!("{plan:?}");
+    assert!(
+        !shown.contains("secret") && !shown.contains("t0k3n"),
+        "{shown}"
+    );
+    updater.discard_plan(&plan).await.unwrap();
+
+    // Opted in: LogLevel takes the new default, shown in the diff.
+    let options = UpdateOptions {
+        take_new_defaults: true,
+        ..UpdateOptions::default()
+    };
+    let PlanOutcome::Planned(plan) = updater
+        .plan_with_options("runner", &change, &options, &NoProgress)
+        .await
+        .unwrap()
+    else {
+        panic!("expected a plan")
+    };
+    assert!(plan.kept_defaults.is_empty());
+    let diff: Vec<String> = plan
+        .parameter_diff
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        diff.contains(&r#"LogLevel: "info" -> "debug""#.to_string()),
+        "{diff:?}"
+    );
+    updater.apply_plan(&plan, &NoProgress).await.unwrap();
+    assert_eq!(
+        cfn.stored_parameter("runner", "LogLevel").as_deref(),
+        Some("debug")
+    );
+    // The NoEcho secret is kept, never replaced by a default.
+    assert_eq!(
+        cfn.stored_parameter("runner", "Token").as_deref(),
+        Some("t0k3n")
+    );
+}
+
+/// An SSM-typed parameter is re-resolved by CloudFormation on every update:
+/// the plan says so, with the value resolved at the last update
+/// (DescribeStacks' ResolvedValue) and the one the change set resolved.
+#[tokio::test]
+async fn ssm_parameters_show_their_old_and_new_resolved_values() {
+    const SSM: &str = "https://runner.s3.eu-west-1.amazonaws.com/ssm/runner.yaml";
+    let cfn = FakeCfn::new();
+    cfn.add_template(
+        SSM,
+        FakeTemplate::new()
+            .parameter("Image", None)
+            .ssm_parameter("AmiId", Some("/runner/ami/latest"))
+            .resource("Instance", "AWS::EC2::Instance"),
+    );
+    cfn.set_ssm_parameter("/runner/ami/latest", "ami-0001");
+    cfn.create_stack("runner", SSM, &[("Image", "runner:1")], &[])
+        .unwrap();
+    let updater = StackUpdater::new(
+        Arc::new(cfn.clone()),
+        Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025)),
+        StackUpdaterConfig::default(),
+    )
+    .unwrap();
+    let before = updater.read_stack("runner").await.unwrap();
+    assert_eq!(before.description.resolved_parameters["AmiId"], "ami-0001");
+
+    // The SSM parameter moved on since the last update.
+    cfn.set_ssm_parameter("/runner/ami/latest", "ami-0002");
+    let PlanOutcome::Planned(plan) = updater
+        .plan("runner", &StackChange::parameters([("Image", "runner:2")]))
+        .await
+        .unwrap()
+    else {
+        panic!("expected a plan")
+    };
+    assert_eq!(
+        plan.ssm_parameters,
+        vec![SsmParameter {
+            key: "AmiId".into(),
+            parameter_type: "AWS::SSM::Parameter::Value<String>".into(),
+            name_before: Some("/runner/ami/latest".into()),
+            name_after: Some("/runner/ami/latest".into()),
+            resolved_before: Some("ami-0001".into()),
+            resolved_after: Some("ami-0002".into()),
+        }]
+    );
+    let line = plan.ssm_parameters[0].to_string();
+    assert_eq!(
+        line,
+        "AmiId (AWS::SSM::Parameter::Value<String>) names SSM parameter \"/runner/ami/latest\": \
+         resolved \"ami-0001\" -> \"ami-0002\"; CloudFormation resolves it again on every update"
+    );
+    assert!(plan.warnings.contains(&line), "{:?}", plan.warnings);
+    // The parameter itself does not change: not in the diff.
+    assert!(plan.parameter_diff.iter().all(|c| c.key != "AmiId"));
+    updater.apply_plan(&plan, &NoProgress).await.unwrap();
+    let after = updater.read_stack("runner").await.unwrap();
+    assert_eq!(after.description.resolved_parameters["AmiId"], "ami-0002");
+}
+
+/// Rollback triggers passed on apply replace the stack's; an apply without
+/// them keeps the stack's own; invalid ones are refused before any call.
+#[tokio::test]
+async fn rollback_triggers_are_passed_on_apply_and_kept_when_not_given() {
+    let s = setup();
+    let alarm = |name: &str| format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}");
+    let triggers =
+        RollbackConfiguration::alarms([alarm("runner-5xx"), alarm("runner-health")], Some(10));
+    let options = UpdateOptions {
+        rollback_configuration: Some(triggers.clone()),
+        ..UpdateOptions::default()
+    };
+    let outcome = s
+        .updater
+        .apply_with_options(
+            "runner",
+            &image_change(),
+            ApplyMode::ChangeSet,
+            &options,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, StackUpdateOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        s.cfn.rollback_configuration("runner"),
+        Some(triggers.clone())
+    );
+
+    // Not passed: the stack keeps its own triggers (both modes).
+    for (mode, image) in [
+        (ApplyMode::Direct, "runner:3"),
+        (ApplyMode::ChangeSet, "runner:4"),
+    ] {
+        s.updater
+            .apply(
+                "runner",
+                &StackChange::parameters([("Image", image)]),
+                mode,
+                &NoProgress,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            s.cfn.rollback_configuration("runner"),
+            Some(triggers.clone())
+        );
+    }
+
+    // An empty list, sent explicitly, removes them.
+    let none = UpdateOptions {
+        rollback_configuration: Some(RollbackConfiguration::default()),
+        ..UpdateOptions::default()
+    };
+    s.updater
+        .apply_with_options(
+            "runner",
+            &StackChange::parameters([("Image", "runner:5")]),
+            ApplyMode::Direct,
+            &none,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.cfn.rollback_configuration("runner"),
+        Some(RollbackConfiguration::default())
+    );
+
+    // Invalid triggers: refused before any CloudFormation call.
+    s.api.clear();
+    let invalid = [
+        RollbackConfiguration::alarms((0..6).map(|i| alarm(&format!("a{i}"))), None),
+        RollbackConfiguration::alarms(["arn:aws:sns:eu-west-1:123456789012:topic"], None),
+        RollbackConfiguration::alarms([alarm("a"), alarm("a")], None),
+        RollbackConfiguration::alarms([alarm("a")], Some(181)),
+    ];
+    for rollback in invalid {
+        let options = UpdateOptions {
+            rollback_configuration: Some(rollback.clone()),
+            ..UpdateOptions::default()
+        };
+        let err = s
+            .updater
+            .apply_with_options(
+                "runner",
+                &image_change(),
+                ApplyMode::ChangeSet,
+                &options,
+                &NoProgress,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidConfig(_)),
+            "{rollback:?}: {err}"
+        );
+    }
+    assert!(s.api.calls().is_empty(), "{:?}", s.api.calls());
+}
+
+/// DescribeStacks can lag behind ExecuteChangeSet / UpdateStack: for a few
+/// polls it still shows the previous update's terminal status while the new
+/// update's events are already there. The wait must not take that stale
+/// status for this update's end.
+#[tokio::test]
+async fn the_wait_does_not_take_the_previous_terminal_status_after_execute() {
+    for mode in [ApplyMode::ChangeSet, ApplyMode::Direct] {
+        // The update rolls back, but the stale status says UPDATE_COMPLETE.
+        let s = setup();
+        s.cfn.set_status("runner", "UPDATE_COMPLETE").unwrap();
+        s.cfn.set_execute_lag(3);
+        s.cfn.fail_next_update(
+            "runner",
+            FakeFailure::RollBack {
+                failed_resources: vec![("Service".into(), "CannotPullContainerError".into())],
+            },
+        );
+        let outcome = s
+            .updater
+            .apply("runner", &image_change(), mode, &NoProgress)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, StackUpdateOutcome::RolledBack { reasons, .. }
+                if reasons[0].contains("CannotPullContainerError")),
+            "{mode:?}: {outcome:?}"
+        );
+
+        // A slow update behind the lag: waited for, then Updated.
+        let s = setup();
+        s.cfn.set_execute_lag(2);
+        s.cfn.set_update_polls(3);
+        let outcome = s
+            .updater
+            .apply("runner", &image_change(), mode, &NoProgress)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, StackUpdateOutcome::Updated { .. }),
+            "{mode:?}: {outcome:?}"
+        );
+        assert_eq!(
+            s.cfn.stored_parameter("runner", "Image").as_deref(),
+            Some("runner:2")
+        );
+    }
 }
 
 #[tokio::test]
