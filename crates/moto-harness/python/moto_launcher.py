@@ -11,8 +11,9 @@ The control server answers POST /<operation> with a JSON body by calling
 JSON-serialisable value. Two operations are the harness's own, with or
 without a plugin: `harness/start_recording` (`{"path": FILE}`: moto's
 request recorder writes every request from now on to FILE) and
-`harness/recorded_actions` (the IAM-style `service:Action` names of the
-recorded requests, sorted and unique), so a test can compare what a
+`harness/recorded_actions` (`{"user_agent": TEXT}` optional: the IAM-style
+`service:Action` names of the recorded requests whose user agent contains
+TEXT, sorted and unique), so a test can compare what a
 program really called with the IAM policy it claims to need. Plugins reach moto's in-process backends (for
 example `moto.ecs.models.ecs_backends`) to simulate what moto does not do by
 itself, such as ECS deployments progressing or failing.
@@ -35,8 +36,9 @@ def load_plugin(path):
     return module
 
 
-def _recorded_actions():
-    """`service:Action` of every request in moto's recording."""
+def _recorded_actions(user_agent=None):
+    """`service:Action` of every request in moto's recording (only those
+    whose User-Agent contains `user_agent`, when given)."""
     import base64
     import re
     from urllib.parse import parse_qs
@@ -54,6 +56,10 @@ def _recorded_actions():
             continue
         entry = json.loads(line)
         headers = {k.lower(): v for k, v in entry.get("headers", {}).items()}
+        if user_agent and user_agent not in headers.get("user-agent", "") + headers.get(
+            "x-amz-user-agent", ""
+        ):
+            continue
         target = headers.get("x-amz-target")
         if target and "." in target:
             prefix, action = target.split(".", 1)
@@ -80,7 +86,7 @@ def harness_operation(operation, body):
         recorder.start_recording()
         return {"recording": body["path"]}
     if operation == "harness/recorded_actions":
-        return {"actions": _recorded_actions()}
+        return {"actions": _recorded_actions(body.get("user_agent"))}
     return None
 
 

@@ -169,10 +169,14 @@ impl MotoServer {
 
     /// The IAM-style `service:Action` names (`ecs:UpdateService`,
     /// `dynamodb:PutItem`, `cloudformation:DescribeStacks`) of every request
-    /// recorded since [`start_recording`](Self::start_recording), sorted and
-    /// unique.
-    pub fn recorded_actions(&self) -> Vec<String> {
-        let answer = self.control("harness/recorded_actions", &serde_json::json!({}));
+    /// recorded since [`start_recording`](Self::start_recording) whose user
+    /// agent contains `user_agent` (e.g. `app/runner-updater`, the SDK's
+    /// app name; `None` for every request), sorted and unique.
+    pub fn recorded_actions(&self, user_agent: Option<&str>) -> Vec<String> {
+        let answer = self.control(
+            "harness/recorded_actions",
+            &serde_json::json!({"user_agent": user_agent}),
+        );
         answer["actions"]
             .as_array()
             .map(|a| {

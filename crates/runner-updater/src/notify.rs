@@ -57,7 +57,7 @@ impl Notifier for NoNotifier {
 /// use runner_updater::WebhookNotifier;
 /// use update_clock::SystemClock;
 ///
-/// let hook = WebhookNotifier::new("https://hooks.example.com/updates", Arc::new(SystemClock))
+/// let hook = WebhookNotifier::new("https://hooks.example.com/updates", Arc::new(SystemClock::new()))
 ///     .unwrap()
 ///     .with_timeout(Duration::from_secs(5))
 ///     .with_attempts(3);

@@ -79,7 +79,10 @@ pub struct UpdaterConfig {
 
 impl UpdaterConfig {
     /// Settings with a 5-minute lease renewed every minute, a 60 s step
-    /// budget, no lock wait and the default rollout settings.
+    /// budget, no lock wait and the default rollout settings. On an
+    /// auto-advancing [`ManualClock`](update_clock::ManualClock) (simulations)
+    /// use a lease without heartbeat: a background heartbeat would move the
+    /// simulated time ahead on its own.
     pub fn new(runner: impl Into<String>, owner: impl Into<String>, targets: Vec<Target>) -> Self {
         #[allow(clippy::expect_used)]
         let lease = Lease::new(Duration::from_secs(300))
@@ -260,7 +263,8 @@ pub struct CheckReport {
 /// use runner_version::{Channel, ImageRef, Release, ReleaseVerifier, StaticSource};
 /// use ecs_rollout::{ContainerDefinition, ServiceSetup, SimulatedEcs, TaskDefinitionSpec};
 /// use update_clock::{Clock, ManualClock};
-/// use update_lock::{LeaseLock, LockConfig, MemoryLockStore};
+/// use update_lock::{Lease, LeaseLock, LockConfig, MemoryLockStore};
+/// use std::time::Duration;
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
@@ -295,6 +299,14 @@ pub struct CheckReport {
 ///     released_at: None,
 ///     expires: None,
 /// });
+/// let mut config = UpdaterConfig::new(
+///     "runners/runner",
+///     "host-1",
+///     vec![Target::new("runner", "runners", "runner", "runner", ReleaseImage::Runner)],
+/// );
+/// // On an auto-advancing clock a background heartbeat would race time
+/// // ahead; without one the updater renews the lease at every step.
+/// config.lease = Lease::new(Duration::from_secs(300)).unwrap().without_heartbeat();
 /// let locks = MemoryLockStore::new();
 /// let lock = LeaseLock::new(locks.clone(), clock.clone(), LockConfig::default()).unwrap();
 /// let updater = Updater::builder()
@@ -305,11 +317,7 @@ pub struct CheckReport {
 ///     .ecs(ecs.clone())
 ///     .infra(InfraVersionSource::Fixed("7".into()))
 ///     .clock(clock.clone())
-///     .config(UpdaterConfig::new(
-///         "runners/runner",
-///         "host-1",
-///         vec![Target::new("runner", "runners", "runner", "runner", ReleaseImage::Runner)],
-///     ))
+///     .config(config)
 ///     .build()
 ///     .unwrap();
 /// let report = updater.run_once().await.unwrap();

@@ -46,6 +46,8 @@
 //! jitter_secs = 600
 //!
 //! [rollout]
+//! poll_min_secs = 5
+//! poll_max_secs = 30
 //! timeout_secs = 1800
 //! bake_secs = 60
 //! keep_revisions = 10
@@ -166,6 +168,8 @@ struct ScheduleFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RolloutFile {
+    poll_min_secs: Option<u64>,
+    poll_max_secs: Option<u64>,
     timeout_secs: Option<u64>,
     bake_secs: Option<u64>,
     rollback_timeout_secs: Option<u64>,
@@ -689,6 +693,13 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Settings, AppError> {
     let mut rollout = RolloutConfig::default();
     if let Some(t) = positive("rollout.timeout_secs", r.timeout_secs)? {
         rollout.monitor.timeout = Duration::from_secs(t);
+    }
+    if let Some(p) = positive("rollout.poll_min_secs", r.poll_min_secs)? {
+        rollout.monitor.poll_min = Duration::from_secs(p);
+        rollout.monitor.poll_max = rollout.monitor.poll_max.max(rollout.monitor.poll_min);
+    }
+    if let Some(p) = positive("rollout.poll_max_secs", r.poll_max_secs)? {
+        rollout.monitor.poll_max = Duration::from_secs(p);
     }
     if let Some(b) = r.bake_secs {
         rollout.monitor.bake_time = Duration::from_secs(b);

@@ -43,7 +43,17 @@ impl Ctx {
     #[cfg(feature = "aws")]
     pub async fn sdk(&self) -> &aws_config::SdkConfig {
         self.sdk
-            .get_or_init(|| aws_config::defaults(aws_config::BehaviorVersion::latest()).load())
+            .get_or_init(|| {
+                // The app name goes into every request's user agent, so
+                // CloudTrail (and the tests' request recorder) can tell
+                // this updater's calls from others.
+                let defaults = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                match aws_config::AppName::new("runner-updater") {
+                    Ok(name) => defaults.app_name(name),
+                    Err(_) => defaults,
+                }
+                .load()
+            })
             .await
     }
 }

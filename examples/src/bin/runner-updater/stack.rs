@@ -230,17 +230,13 @@ async fn apply(ctx: &Ctx, args: &StackApplyArgs) -> Result<Exit, AppError> {
     let updater = crate::aws::stack_updater(ctx).await?;
     // Only the change set's identity is used to execute it: what it does
     // was fixed (and shown) by `stack plan`.
-    let plan = StackPlan {
-        change_set: ChangeSetRef {
+    let plan = StackPlan::for_change_set(
+        ChangeSetRef {
             stack: name.to_string(),
             change_set: args.change_set.clone(),
         },
-        template: TemplateSource::Existing,
-        parameter_diff: Vec::new(),
-        resource_changes: Vec::new(),
-        template_sha256: args.template_sha256.clone(),
-        warnings: Vec::new(),
-    };
+        args.template_sha256.clone(),
+    );
     let text = ctx.text();
     let progress = move |p: &StackProgress| {
         if !text {
