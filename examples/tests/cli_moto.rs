@@ -197,7 +197,27 @@ async fn the_daemon_serves_metrics_and_stops_gracefully_on_sigterm() {
     assert_eq!(health["runner"], format!("{cluster}/runner"));
     let (status_line, body) = metrics.expect("/metrics answers");
     assert!(status_line.contains("200"), "{status_line}");
-    assert!(body.contains("runner_updater_checks_total"), "{body}");
+    // The counters moved from zero during the first cycle.
+    let value = |prefix: &str| -> f64 {
+        body.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{body}"))
+    };
+    assert!(
+        value("runner_updater_checks_total{result=\"ok\"}") >= 1.0,
+        "{body}"
+    );
+    assert!(
+        value("runner_updater_decisions_total{reason=\"update\"}") >= 1.0,
+        "{body}"
+    );
+    assert!(
+        value("runner_updater_lock_wait_seconds_count") >= 1.0,
+        "{body}"
+    );
+    assert!(body.contains("runner_updater_version_info{"), "{body}");
 
     // Every stdout line is a JSON log event.
     let logs = String::from_utf8_lossy(&out.stdout);
@@ -221,4 +241,71 @@ async fn the_daemon_serves_metrics_and_stops_gracefully_on_sigterm() {
     let out = run(dir.path(), &["--config", &config, "rollback"]);
     assert_code(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unfinished"));
+
+    // A restarted updater resumes the journalled deployment: it registers
+    // nothing and starts no second deployment; ECS (the plugin) completes
+    // the deployment the daemon started, and the update succeeds.
+    let families = |client: &aws_sdk_ecs::Client| {
+        let client = client.clone();
+        async move {
+            client
+                .list_task_definitions()
+                .family_prefix(format!("{cluster}-runner"))
+                .send()
+                .await
+                .unwrap()
+                .task_definition_arns()
+                .len()
+        }
+    };
+    let ecs = aws_sdk_ecs::Client::new(&moto().sdk_config());
+    assert_eq!(families(&ecs).await, 2, "the daemon registered one clone");
+    let deployments = |moto_body: Value| {
+        moto_body["deployments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let before = deployments(moto().control(
+        "deployments",
+        &json!({"account": moto_harness::DEFAULT_ACCOUNT, "cluster": cluster, "service": "runner"}),
+    ));
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[rollout]\npoll_min_secs = 1\npoll_max_secs = 1\nbake_secs = 1\ntimeout_secs = 120\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let resumed = command(
+        dir.path(),
+        &["--config", &config, "--output", "json", "update"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    moto().control(
+        "complete",
+        &json!({"account": moto_harness::DEFAULT_ACCOUNT, "cluster": cluster, "service": "runner"}),
+    );
+    let out = resumed.wait_with_output().unwrap();
+    assert_code(&out, 0);
+    let report = json_of(&out);
+    assert_eq!(report["resumed"], true, "{report}");
+    assert_eq!(report["outcome"]["outcome"], "succeeded", "{report}");
+    assert_eq!(families(&ecs).await, 2, "nothing registered again");
+    let primary = |ds: &[Value]| {
+        ds.iter()
+            .find(|d| d["status"] == "PRIMARY")
+            .map(|d| d["id"].clone())
+    };
+    let after = deployments(moto().control(
+        "deployments",
+        &json!({"account": moto_harness::DEFAULT_ACCOUNT, "cluster": cluster, "service": "runner"}),
+    ));
+    assert_eq!(
+        primary(&after),
+        primary(&before),
+        "the same deployment, not a second one"
+    );
 }
