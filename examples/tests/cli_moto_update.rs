@@ -87,7 +87,7 @@ async fn update_rollback_quarantine_and_the_iam_policy_against_moto() {
     let config = write_config_only(
         dir.path(),
         CLUSTER,
-        "\n[rollout]\npoll_min_secs = 1\npoll_max_secs = 1\nbake_secs = 1\ntimeout_secs = 120\n",
+        "\n[rollout]\npoll_min_secs = 1\npoll_max_secs = 1\nbake_secs = 1\ntimeout_secs = 120\n\n[notify]\ntag_services = true\n",
     );
     let c = config.as_str();
     moto().start_recording(&dir.path().join("moto-recording.jsonl"));
@@ -106,6 +106,31 @@ async fn update_rollback_quarantine_and_the_iam_policy_against_moto() {
     assert_eq!(report["outcome"]["outcome"], "succeeded", "{report}");
     assert_eq!(report["targets"][0]["outcome_kind"], "succeeded");
     assert_eq!(primary_td(), new_td);
+    // The reporter tagged the service with the new version.
+    let ecs = aws_sdk_ecs::Client::new(&moto().sdk_config());
+    let service_arn = ecs
+        .describe_services()
+        .cluster(CLUSTER)
+        .services("runner")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .service_arn()
+        .unwrap()
+        .to_string();
+    let tags = ecs
+        .list_tags_for_resource()
+        .resource_arn(&service_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == Some("ecs-self-updater:version") && t.value() == Some("20260102.1")),
+        "{tags:?}"
+    );
 
     // A bad release: the circuit breaker rolls it back; exit 1, quarantined.
     publish(dir.path(), "20260103.1", 3);
