@@ -215,3 +215,18 @@ pub fn assert_code(out: &Output, code: i32) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The config file for `cluster` reading `dir/stable.json` whose
+/// infrastructure version is read from the CloudFormation stack `stack`
+/// (`[infra] stack = ...` instead of a fixed version).
+pub fn write_stack_config(dir: &Path, cluster: &str, stack: &str) -> String {
+    let path = write_config_only(dir, cluster, "");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let replaced = config.replace(
+        "\n[infra]\nversion = \"7\"\n",
+        &format!("\n[infra]\nstack = {stack:?}\n"),
+    );
+    assert_ne!(replaced, config, "the [infra] table of write_config_only");
+    std::fs::write(&path, replaced).unwrap();
+    path
+}

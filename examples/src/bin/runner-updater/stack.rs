@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use cfn_stack::{
-    ChangeSetRef, PlanOutcome, StackChange, StackPlan, StackProgress, StackUpdateOutcome,
-    TemplateSource,
+    AwsCfn, CfnApi, ChangeSetRef, NO_ECHO_MASK, PlanOutcome, StackChange, StackPlan, StackProgress,
+    StackUpdateOutcome, TemplateSource,
 };
 use serde_json::json;
 
@@ -34,6 +34,7 @@ async fn show(ctx: &Ctx) -> Result<Exit, AppError> {
     let state = updater.read_stack(name).await.map_err(AppError::failed)?;
     let d = &state.description;
     let infra = state.infra_version.as_ref().map(|v| v.as_str().to_string());
+    let parameters = masked_parameters(ctx, name, &d.parameters).await;
     if !ctx.text() {
         output::json(&json!({
             "name": d.name,
@@ -41,7 +42,7 @@ async fn show(ctx: &Ctx) -> Result<Exit, AppError> {
             "status": d.status.as_str(),
             "status_reason": d.status_reason,
             "infra_version": infra,
-            "parameters": d.parameters,
+            "parameters": parameters,
             "outputs": d.outputs,
             "tags": d.tags,
             "last_updated": d.last_updated,
@@ -67,7 +68,7 @@ async fn show(ctx: &Ctx) -> Result<Exit, AppError> {
         println!("  last updated: {}", t.format("%Y-%m-%dT%H:%M:%SZ"));
     }
     for (title, map) in [
-        ("parameters", &d.parameters),
+        ("parameters", &parameters),
         ("outputs", &d.outputs),
         ("tags", &d.tags),
     ] {
@@ -80,6 +81,27 @@ async fn show(ctx: &Ctx) -> Result<Exit, AppError> {
         }
     }
     Ok(Exit::Success)
+}
+
+/// The stack's parameters with the values of its `NoEcho` parameters
+/// masked. CloudFormation masks them itself; this holds should a backend
+/// hand a secret back (moto does). Without `GetTemplateSummary` (a
+/// read-only policy need not grant it) the parameters are as described.
+async fn masked_parameters(
+    ctx: &Ctx,
+    stack: &str,
+    parameters: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut parameters = parameters.clone();
+    let cfn = AwsCfn::new(aws_sdk_cloudformation::Client::new(ctx.sdk().await));
+    if let Ok(summary) = cfn.template_summary(stack, &TemplateSource::Existing).await {
+        for declared in summary.parameters.iter().filter(|p| p.no_echo) {
+            if let Some(value) = parameters.get_mut(&declared.key) {
+                *value = NO_ECHO_MASK.to_string();
+            }
+        }
+    }
+    parameters
 }
 
 fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, String>, AppError> {
