@@ -115,6 +115,7 @@ fn contention(c: &mut Criterion) {
     let config = LockConfig {
         poll_interval: Duration::from_millis(100),
         poll_jitter: Duration::from_millis(100),
+        ..LockConfig::default()
     };
     let locks: Vec<_> = (0..CONTENDERS)
         .map(|_| {

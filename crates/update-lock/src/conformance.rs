@@ -292,13 +292,16 @@ pub async fn takeover_after_expiry(lock: &dyn UpdateLock, clock: &ManualClock) {
     if let LockError::Held { until, .. } = held {
         assert_eq!(until, clock.now() + chrono::Duration::seconds(10));
     }
-    clock.advance(LEASE - MS);
-    expect_held(
-        lock.try_acquire(&key, "owner-b", plain_lease()).await,
-        "owner-a",
-        "1 ms before the lease ends",
+    // The holder's own validity (lease less the safety margin) ends before
+    // any contender may take over.
+    let validity = a.validity();
+    assert!(
+        validity < LEASE && validity > LEASE / 2,
+        "validity {validity:?} of a {LEASE:?} lease"
     );
-    a.check().expect("holder valid 1 ms before its lease ends");
+    clock.advance(validity - MS);
+    a.check()
+        .expect("holder valid 1 ms before its validity ends");
     clock.advance(MS);
     assert!(
         matches!(
@@ -308,8 +311,15 @@ pub async fn takeover_after_expiry(lock: &dyn UpdateLock, clock: &ManualClock) {
                 ..
             })
         ),
-        "the holder's own validity ends at its lease"
+        "the holder's own validity ends at lease·(1−ε)−δ"
     );
+    clock.advance(LEASE - validity - MS);
+    expect_held(
+        lock.try_acquire(&key, "owner-b", plain_lease()).await,
+        "owner-a",
+        "1 ms before the lease ends",
+    );
+    clock.advance(MS);
     let b = acquired(lock, &key, "owner-b", plain_lease()).await;
     assert!(b.token() > a.token(), "takeover gets a greater token");
     expect_held(
@@ -419,7 +429,7 @@ pub async fn heartbeat_keeps_it(lock: &dyn UpdateLock, clock: &ManualClock) {
     );
     assert_eq!(record.version, a.record_version());
     assert!(
-        a.remaining() > LEASE - HEARTBEAT - MS,
+        a.remaining() > a.validity() - HEARTBEAT - MS,
         "renewed lease: {:?}",
         a.remaining()
     );

@@ -90,9 +90,14 @@ impl DynamoDbLockStore {
     }
 
     fn item(&self, record: &LockRecord) -> HashMap<String, AttributeValue> {
-        let expires = record.written_at
-            + chrono::Duration::from_std(record.lease + self.retention)
-                .unwrap_or(chrono::Duration::MAX);
+        // Checked sums: an absurd lease or retention saturates at the
+        // latest representable time instead of panicking.
+        let expires = record
+            .lease
+            .checked_add(self.retention)
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .and_then(|d| record.written_at.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let mut item = HashMap::from([
             (
                 KEY_ATTRIBUTE.to_string(),

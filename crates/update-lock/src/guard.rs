@@ -1,7 +1,10 @@
 //! The handle a holder keeps while it owns a lock.
 
 use std::{
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -34,6 +37,12 @@ pub(crate) struct GuardShared {
     pub(crate) lease: Lease,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) backend: &'static str,
+    /// How long after sending a successful write the lease is valid
+    /// locally: [`LockConfig::holder_validity`](crate::LockConfig::holder_validity).
+    pub(crate) validity: Duration,
+    /// Set as soon as `release()` starts, before its write is sent: from
+    /// then on the guard is never valid again, whatever the write does.
+    releasing: AtomicBool,
     state: Mutex<GuardState>,
     status: watch::Sender<LeaseStatus>,
     suspended: watch::Sender<bool>,
@@ -53,7 +62,8 @@ pub(crate) struct GuardState {
     /// if the store holds it, the write did happen.
     pub(crate) maybe_written: Option<RecordVersion>,
     /// Monotonic time until which the lease is valid: the moment the last
-    /// successful write was *sent*, plus the lease.
+    /// successful write was *sent*, plus the validity (the lease less the
+    /// safety margin).
     pub(crate) valid_until: Duration,
 }
 
@@ -69,6 +79,7 @@ impl GuardShared {
         backend: &'static str,
         version: RecordVersion,
         sent_at: Duration,
+        validity: Duration,
     ) -> Self {
         Self {
             key,
@@ -77,10 +88,12 @@ impl GuardShared {
             lease,
             clock,
             backend,
+            validity,
+            releasing: AtomicBool::new(false),
             state: Mutex::new(GuardState {
                 version,
                 maybe_written: None,
-                valid_until: sent_at + lease.duration(),
+                valid_until: valid_until(sent_at, validity),
             }),
             status: watch::Sender::new(LeaseStatus::Active { renewals: 0 }),
             suspended: watch::Sender::new(false),
@@ -115,12 +128,22 @@ impl GuardShared {
         }
     }
 
+    /// Marks the start of a release: the guard is no longer valid.
+    pub(crate) fn begin_release(&self) {
+        self.releasing.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a release has started.
+    pub(crate) fn is_releasing(&self) -> bool {
+        self.releasing.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn record_renewal(&self, version: RecordVersion, sent_at: Duration) {
         {
             let mut state = self.state();
             state.version = version;
             state.maybe_written = None;
-            state.valid_until = sent_at + self.lease.duration();
+            state.valid_until = valid_until(sent_at, self.validity);
         }
         self.status.send_modify(|status| {
             if let LeaseStatus::Active { renewals } = status {
@@ -175,6 +198,11 @@ impl GuardShared {
     }
 }
 
+/// `sent_at + validity`, or `sent_at` (already expired) on overflow.
+fn valid_until(sent_at: Duration, validity: Duration) -> Duration {
+    sent_at.checked_add(validity).unwrap_or(sent_at)
+}
+
 /// Proof of holding a lock: its key, owner and fencing token, the lease's
 /// local validity and, if the lease has one, the background heartbeat.
 ///
@@ -216,9 +244,19 @@ impl LeaseGuard {
         self.shared.state().version.clone()
     }
 
+    /// How long after sending each successful write the lease counts as
+    /// valid on this holder's clock: `lease · (1 − ε) − δ`
+    /// ([`LockConfig::holder_validity`](crate::LockConfig::holder_validity)),
+    /// always shorter than the lease a contender waits out.
+    pub fn validity(&self) -> Duration {
+        self.shared.validity
+    }
+
     /// Whether the lease is still valid, without I/O: the guard is neither
-    /// lost nor released and less than one lease has passed on the local
-    /// monotonic clock since the last successful write was sent.
+    /// lost nor released (nor being released: a release is terminal as soon
+    /// as it starts, whatever its write's outcome), and less than
+    /// [`validity`](Self::validity) has passed on the local monotonic clock
+    /// since the last successful write was sent.
     ///
     /// Returns the fencing token to pass along with the step, or
     /// [`LockError::LeaseLost`]. A lease that ran out locally
@@ -226,6 +264,9 @@ impl LeaseGuard {
     /// renews it before anyone takes over; [`LeaseStatus::Lost`] is final.
     pub fn check(&self) -> Result<FencingToken, LockError> {
         self.shared.ensure_active()?;
+        if self.shared.is_releasing() {
+            return Err(self.shared.lost_error(LossReason::Released));
+        }
         if self.shared.expired() {
             return Err(self.shared.lost_error(LossReason::Expired));
         }

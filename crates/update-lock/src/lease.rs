@@ -6,9 +6,15 @@ use crate::LockError;
 
 /// A lease duration and the period of its background heartbeat.
 ///
-/// Validated when built: the lease is at least one millisecond and the
-/// heartbeat period is non-zero and at most half the lease, so one missed
-/// heartbeat never loses the lock.
+/// Validated when built: the lease is at least one millisecond and at most
+/// [`Lease::MAX_DURATION`] (24 h), rounded *up* to whole milliseconds (the
+/// unit stored in every backend), and the heartbeat period is non-zero and
+/// at most half the lease, so one missed heartbeat never loses the lock.
+///
+/// The lease must be much longer than the longest step guarded by one
+/// [`LeaseGuard::check_for`](crate::LeaseGuard::check_for) call (and than
+/// any pause of the process), since a contender takes over one lease after
+/// the holder's last write, whatever the holder is doing.
 ///
 /// Default: a 60 s lease renewed every 20 s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +27,12 @@ impl Lease {
     /// The shortest lease accepted.
     pub const MIN_DURATION: Duration = Duration::from_millis(1);
 
-    /// A lease of `duration` with a heartbeat every third of it.
+    /// The longest lease accepted: 24 hours. Longer stored leases are
+    /// refused as corrupt records.
+    pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+    /// A lease of `duration` (rounded up to whole milliseconds) with a
+    /// heartbeat every third of it.
     pub fn new(duration: Duration) -> Result<Self, LockError> {
         if duration < Self::MIN_DURATION {
             return Err(LockError::invalid_config(
@@ -29,6 +40,13 @@ impl Lease {
                 format!("is {duration:?}; use at least 1 ms (seconds to minutes in production)"),
             ));
         }
+        if duration > Self::MAX_DURATION {
+            return Err(LockError::invalid_config(
+                "lease.duration",
+                format!("is {duration:?}; use at most 24 h (seconds to minutes in production)"),
+            ));
+        }
+        let duration = round_up_to_ms(duration);
         Ok(Self {
             duration,
             heartbeat: Some(duration / 3),
@@ -74,6 +92,12 @@ impl Lease {
                 format!("is {:?}; use at least 1 ms", self.duration),
             ));
         }
+        if self.duration > Self::MAX_DURATION {
+            return Err(LockError::invalid_config(
+                "lease.duration",
+                format!("is {:?}; use at most 24 h", self.duration),
+            ));
+        }
         if let Some(period) = self.heartbeat {
             if period.is_zero() {
                 return Err(LockError::invalid_config(
@@ -97,6 +121,12 @@ impl Lease {
     }
 }
 
+/// `duration` rounded up to a whole number of milliseconds (saturating).
+fn round_up_to_ms(duration: Duration) -> Duration {
+    let ms = duration.as_millis() + u128::from(!duration.subsec_nanos().is_multiple_of(1_000_000));
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
 impl Default for Lease {
     fn default() -> Self {
         Self {
@@ -116,6 +146,16 @@ pub struct LockConfig {
     /// A random extra delay of up to this much is added to every poll so
     /// contenders do not poll in lockstep. Default 200 ms.
     pub poll_jitter: Duration,
+    /// ε: how much faster, in parts per million, the holder's clock may run
+    /// slow relative to a contender's (clock drift between hosts). The
+    /// holder's validity is shortened by `lease · ε`. Default 10 000 ppm
+    /// (1 %); at most 100 000 (10 %).
+    pub clock_drift_ppm: u32,
+    /// δ: a fixed margin subtracted from the holder's validity on top of the
+    /// drift, for scheduling delays between a successful `check_for` and the
+    /// guarded step's first effect. Capped at a tenth of the lease, so short
+    /// leases keep most of their validity. Default 1 s.
+    pub safety_margin: Duration,
 }
 
 impl Default for LockConfig {
@@ -123,12 +163,22 @@ impl Default for LockConfig {
         Self {
             poll_interval: Duration::from_secs(1),
             poll_jitter: Duration::from_millis(200),
+            clock_drift_ppm: Self::DEFAULT_CLOCK_DRIFT_PPM,
+            safety_margin: Self::DEFAULT_SAFETY_MARGIN,
         }
     }
 }
 
 impl LockConfig {
-    /// Rejects a zero poll interval.
+    /// The default ε: 10 000 ppm (1 %).
+    pub const DEFAULT_CLOCK_DRIFT_PPM: u32 = 10_000;
+    /// The largest ε accepted: 100 000 ppm (10 %).
+    pub const MAX_CLOCK_DRIFT_PPM: u32 = 100_000;
+    /// The default δ: 1 s.
+    pub const DEFAULT_SAFETY_MARGIN: Duration = Duration::from_secs(1);
+
+    /// Rejects a zero poll interval and a clock drift above
+    /// [`MAX_CLOCK_DRIFT_PPM`](Self::MAX_CLOCK_DRIFT_PPM).
     pub fn validate(&self) -> Result<(), LockError> {
         if self.poll_interval.is_zero() {
             return Err(LockError::invalid_config(
@@ -136,7 +186,40 @@ impl LockConfig {
                 "is zero, which would poll the backend in a busy loop; use e.g. 1 s",
             ));
         }
+        if self.clock_drift_ppm > Self::MAX_CLOCK_DRIFT_PPM {
+            return Err(LockError::invalid_config(
+                "clock_drift_ppm",
+                format!(
+                    "is {} ppm; use at most {} ppm (10 %), typically 10 000 (1 %)",
+                    self.clock_drift_ppm,
+                    Self::MAX_CLOCK_DRIFT_PPM
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// How long after *sending* a successful write the holder treats its
+    /// lease as valid: `lease · (1 − ε) − δ`, with δ capped at a tenth of
+    /// the lease. Always positive and shorter than `lease`, the time after
+    /// which a contender may take over.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use update_lock::LockConfig;
+    ///
+    /// let config = LockConfig::default();
+    /// // 60 s − 1 % − 1 s
+    /// assert_eq!(config.holder_validity(Duration::from_secs(60)), Duration::from_millis(58_400));
+    /// // A 1 s lease: δ is capped at 100 ms.
+    /// assert_eq!(config.holder_validity(Duration::from_secs(1)), Duration::from_millis(890));
+    /// ```
+    pub fn holder_validity(&self, lease: Duration) -> Duration {
+        let ppm = self.clock_drift_ppm.min(Self::MAX_CLOCK_DRIFT_PPM);
+        let drift_nanos = lease.as_nanos() * u128::from(ppm) / 1_000_000;
+        let drift = Duration::from_nanos(u64::try_from(drift_nanos).unwrap_or(u64::MAX));
+        let margin = self.safety_margin.min(lease / 10);
+        lease.saturating_sub(drift).saturating_sub(margin)
     }
 }
 
@@ -183,6 +266,62 @@ mod tests {
         Lease::default().validate().unwrap();
         let tiny = Lease::new(MS(1)).unwrap();
         assert_eq!(tiny.heartbeat(), Some(Duration::from_nanos(333_333)));
+    }
+
+    #[test]
+    fn lease_is_capped_and_rounded_up_to_whole_ms() {
+        assert_eq!(
+            Lease::new(Duration::from_micros(1_500)).unwrap().duration(),
+            MS(2)
+        );
+        assert_eq!(Lease::new(MS(7)).unwrap().duration(), MS(7));
+        assert_eq!(
+            Lease::new(Lease::MAX_DURATION).unwrap().duration(),
+            Lease::MAX_DURATION
+        );
+        for too_long in [Lease::MAX_DURATION + Duration::from_nanos(1), Duration::MAX] {
+            assert!(matches!(
+                Lease::new(too_long),
+                Err(LockError::InvalidConfig {
+                    field: "lease.duration",
+                    ..
+                })
+            ));
+        }
+    }
+
+    #[test]
+    fn holder_validity_applies_drift_and_capped_margin() {
+        let config = LockConfig::default();
+        // (lease, validity) with ε = 1 %, δ = min(1 s, lease / 10)
+        let cases = [
+            (MS(60_000), MS(58_400)),
+            (MS(10_000), MS(8_900)),
+            (MS(1_000), MS(890)),
+            (MS(100), Duration::from_micros(89_000)),
+            (Lease::MAX_DURATION, MS(86_400_000 - 864_000 - 1_000)),
+        ];
+        for (lease, validity) in cases {
+            assert_eq!(config.holder_validity(lease), validity, "{lease:?}");
+            assert!(config.holder_validity(lease) < lease);
+        }
+        let none = LockConfig {
+            clock_drift_ppm: 0,
+            safety_margin: Duration::ZERO,
+            ..LockConfig::default()
+        };
+        assert_eq!(none.holder_validity(MS(10_000)), MS(10_000));
+        let bad = LockConfig {
+            clock_drift_ppm: LockConfig::MAX_CLOCK_DRIFT_PPM + 1,
+            ..LockConfig::default()
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(LockError::InvalidConfig {
+                field: "clock_drift_ppm",
+                ..
+            })
+        ));
     }
 
     #[test]

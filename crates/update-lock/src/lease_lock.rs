@@ -7,6 +7,7 @@ use std::{
 };
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use update_clock::Clock;
 
 use crate::{
@@ -126,6 +127,28 @@ fn validate_name(what: &'static str, value: &str) -> Result<(), LockError> {
     })
 }
 
+/// Refuses a stored lease above [`Lease::MAX_DURATION`] (a corrupt or
+/// foreign record, e.g. `lease_ms` = `u64::MAX`): an error, not a panic
+/// and not a lock that is free or held forever.
+fn check_stored_lease(
+    record: &LockRecord,
+    backend: &'static str,
+) -> Result<(), Result<HeldBy, LockError>> {
+    if record.lease > Lease::MAX_DURATION {
+        return Err(Err(LockError::backend(
+            crate::BackendErrorKind::Permanent,
+            format!("{backend} lock record {:?}", record.key),
+            format!(
+                "the stored lease is {} ms, above the 24 h maximum: the record is corrupt or \
+                 was not written by update-lock; inspect it, and delete it only when no \
+                 process holds the lock",
+                record.lease.as_millis()
+            ),
+        )));
+    }
+    Ok(())
+}
+
 impl<S: LockStore> Inner<S> {
     fn observations(&self) -> std::sync::MutexGuard<'_, HashMap<String, Observation>> {
         self.observations.lock().unwrap_or_else(|e| e.into_inner())
@@ -136,8 +159,11 @@ impl<S: LockStore> Inner<S> {
     }
 
     fn held(&self, key: &str, holder: &str, takeover_in: Duration) -> HeldBy {
-        let until = self.clock.now()
-            + chrono::Duration::from_std(takeover_in).unwrap_or(chrono::Duration::MAX);
+        let now = self.clock.now();
+        let until = chrono::Duration::from_std(takeover_in)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         HeldBy {
             error: LockError::Held {
                 key: key.to_string(),
@@ -166,6 +192,9 @@ impl<S: LockStore> Inner<S> {
                 Some(released) => Some(released),
                 None => self.store.load(key).await.map_err(Err)?,
             };
+            if let Some(r) = &record {
+                check_stored_lease(r, backend)?;
+            }
             let (condition, token, kind) = match &record {
                 None => (
                     WriteCondition::Absent,
@@ -261,6 +290,7 @@ impl<S: LockStore> Inner<S> {
             self.store.backend_name(),
             version,
             sent_at,
+            self.config.holder_validity(lease.duration()),
         ));
         let heartbeat = lease.heartbeat().map(|period| {
             let inner = Arc::clone(self);
@@ -303,8 +333,16 @@ impl<S: LockStore> Inner<S> {
     /// A conditional write of a new version (or, with `release`, of a free
     /// record) over the version this guard wrote last.
     async fn write_over_own(&self, shared: &GuardShared, release: bool) -> Result<(), LockError> {
+        // A renewal after release began fails at once, without queueing
+        // behind the release's (possibly hung) write.
+        if !release && shared.is_releasing() {
+            return Err(shared.lost_error(LossReason::Released));
+        }
         let _serialised = shared.writes.lock().await;
         shared.ensure_active()?;
+        if !release && shared.is_releasing() {
+            return Err(shared.lost_error(LossReason::Released));
+        }
         let version = RecordVersion::random();
         let record = LockRecord {
             key: shared.key.clone(),
@@ -420,9 +458,12 @@ impl<S: LockStore> UpdateLock for LeaseLock<S> {
     }
 
     async fn release(&self, guard: &LeaseGuard) -> Result<(), LockError> {
+        // Terminal locally before anything is sent: `check` fails from here
+        // on, whatever the write's outcome, and no heartbeat renews again.
+        guard.shared.begin_release();
+        guard.stop_heartbeat();
         let result = self.inner.write_over_own(&guard.shared, true).await;
         if result.is_ok() {
-            guard.stop_heartbeat();
             tracing::debug!(key = %guard.key(), owner = %guard.owner(), token = %guard.token(), "lock released");
         }
         result

@@ -251,6 +251,7 @@ async fn contention_eight_contenders_no_overlap_increasing_tokens() {
     let config = LockConfig {
         poll_interval: Duration::from_millis(100),
         poll_jitter: Duration::from_millis(100),
+        ..LockConfig::default()
     };
     let lease = Lease::new(Duration::from_secs(30)).unwrap();
     let started = Instant::now();
@@ -348,4 +349,59 @@ async fn crashed_holder_on_dynamodb_taken_over_only_after_lease() {
         .await
         .expect("taken over after the lease");
     assert!(taken.token() > token);
+}
+
+/// A stored `lease_ms` of `u64::MAX` (a foreign or corrupt item) is a
+/// permanent error when acquiring, not a panic; writing such a record does
+/// not overflow the TTL sum either.
+#[tokio::test]
+async fn stored_lease_of_u64_max_is_an_error_on_dynamodb() {
+    let client = client();
+    table(&client).await;
+    let store = DynamoDbLockStore::new(client.clone(), TABLE).with_retention(Duration::MAX);
+    let record = LockRecord {
+        key: "absurd".into(),
+        holder: Some("intruder".into()),
+        lease: Duration::from_millis(u64::MAX),
+        version: RecordVersion::random(),
+        token: FencingToken::new(u64::MAX),
+        written_at: ManualClock::EPOCH_2025,
+    };
+    assert_eq!(
+        store.write(&record, &WriteCondition::Absent).await.unwrap(),
+        WriteOutcome::Written
+    );
+    let item = client
+        .get_item()
+        .table_name(TABLE)
+        .key(
+            "lock_key",
+            aws_sdk_dynamodb::types::AttributeValue::S("absurd".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let stored = item.item().unwrap();
+    assert_eq!(stored["lease_ms"].as_n().unwrap(), &u64::MAX.to_string());
+    let clock = ManualClock::new(ManualClock::EPOCH_2025);
+    let lock = LeaseLock::new(store, Arc::new(clock), LockConfig::default()).unwrap();
+    let lease = Lease::new(Duration::from_secs(10))
+        .unwrap()
+        .without_heartbeat();
+    let err = lock.try_acquire("absurd", "a", lease).await.unwrap_err();
+    assert_eq!(
+        err.backend_kind(),
+        Some(BackendErrorKind::Permanent),
+        "{err}"
+    );
+    let err = lock
+        .acquire("absurd", "a", lease, Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.backend_kind(),
+        Some(BackendErrorKind::Permanent),
+        "{err}"
+    );
 }
