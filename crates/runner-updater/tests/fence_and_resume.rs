@@ -155,6 +155,21 @@ async fn kill_after(updater: &runner_updater::Updater, died: oneshot::Receiver<(
     }
 }
 
+/// An updater `owner` whose task dies right after it journalled `step`:
+/// its cycle is dropped and its lock is never released.
+async fn die_after(fx: &Fixture, owner: &str, step: &'static str) {
+    let (tx, rx) = oneshot::channel();
+    let journal = HookedJournal::new(
+        fx.journal.clone(),
+        Hook::DieAfter {
+            step,
+            signal: Some(tx),
+        },
+    );
+    let updater = fx.updater_with(owner, journal, Fixture::config(owner));
+    kill_after(&updater, rx).await;
+}
+
 #[tokio::test]
 async fn the_new_tasks_updater_finishes_the_cycle_its_old_task_started() {
     // The updater runs inside the runner service: ECS replaces its task
@@ -162,18 +177,7 @@ async fn the_new_tasks_updater_finishes_the_cycle_its_old_task_started() {
     // owner) finds the journal and finishes from it.
     let fx = Fixture::new();
     fx.publish(release("20250102.1", "02", "7"));
-    let (tx, rx) = oneshot::channel();
-    let journal = HookedJournal::new(
-        fx.journal.clone(),
-        Hook::DieAfter {
-            step: "service_updated",
-            signal: Some(tx),
-        },
-    );
-    {
-        let old_task = fx.updater_with("task-old", journal, Fixture::config("task-old"));
-        kill_after(&old_task, rx).await;
-    } // the old task is gone; its lock was never released
+    die_after(&fx, "task-old", "service_updated").await; // the old task is gone; its lock was never released
     let entry = fx.journal_entry().await;
     assert_eq!(entry.step.name(), "service_updated");
     assert_eq!(fx.calls("UpdateService"), 1);
@@ -211,18 +215,7 @@ async fn the_new_tasks_updater_finishes_the_cycle_its_old_task_started() {
 async fn a_restart_after_registration_reuses_the_registered_revision() {
     let fx = Fixture::new();
     fx.publish(release("20250102.1", "02", "7"));
-    let (tx, rx) = oneshot::channel();
-    let journal = HookedJournal::new(
-        fx.journal.clone(),
-        Hook::DieAfter {
-            step: "registered",
-            signal: Some(tx),
-        },
-    );
-    {
-        let first = fx.updater_with("host-a", journal, Fixture::config("host-a"));
-        kill_after(&first, rx).await;
-    }
+    die_after(&fx, "host-a", "registered").await;
     assert_eq!(fx.calls("RegisterTaskDefinition"), 1);
     assert_eq!(fx.calls("UpdateService"), 0);
     let report = fx.resumer("host-b").run_once().await.unwrap();
@@ -249,18 +242,7 @@ async fn a_crash_during_a_failed_rollout_still_quarantines_after_resume() {
         ecs_rollout::ImageBehaviour::CrashLoop,
     );
     fx.publish(release("20250103.1", "03", "7"));
-    let (tx, rx) = oneshot::channel();
-    let journal = HookedJournal::new(
-        fx.journal.clone(),
-        Hook::DieAfter {
-            step: "service_updated",
-            signal: Some(tx),
-        },
-    );
-    {
-        let first = fx.updater_with("host-a", journal, Fixture::config("host-a"));
-        kill_after(&first, rx).await;
-    }
+    die_after(&fx, "host-a", "service_updated").await;
     let report = fx.resumer("host-b").run_once().await.unwrap();
     assert!(report.resumed);
     assert!(
