@@ -21,3 +21,7 @@ fi
 echo "==> cargo test (all crates, all features, incl. doctests, examples and benches in test mode)"
 cargo test --workspace --all-features --lib --bins --tests --examples --benches
 cargo test --workspace --all-features --doc
+
+echo "==> cargo test of the pure builds (update-clock and runner-version without their default features)"
+cargo test -p update-clock --no-default-features --lib
+cargo test -p runner-version --no-default-features --lib

@@ -31,6 +31,7 @@ fn release() -> Release {
         template_sha256: Some("ef".repeat(32)),
         released_at: Some("2025-01-01T00:00:00Z".parse().unwrap()),
         expires: Some("2099-01-01T00:00:00Z".parse().unwrap()),
+        waves: Default::default(),
     }
 }
 

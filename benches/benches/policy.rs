@@ -31,6 +31,7 @@ fn release() -> Release {
         template_sha256: None,
         released_at: Some(Utc.with_ymd_and_hms(2025, 1, 2, 0, 0, 0).unwrap()),
         expires: None,
+        waves: Default::default(),
     }
 }
 

@@ -80,6 +80,7 @@ fn world(release_byte: &str, runner_behaviour: ImageBehaviour) -> (Updater, Arc<
         template_sha256: None,
         released_at: None,
         expires: None,
+        waves: Default::default(),
     });
     let locks = MemoryLockStore::new();
     let mut config = UpdaterConfig::new(

@@ -103,6 +103,7 @@ fn release() -> Release {
         template_sha256: None,
         released_at: None,
         expires: None,
+        waves: Default::default(),
     }
 }
 

@@ -33,6 +33,7 @@ fn entry(
             template_sha256: None,
             released_at: None,
             expires: None,
+            waves: Default::default(),
         },
         targets: vec![],
         step,

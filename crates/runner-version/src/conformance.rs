@@ -47,9 +47,10 @@ pub fn sample_release(version: &str, channel: Channel) -> Release {
         proxy_image: None,
         infra_version: Some("infra-1".into()),
         template_url: "https://templates.example.com/runner.json".into(),
-        template_sha256: None,
+        template_sha256: Some("cd".repeat(32)),
         released_at: Some(CONFORMANCE_NOW - Duration::days(1)),
         expires: Some(CONFORMANCE_NOW + Duration::days(30)),
+        waves: Default::default(),
     }
 }
 

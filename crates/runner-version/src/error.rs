@@ -171,6 +171,25 @@ pub enum Error {
         /// The highest version accepted before.
         highest_accepted: String,
     },
+    /// A signed document with the same version as the one accepted on this
+    /// channel, but other content (an older or a different signing of that
+    /// version), while the accepted document has not expired yet.
+    #[error(
+        "replay refused on channel {channel}: version {version} was already accepted from a \
+         signed document with sha256 {accepted_sha256}, and the source now serves a different \
+         one (sha256 {offered_sha256}); a publisher changing a release must publish a new \
+         version, an old copy is refused until the accepted document expires"
+    )]
+    Replay {
+        /// The channel.
+        channel: String,
+        /// The version both documents carry.
+        version: String,
+        /// The sha256 (hex) of the canonical signed document accepted before.
+        accepted_sha256: String,
+        /// The sha256 (hex) of the canonical signed document offered now.
+        offered_sha256: String,
+    },
     /// The release metadata has expired (freeze attack, or a publisher
     /// that stopped re-signing).
     #[error(

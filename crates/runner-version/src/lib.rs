@@ -6,6 +6,9 @@
 //!   ordered numerically) and semver; comparing the two is an error.
 //! - [`Channel`], [`InfraVersion`], [`ImageRef`] (a real OCI reference
 //!   parser: registry with port, path, tag, digest), [`Release`].
+//! - [`WaveSchedule`]: a release's staged rollout waves ([`Wave`]: from
+//!   `start_after` its release, the first [`FleetPercentage`] of the fleet,
+//!   by each runner's stable [`FleetPosition`]), signed with the release.
 //!
 //! Manifests ([`Manifest`]):
 //! - [`GitpodManifest`]: the public, unsigned Gitpod runner manifest.
@@ -29,7 +32,15 @@
 //! - [`GitpodApiSource`]: the Gitpod API (Connect JSON over POST, bearer
 //!   token); also reads the runner's [`RunnerSettings`].
 //!
-//! The `conformance` feature exposes the behaviour suite every backend runs.
+//! Features:
+//! - `http` (default): [`HttpManifestSource`], [`GitpodApiSource`] and
+//!   [`HttpConfig`], with reqwest.
+//! - `fs` (default): [`FileHighWaterMark`] and manifest files for
+//!   [`StaticSource`], with tokio's blocking pool.
+//! - `conformance`: the behaviour suite every backend runs.
+//!
+//! Without `http` and `fs` the crate is pure domain code (no tokio, no HTTP
+//! or TLS stack): what `update-policy` depends on.
 //!
 //! Verifying a signed manifest, offline:
 //!
@@ -51,9 +62,10 @@
 //!     proxy_image: None,
 //!     infra_version: Some("v42".into()),
 //!     template_url: "https://example.com/runner.json".into(),
-//!     template_sha256: None,
+//!     template_sha256: Some("cd".repeat(32)),
 //!     released_at: None,
 //!     expires: Some(ManualClock::EPOCH_2025 + chrono::Duration::days(30)),
+//!     waves: Default::default(),
 //! };
 //! let bytes = SignedManifest::sign(&release, &[("release-2025", &key)]).unwrap().to_json();
 //!
@@ -86,25 +98,33 @@ mod source;
 mod trust;
 mod verifier;
 mod version;
+mod waves;
 
 pub use channel::Channel;
 pub use ed25519_dalek;
 pub use error::{BoxError, Error, ErrorClass};
-pub use high_water::{FileHighWaterMark, HighWaterAdvance, HighWaterMark, MemoryHighWaterMark};
+#[cfg(feature = "fs")]
+pub use high_water::FileHighWaterMark;
+pub use high_water::{AcceptedDocument, HighWaterAdvance, HighWaterMark, MemoryHighWaterMark};
 pub use image::ImageRef;
 pub use infra::InfraVersion;
 pub use manifest::{GitpodManifest, Manifest, ManifestSignature, SIGNING_CONTEXT, SignedManifest};
 pub use release::Release;
+#[cfg(feature = "http")]
 pub use source::{
     BearerToken, GitpodApiSource, GitpodApiSourceBuilder, HttpConfig, HttpManifestSource,
-    HttpManifestSourceBuilder, HttpSourceStats, ReleaseCheck, ReleaseSource, RunnerSettings,
-    StaticSource,
+    HttpManifestSourceBuilder, HttpSourceStats, RunnerSettings,
 };
+pub use source::{ReleaseCheck, ReleaseSource, StaticSource};
 pub use trust::{SignatureReport, TrustPolicy, parse_public_key};
 pub use verifier::{Authentication, ReleaseVerifier, ReleaseVerifierBuilder};
 pub use version::{CalendarVersion, Version, VersionScheme};
+pub use waves::{
+    FleetPercentage, FleetPosition, MAXIMUM_START_AFTER, Wave, WaveAssignment, WaveSchedule,
+};
 
-/// The README's embedding example, compiled as a doctest.
-#[cfg(doctest)]
+/// The README's embedding example, compiled as a doctest (it uses the HTTP
+/// source and the file store).
+#[cfg(all(doctest, feature = "http", feature = "fs"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Channel, Error, ImageRef, InfraVersion, Version};
+use crate::{Channel, Error, ImageRef, InfraVersion, Version, WaveSchedule};
 
 /// One release of the runner: what the updater may deploy.
 ///
@@ -37,11 +37,19 @@ pub struct Release {
     /// (freeze-attack protection), if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<DateTime<Utc>>,
+    /// The staged rollout: which share of the fleet may update how long
+    /// after [`released_at`](Self::released_at). Default (and when absent
+    /// from a manifest): no waves, the whole fleet at once. Part of the
+    /// signed document like every other field.
+    #[serde(default, skip_serializing_if = "WaveSchedule::is_empty")]
+    pub waves: WaveSchedule,
 }
 
 impl Release {
     /// Checks the invariants of a release: the runner (and proxy) image is
-    /// pinned by digest and the template URL is `https://`.
+    /// pinned by digest, the template URL is `https://`, and a release with
+    /// [`waves`](Self::waves) has a [`released_at`](Self::released_at) to
+    /// measure them from.
     pub fn validate(&self) -> Result<(), Error> {
         self.image.pinned()?;
         if let Some(proxy) = &self.proxy_image {
@@ -51,6 +59,14 @@ impl Release {
             return Err(Error::InvalidRelease {
                 version: self.version.to_string(),
                 reason: format!("template URL {:?} is not https", self.template_url),
+            });
+        }
+        if !self.waves.is_empty() && self.released_at.is_none() {
+            return Err(Error::InvalidRelease {
+                version: self.version.to_string(),
+                reason: "it has rollout waves but no released_at, which their start_after is \
+                         measured from; the publisher must set released_at"
+                    .into(),
             });
         }
         Ok(())

@@ -44,6 +44,10 @@ pub struct SignatureReport {
     /// Key ids whose signatures did not count (unknown or rotated out),
     /// sorted.
     pub ignored_keys: Vec<String>,
+    /// The sha256 (lowercase hex) of the canonical signed document: what the
+    /// high-water mark remembers to refuse a replayed or altered document
+    /// of an accepted version ([`Error::Replay`]).
+    pub document_sha256: String,
 }
 
 impl TrustPolicy {
@@ -148,7 +152,12 @@ impl TrustPolicy {
     /// Signatures by unknown keys are otherwise ignored (a publisher may sign
     /// with a key that clients do not trust yet), and two signatures by one
     /// key count once.
+    ///
+    /// The policy itself is [validated](Self::validate) first, so a policy
+    /// that could never mean what it says (threshold 0, more than the keys,
+    /// one key under two ids) is an [`Error::InvalidConfig`], not a pass.
     pub fn verify(&self, manifest: &SignedManifest) -> Result<SignatureReport, Error> {
+        self.validate()?;
         if manifest.signatures().is_empty() {
             return Err(Error::MissingSignature {
                 origin: "signed envelope with an empty signature list".into(),
@@ -181,6 +190,7 @@ impl TrustPolicy {
             return Ok(SignatureReport {
                 valid_keys: valid.into_iter().collect(),
                 ignored_keys: ignored.into_iter().collect(),
+                document_sha256: sha256_hex(&message),
             });
         }
         if valid.is_empty() {
@@ -201,6 +211,18 @@ impl TrustPolicy {
             ignored: ignored.into_iter().collect(),
         })
     }
+}
+
+/// Lowercase hex of the sha256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    use std::fmt::Write as _;
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 fn invalid(reason: impl Into<String>) -> Error {
@@ -243,6 +265,7 @@ mod tests {
             template_sha256: None,
             released_at: None,
             expires: None,
+            waves: Default::default(),
         }
     }
 
@@ -338,6 +361,32 @@ mod tests {
             matches!(err, Error::BelowThreshold { valid: 1, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn verify_refuses_an_invalid_policy() {
+        let manifest = sign(&[("a", 1), ("b", 2)]);
+        for bad in [
+            policy(0, &[("a", 1)]),
+            policy(3, &[("a", 1), ("b", 2)]),
+            policy(1, &[("a", 1), ("b", 1)]),
+            TrustPolicy::new(1),
+        ] {
+            let err = bad.verify(&manifest).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidConfig { .. }),
+                "{bad:?}: {err:?}"
+            );
+        }
+        // Key ids are distinct by construction: trusting an id again
+        // replaces its key, it does not add a second signer.
+        let replaced = policy(1, &[("a", 1), ("a", 2)]);
+        assert_eq!(replaced.key_ids().count(), 1);
+        assert!(replaced.verify(&sign(&[("a", 2)])).is_ok());
+        assert!(matches!(
+            replaced.verify(&sign(&[("a", 1)])),
+            Err(Error::BadSignature { .. })
+        ));
     }
 
     #[test]

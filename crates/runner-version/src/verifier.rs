@@ -5,8 +5,8 @@ use std::{fmt, sync::Arc};
 use update_clock::{Clock, SystemClock};
 
 use crate::{
-    Channel, Error, HighWaterAdvance, HighWaterMark, Manifest, MemoryHighWaterMark, Release,
-    SignatureReport, TrustPolicy,
+    AcceptedDocument, Channel, Error, HighWaterAdvance, HighWaterMark, Manifest,
+    MemoryHighWaterMark, Release, SignatureReport, TrustPolicy,
 };
 
 /// How a release was authenticated: the evidence of
@@ -65,16 +65,18 @@ pub struct ReleaseVerifierBuilder {
 }
 
 impl ReleaseVerifierBuilder {
-    /// Requires signatures satisfying `policy` on signed envelopes, and on
-    /// every manifest unless [`allow_unsigned`](Self::allow_unsigned) is set.
+    /// Requires signatures satisfying `policy` on every manifest (cannot be
+    /// combined with [`allow_unsigned`](Self::allow_unsigned)).
     pub fn trust_policy(mut self, policy: TrustPolicy) -> Self {
         self.trust = Some(policy);
         self
     }
 
     /// Explicit opt-in: accept manifests without signatures (the public
-    /// Gitpod manifest, or an envelope when no trust policy is set). Expiry
-    /// and rollback are still checked.
+    /// Gitpod manifest, or a signed envelope whose signatures are then not
+    /// checked). Expiry and rollback are still checked. Refused by
+    /// [`build`](Self::build) together with a
+    /// [`trust_policy`](Self::trust_policy).
     pub fn allow_unsigned(mut self) -> Self {
         self.allow_unsigned = true;
         self
@@ -94,8 +96,20 @@ impl ReleaseVerifierBuilder {
 
     /// Checks the configuration: a valid trust policy, or the unsigned
     /// opt-in.
+    ///
+    /// A trust policy together with [`allow_unsigned`](Self::allow_unsigned)
+    /// is refused: the opt-in would let anyone who can serve an unsigned
+    /// document bypass the keys, so a verifier either requires signatures or
+    /// explicitly does not.
     pub fn validate(&self) -> Result<(), Error> {
         match &self.trust {
+            Some(_) if self.allow_unsigned => Err(Error::InvalidConfig {
+                what: "release verifier",
+                reason: "both trust_policy() and allow_unsigned() are set: an unsigned \
+                         manifest would bypass the trusted keys; keep the trust policy to \
+                         require signatures, or drop it to accept unsigned manifests"
+                    .into(),
+            }),
             Some(policy) => policy.validate(),
             None if self.allow_unsigned => Ok(()),
             None => Err(Error::InvalidConfig {
@@ -185,6 +199,9 @@ impl ReleaseVerifier {
                     }
                 };
                 let release = manifest.release(origin)?;
+                if matches!(authentication, Authentication::Signed(_)) {
+                    check_template_sha256(&release)?;
+                }
                 if self
                     .trust
                     .as_ref()
@@ -203,10 +220,44 @@ impl ReleaseVerifier {
     /// Admits a decoded (or in-memory) release for `channel`: channel
     /// match, validity, expiry on the injected clock, rollback against the
     /// high-water mark, which is raised on success.
+    ///
+    /// No signed document is remembered; a release decoded from a signed
+    /// manifest should go through
+    /// [`admit_authenticated`](Self::admit_authenticated), which also
+    /// refuses a replayed or altered document of an accepted version.
     pub async fn admit(
         &self,
         release: &Release,
         channel: &Channel,
+    ) -> Result<HighWaterAdvance, Error> {
+        self.admit_inner(release, channel, None).await
+    }
+
+    /// [`admit`](Self::admit) for a release [`decode`](Self::decode)d with
+    /// `authentication`: when signed, the high-water mark also remembers the
+    /// signed document's hash, and another document carrying the accepted
+    /// version is [`Error::Replay`] until the accepted one expires.
+    pub async fn admit_authenticated(
+        &self,
+        release: &Release,
+        authentication: &Authentication,
+        channel: &Channel,
+    ) -> Result<HighWaterAdvance, Error> {
+        let document = match authentication {
+            Authentication::Signed(report) => Some(AcceptedDocument {
+                sha256: report.document_sha256.clone(),
+                expires: release.expires,
+            }),
+            Authentication::UnsignedAllowed => None,
+        };
+        self.admit_inner(release, channel, document.as_ref()).await
+    }
+
+    async fn admit_inner(
+        &self,
+        release: &Release,
+        channel: &Channel,
+        document: Option<&AcceptedDocument>,
     ) -> Result<HighWaterAdvance, Error> {
         if &release.channel != channel {
             return Err(Error::ChannelMismatch {
@@ -215,17 +266,24 @@ impl ReleaseVerifier {
             });
         }
         release.validate()?;
-        if let Some(expires) = release.expires {
-            let now = self.clock.now();
-            if expires < now {
-                return Err(Error::Expired {
-                    version: release.version.to_string(),
-                    expired_at: expires,
-                    now,
-                });
-            }
+        let now = self.clock.now();
+        if let Some(expires) = release.expires
+            && expires < now
+        {
+            return Err(Error::Expired {
+                version: release.version.to_string(),
+                expired_at: expires,
+                now,
+            });
         }
-        let advance = self.high_water.advance(channel, &release.version).await?;
+        let advance = match document {
+            Some(document) => {
+                self.high_water
+                    .advance_signed(channel, &release.version, document, now)
+                    .await?
+            }
+            None => self.high_water.advance(channel, &release.version).await?,
+        };
         if let HighWaterAdvance::Raised { previous } = &advance {
             tracing::info!(
                 channel = %channel,
@@ -244,8 +302,35 @@ impl ReleaseVerifier {
         channel: &Channel,
         origin: &str,
     ) -> Result<Release, Error> {
-        let (release, _) = self.decode(bytes, channel, origin)?;
-        self.admit(&release, channel).await?;
+        let (release, authentication) = self.decode(bytes, channel, origin)?;
+        self.admit_authenticated(&release, &authentication, channel)
+            .await?;
         Ok(release)
+    }
+}
+
+/// A signed release pins its CloudFormation template by content: the
+/// signature covers the URL, and only the hash makes what is behind the URL
+/// part of the signed statement.
+fn check_template_sha256(release: &Release) -> Result<(), Error> {
+    match &release.template_sha256 {
+        Some(hash) if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
+        Some(hash) => Err(Error::InvalidRelease {
+            version: release.version.to_string(),
+            reason: format!(
+                "its template_sha256 is not 64 hex digits ({} characters); the publisher must \
+                 sign the sha256 of the template at {}",
+                hash.len(),
+                release.template_url
+            ),
+        }),
+        None => Err(Error::InvalidRelease {
+            version: release.version.to_string(),
+            reason: format!(
+                "it is signed but has no template_sha256, so the template at {} is not covered \
+                 by the signature; the publisher must add the template's sha256 and re-sign",
+                release.template_url
+            ),
+        }),
     }
 }

@@ -13,11 +13,7 @@ use support::*;
 fn verifiers() -> [ReleaseVerifier; 2] {
     [
         signed_verifier(clock()),
-        ReleaseVerifier::builder()
-            .allow_unsigned()
-            .trust_policy(policy(1, &[("k1", 1)]))
-            .build()
-            .unwrap(),
+        ReleaseVerifier::builder().allow_unsigned().build().unwrap(),
     ]
 }
 

@@ -6,7 +6,8 @@
 //!
 //! Backends:
 //! - [`SystemClock`]: the real wall clock, a monotonic clock and
-//!   `tokio::time::sleep` (needs a tokio runtime with the timer enabled).
+//!   `tokio::time::sleep` (feature `tokio`, the default: needs a tokio runtime
+//!   with the timer enabled; without it a sleep parks a helper thread).
 //! - [`ManualClock`]: time moves only when [`ManualClock::advance`] is
 //!   called, or, in [auto-advance](ManualClock::auto_advancing) mode, every
 //!   [`Clock::sleep`] jumps time forward by its own duration.

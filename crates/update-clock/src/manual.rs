@@ -5,7 +5,7 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use tokio::sync::oneshot;
+use futures_channel::oneshot;
 
 use crate::Clock;
 

@@ -3,7 +3,7 @@
 use runner_version::{ImageRef, InfraVersion, Version};
 use serde::{Deserialize, Serialize};
 
-use crate::QuarantineEntry;
+use crate::{QuarantineEntry, WaveSeed};
 
 /// The runner's current state, as read by the orchestrator from ECS,
 /// CloudFormation and its own stores. Input to [`evaluate`](crate::evaluate).
@@ -27,10 +27,18 @@ pub struct CurrentState {
     /// be included; they no longer block).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quarantine: Vec<QuarantineEntry>,
+    /// This runner's seed for staged rollout waves: the orchestrator draws
+    /// it from the runner's identity ([`WaveSeed::from_identity`], e.g. the
+    /// ECS service ARN) or from the operator's configuration. `None` puts
+    /// the runner at the back of the fleet: it waits for the last wave of a
+    /// release that has waves (and is not affected by releases without).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave_seed: Option<WaveSeed>,
 }
 
 impl CurrentState {
-    /// A state with no success history and an empty quarantine.
+    /// A state with no success history, an empty quarantine and no wave
+    /// seed.
     pub fn new(version: Version, image: ImageRef, infra_version: InfraVersion) -> Self {
         Self {
             version,
@@ -38,7 +46,14 @@ impl CurrentState {
             infra_version,
             highest_successful_version: None,
             quarantine: Vec::new(),
+            wave_seed: None,
         }
+    }
+
+    /// The same state with the runner's wave seed set.
+    pub fn with_wave_seed(mut self, seed: WaveSeed) -> Self {
+        self.wave_seed = Some(seed);
+        self
     }
 
     /// The operator's acknowledgement of a manual rollback: the running

@@ -3,10 +3,10 @@
 use std::fmt;
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
-use runner_version::{ImageRef, InfraVersion, Release, Version};
+use runner_version::{FleetPosition, ImageRef, InfraVersion, Release, Version};
 use serde::{Deserialize, Serialize};
 
-use crate::{ComparedWith, CurrentState, SkipReason, UpdatePolicy};
+use crate::{ComparedWith, CurrentState, SkipReason, UpdatePolicy, WaveSeed};
 
 /// The outcome of [`evaluate`]: update, or skip with every reason.
 ///
@@ -111,8 +111,12 @@ impl fmt::Display for Decision {
 /// 11. the release satisfies the version requirement;
 /// 12. the release is at least the minimum age old (a release without a
 ///     date fails when a minimum age is set);
-/// 13. now is inside the update window;
-/// 14. the day is an allowed weekday (for a window crossing midnight, the
+/// 13. the runner's rollout wave has opened, when the release has waves:
+///     the wave whose share covers the runner's [`WaveSeed`] position (the
+///     last wave for a runner without a seed) opens `start_after` the
+///     release date (a release with waves but no date fails);
+/// 14. now is inside the update window;
+/// 15. the day is an allowed weekday (for a window crossing midnight, the
 ///     day the window opened).
 pub fn evaluate(
     current: &CurrentState,
@@ -237,6 +241,32 @@ pub fn evaluate(
                         minimum_age_secs,
                         eligible_at,
                     });
+                }
+            }
+        }
+    }
+    if !candidate.waves.is_empty() {
+        match candidate.released_at {
+            None => reasons.push(SkipReason::WaveScheduleUndated {
+                waves: candidate.waves.waves().len(),
+            }),
+            Some(released_at) => {
+                let position = current.wave_seed.map(WaveSeed::position);
+                if let Some(assignment) = candidate
+                    .waves
+                    .wave_of(position.unwrap_or(FleetPosition::LAST))
+                {
+                    let opens_at = assignment.wave.opens_at(released_at);
+                    if now < opens_at {
+                        reasons.push(SkipReason::WaveNotOpen {
+                            wave: assignment.number,
+                            of: assignment.of,
+                            fleet_percentage: assignment.wave.fleet_percentage,
+                            position,
+                            released_at,
+                            opens_at,
+                        });
+                    }
                 }
             }
         }

@@ -19,6 +19,11 @@
 //!   ([`QuarantineEntry`], with the [`QuarantineBackoff`] that computes
 //!   their `retry_after`) and manual rollbacks
 //!   ([`SkipReason::HeldAfterManualRollback`]).
+//! - Staged rollout waves: a release's
+//!   [`WaveSchedule`](runner_version::WaveSchedule) opens to a growing share
+//!   of the fleet over time; the runner's stable [`WaveSeed`] (in
+//!   [`CurrentState`]) says which wave it is in, and until that wave opens
+//!   the decision is [`SkipReason::WaveNotOpen`].
 //! - [`CheckSchedule`]: when to check, an interval with seeded, bounded
 //!   jitter.
 //!
@@ -46,6 +51,7 @@
 //!     template_sha256: None,
 //!     released_at: Some(Utc.with_ymd_and_hms(2025, 1, 10, 9, 0, 0).unwrap()),
 //!     expires: None,
+//!     waves: Default::default(),
 //! };
 //! let policy = UpdatePolicy {
 //!     window: Some(UpdateWindow::from_hm(22, 0, 2, 0)?),
@@ -76,6 +82,7 @@ mod quarantine;
 mod reason;
 mod requirement;
 mod schedule;
+mod wave_seed;
 mod window;
 
 pub use current::CurrentState;
@@ -86,4 +93,5 @@ pub use quarantine::{QuarantineBackoff, QuarantineEntry};
 pub use reason::{ComparedWith, SkipReason};
 pub use requirement::VersionRequirement;
 pub use schedule::{CheckSchedule, CheckScheduleConfig};
+pub use wave_seed::WaveSeed;
 pub use window::UpdateWindow;

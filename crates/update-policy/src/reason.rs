@@ -3,7 +3,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc, Weekday};
-use runner_version::{Channel, ImageRef, InfraVersion, Version};
+use runner_version::{Channel, FleetPercentage, FleetPosition, ImageRef, InfraVersion, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::{UpdateWindow, VersionRequirement, duration_secs::human};
@@ -157,6 +157,29 @@ pub enum SkipReason {
         /// The configured minimum age, in seconds.
         minimum_age_secs: u64,
     },
+    /// The release rolls out in waves and this runner's wave has not
+    /// opened yet.
+    WaveNotOpen {
+        /// The runner's wave, counting from 1.
+        wave: usize,
+        /// How many waves the release has.
+        of: usize,
+        /// The (cumulative) share of the fleet the wave opens to.
+        fleet_percentage: FleetPercentage,
+        /// The runner's position in the fleet; `None` when the runner has
+        /// no [`WaveSeed`](crate::WaveSeed) and so waits for the last wave.
+        position: Option<FleetPosition>,
+        /// When the release was published (the waves count from it).
+        released_at: DateTime<Utc>,
+        /// When the runner's wave opens.
+        opens_at: DateTime<Utc>,
+    },
+    /// The release has rollout waves but no release date to measure them
+    /// from; no wave can open.
+    WaveScheduleUndated {
+        /// How many waves the release has.
+        waves: usize,
+    },
     /// Now is outside the daily update window.
     OutsideUpdateWindow {
         /// The window.
@@ -194,6 +217,8 @@ impl SkipReason {
             Self::VersionRequirementNotMet { .. } => "version_requirement_not_met",
             Self::ReleaseTooNew { .. } => "release_too_new",
             Self::ReleaseDateUnknown { .. } => "release_date_unknown",
+            Self::WaveNotOpen { .. } => "wave_not_open",
+            Self::WaveScheduleUndated { .. } => "wave_schedule_undated",
             Self::OutsideUpdateWindow { .. } => "outside_update_window",
             Self::WeekdayNotAllowed { .. } => "weekday_not_allowed",
         }
@@ -217,6 +242,8 @@ impl SkipReason {
         "version_requirement_not_met",
         "release_too_new",
         "release_date_unknown",
+        "wave_not_open",
+        "wave_schedule_undated",
         "outside_update_window",
         "weekday_not_allowed",
     ];
@@ -360,6 +387,39 @@ impl fmt::Display for SkipReason {
                 f,
                 "the release has no release date, so its minimum age of {} cannot be checked",
                 human(*minimum_age_secs)
+            ),
+            Self::WaveNotOpen {
+                wave,
+                of,
+                fleet_percentage,
+                position: Some(position),
+                opens_at,
+                ..
+            } => write!(
+                f,
+                "the release rolls out in {of} waves and this runner, at position {position} of \
+                 the fleet, is in wave {wave} (the first {fleet_percentage} of the fleet), which \
+                 opens at {}",
+                rfc3339(opens_at)
+            ),
+            Self::WaveNotOpen {
+                wave,
+                of,
+                opens_at,
+                position: None,
+                ..
+            } => write!(
+                f,
+                "the release rolls out in {of} waves and this runner has no wave seed, so it \
+                 waits for the last wave (wave {wave}, the whole fleet), which opens at {}; give \
+                 the runner an identity to take its place in an earlier wave",
+                rfc3339(opens_at)
+            ),
+            Self::WaveScheduleUndated { waves } => write!(
+                f,
+                "the release has {waves} rollout wave{} but no release date to count them from, \
+                 so no wave can open; the publisher must set released_at",
+                if *waves == 1 { "" } else { "s" }
             ),
             Self::OutsideUpdateWindow {
                 window,

@@ -7,10 +7,10 @@ use std::{collections::BTreeSet, time::Duration};
 
 use chrono::{DateTime, Datelike, NaiveTime, TimeDelta, TimeZone, Timelike, Utc, Weekday};
 use proptest::prelude::*;
-use runner_version::{Channel, ImageRef, Release, Version};
+use runner_version::{Channel, FleetPercentage, ImageRef, Release, Version, Wave, WaveSchedule};
 use update_policy::{
     CurrentState, Decision, Hold, QuarantineBackoff, QuarantineEntry, UpdatePolicy, UpdateWindow,
-    VersionRequirement, evaluate,
+    VersionRequirement, WaveSeed, evaluate,
 };
 
 const WEEK: [Weekday; 7] = [
@@ -107,9 +107,10 @@ fn release() -> impl Strategy<Value = Release> {
         prop_oneof![8 => Just(Some("7")), 1 => Just(Some("8")), 1 => Just(None)],
         proptest::option::weighted(0.8, instant()),
         proptest::option::weighted(0.1, instant()),
+        proptest::option::weighted(0.2, waves()),
     )
         .prop_map(
-            |(version, channel, image_n, infra, released_at, expires)| Release {
+            |(version, channel, image_n, infra, released_at, expires, waves)| Release {
                 version,
                 channel,
                 image: image(image_n),
@@ -119,8 +120,30 @@ fn release() -> impl Strategy<Value = Release> {
                 template_sha256: None,
                 released_at,
                 expires,
+                waves: waves.unwrap_or_default(),
             },
         )
+}
+
+/// 1 to 3 waves over up to two days, the last at 100 %.
+fn waves() -> impl Strategy<Value = WaveSchedule> {
+    (
+        prop::collection::btree_set(1u16..10_000, 0..3),
+        prop::collection::btree_set(0u64..48 * 60, 3),
+    )
+        .prop_map(|(shares, starts)| {
+            let shares = shares.into_iter().chain([10_000]);
+            let waves = shares
+                .zip(starts)
+                .map(|(bp, minute)| {
+                    Wave::new(
+                        Duration::from_secs(minute * 60),
+                        FleetPercentage::from_basis_points(bp).unwrap(),
+                    )
+                })
+                .collect();
+            WaveSchedule::new(waves).unwrap()
+        })
 }
 
 fn quarantine_entry() -> impl Strategy<Value = QuarantineEntry> {
@@ -142,14 +165,16 @@ fn current() -> impl Strategy<Value = CurrentState> {
         prop_oneof![9 => Just("7"), 1 => Just("8")],
         proptest::option::weighted(0.3, version()),
         prop::collection::vec(quarantine_entry(), 0..2),
+        proptest::option::weighted(0.8, any::<u64>().prop_map(WaveSeed::from_raw)),
     )
         .prop_map(
-            |(version, image_n, infra, highest, quarantine)| CurrentState {
+            |(version, image_n, infra, highest, quarantine, wave_seed)| CurrentState {
                 version,
                 image: image(image_n),
                 infra_version: infra.into(),
                 highest_successful_version: highest,
                 quarantine,
+                wave_seed,
             },
         )
 }
@@ -258,11 +283,27 @@ fn oracle_eligible(
                 .released_at
                 .is_some_and(|at| at + TimeDelta::from_std(age).unwrap() <= now)
         })
+        && wave_open(current, release, now)
         && in_window
         && policy
             .allowed_weekdays
             .as_ref()
             .is_none_or(|days| days.contains(&judged_day))
+}
+
+/// Some wave that has opened covers the runner (a runner without a seed
+/// stands last); no waves: everyone at once.
+fn wave_open(current: &CurrentState, release: &Release, now: DateTime<Utc>) -> bool {
+    let position = u128::from(current.wave_seed.map_or(u64::MAX, |seed| seed.raw()));
+    release.waves.is_empty()
+        || release.released_at.is_some_and(|released_at| {
+            release.waves.waves().iter().any(|wave| {
+                let opened = released_at + TimeDelta::from_std(wave.start_after).unwrap() <= now;
+                let covers =
+                    position * 10_000 < u128::from(wave.fleet_percentage.basis_points()) << 64;
+                opened && covers
+            })
+        })
 }
 
 fn codes(decision: &Decision) -> BTreeSet<&'static str> {
@@ -375,6 +416,20 @@ fn tightenings(
         out.push(("requirement", c, r, p));
     }
 
+    if release.waves.is_empty() {
+        let (c, mut r, p) = same();
+        let not_yet = release
+            .released_at
+            .map_or(TimeDelta::zero(), |at| (now - at).max(TimeDelta::zero()))
+            + TimeDelta::hours(1);
+        r.waves = WaveSchedule::new(vec![Wave::new(
+            not_yet.to_std().unwrap(),
+            FleetPercentage::ALL,
+        )])
+        .unwrap();
+        out.push(("waves", c, r, p));
+    }
+
     if release.infra_version.is_some() {
         let (c, mut r, p) = same();
         r.infra_version = Some("never-deployed".into());
@@ -419,6 +474,7 @@ proptest! {
             template_sha256: None,
             released_at,
             expires: None,
+            waves: Default::default(),
         };
         let policy = UpdatePolicy { window, allowed_weekdays, minimum_release_age, hold, ..UpdatePolicy::default() };
         let decision = evaluate(&current, &release, &policy, now);

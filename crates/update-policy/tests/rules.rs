@@ -47,6 +47,7 @@ fn release() -> Release {
         template_sha256: None,
         released_at: Some(at(2, 0, 0)),
         expires: None,
+        waves: Default::default(),
     }
 }
 
@@ -781,6 +782,15 @@ fn codes_match_the_serialised_tag_and_are_listed() {
         SkipReason::ReleaseDateUnknown {
             minimum_age_secs: 60,
         },
+        SkipReason::WaveNotOpen {
+            wave: 2,
+            of: 3,
+            fleet_percentage: "12.5".parse().unwrap(),
+            position: Some(update_policy::WaveSeed::at_percent(10.0).position()),
+            released_at: now(),
+            opens_at: now(),
+        },
+        SkipReason::WaveScheduleUndated { waves: 1 },
         SkipReason::OutsideUpdateWindow {
             window: hm(22, 0, 2, 0).unwrap(),
             next_opens_at: now(),

@@ -73,6 +73,7 @@ pub fn release(version: &str, byte: &str, infra: &str) -> Release {
         template_sha256: None,
         released_at: None,
         expires: None,
+        waves: Default::default(),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The public Gitpod runner manifest (unsigned JSON).
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::{Channel, Error, ImageRef, Release, Version};
+use crate::{Channel, Error, ImageRef, Release, Version, WaveSchedule};
 
 /// The public Gitpod stable manifest:
 /// `{version, image, proxy_image, cloudformation_template_url}` and, in
@@ -28,6 +29,15 @@ pub struct GitpodManifest {
     /// The proxy image digest, when published separately.
     #[serde(default)]
     pub proxy_image_digest: Option<String>,
+    /// When the release was published (RFC 3339), if the manifest says;
+    /// [`waves`](Self::waves) are measured from it.
+    #[serde(default)]
+    pub released_at: Option<DateTime<Utc>>,
+    /// Staged rollout waves, when the publisher adds them (absent from the
+    /// public manifest today: everyone at once). Unsigned here, so only as
+    /// trustworthy as the transport; see [`WaveSchedule`].
+    #[serde(default)]
+    pub waves: WaveSchedule,
 }
 
 impl GitpodManifest {
@@ -64,8 +74,9 @@ impl GitpodManifest {
             infra_version: None,
             template_url: self.cloudformation_template_url,
             template_sha256: None,
-            released_at: None,
+            released_at: self.released_at,
             expires: None,
+            waves: self.waves,
         };
         release.validate()?;
         Ok(release)
@@ -153,6 +164,32 @@ mod tests {
             .into_release(Channel::Stable)
             .unwrap_err();
         assert!(matches!(err, Error::InvalidRelease { .. }), "{err}");
+    }
+
+    #[test]
+    fn waves_are_parsed_and_need_a_release_date() {
+        let waves = r#","waves":[{"start_after":"1h","fleet_percentage":10},
+            {"start_after":"1d","fleet_percentage":100}]"#;
+        let digests = format!(r#","image_digest":"{D1}","proxy_image_digest":"{D2}""#);
+        let dated = format!(r#"{digests},"released_at":"2025-01-01T09:00:00Z"{waves}"#);
+        let release = GitpodManifest::parse(manifest(&dated).as_bytes(), "test")
+            .unwrap()
+            .into_release(Channel::Stable)
+            .unwrap();
+        assert_eq!(release.waves.waves().len(), 2);
+        assert_eq!(release.waves.waves()[0].start_after.as_secs(), 3600);
+        assert!(release.released_at.is_some());
+
+        let undated = format!("{digests}{waves}");
+        let err = GitpodManifest::parse(manifest(&undated).as_bytes(), "test")
+            .unwrap()
+            .into_release(Channel::Stable)
+            .unwrap_err();
+        assert!(err.to_string().contains("no released_at"), "{err}");
+
+        let bad = format!(r#"{digests},"waves":[{{"start_after":0,"fleet_percentage":50}}]"#);
+        let err = GitpodManifest::parse(manifest(&bad).as_bytes(), "test").unwrap_err();
+        assert!(matches!(err, Error::MalformedManifest { .. }), "{err}");
     }
 
     #[test]

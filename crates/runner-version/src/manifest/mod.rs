@@ -2,6 +2,7 @@
 
 mod gitpod;
 mod signed;
+mod strict_json;
 
 pub use gitpod::GitpodManifest;
 pub use signed::{ManifestSignature, SIGNING_CONTEXT, SignedManifest};
@@ -24,7 +25,7 @@ pub enum Manifest {
 impl Manifest {
     /// Parses manifest bytes. `origin` (a URL, a path) is quoted in errors.
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Self, Error> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::MalformedManifest {
+        let value: Value = strict_json::parse(bytes).map_err(|e| Error::MalformedManifest {
             origin: origin.into(),
             reason: format!("not JSON: {e}"),
         })?;

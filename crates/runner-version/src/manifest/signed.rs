@@ -85,7 +85,7 @@ impl SignedManifest {
     /// Parses the envelope JSON (no signature is checked here; see
     /// [`TrustPolicy::verify`](crate::TrustPolicy::verify)).
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Self, Error> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| malformed(origin, e))?;
+        let value: Value = super::strict_json::parse(bytes).map_err(|e| malformed(origin, e))?;
         Self::from_value(value, origin)
     }
 

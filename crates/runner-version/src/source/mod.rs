@@ -1,12 +1,18 @@
 //! Where releases come from.
 
+#[cfg(feature = "http")]
 mod gitpod_api;
+#[cfg(feature = "http")]
 mod http_config;
+#[cfg(feature = "http")]
 mod http_manifest;
 mod static_source;
 
+#[cfg(feature = "http")]
 pub use gitpod_api::{BearerToken, GitpodApiSource, GitpodApiSourceBuilder, RunnerSettings};
+#[cfg(feature = "http")]
 pub use http_config::HttpConfig;
+#[cfg(feature = "http")]
 pub use http_manifest::{HttpManifestSource, HttpManifestSourceBuilder, HttpSourceStats};
 pub use static_source::StaticSource;
 

@@ -1,14 +1,20 @@
 //! Releases from memory or from manifest files.
 
-use std::{collections::HashMap, io, path::PathBuf, sync::Mutex};
+use std::{collections::HashMap, sync::Mutex};
+#[cfg(feature = "fs")]
+use std::{io, path::PathBuf};
 
 use async_trait::async_trait;
 
-use crate::{Channel, Error, ErrorClass, Release, ReleaseCheck, ReleaseSource, ReleaseVerifier};
+#[cfg(feature = "fs")]
+use crate::ErrorClass;
+use crate::{Channel, Error, Release, ReleaseCheck, ReleaseSource, ReleaseVerifier};
 
 #[derive(Debug, Clone)]
 enum Entry {
     Memory(Box<Release>),
+    Bytes(std::sync::Arc<[u8]>),
+    #[cfg(feature = "fs")]
     File(PathBuf),
 }
 
@@ -16,9 +22,14 @@ enum Entry {
 /// demo, and air-gapped installs.
 ///
 /// - [`publish`](Self::publish) puts a release in memory for its channel;
-///   it is not parsed again, but still [admitted](ReleaseVerifier::admit)
-///   on every check (channel, pinned images, expiry, rollback).
-/// - [`with_manifest_file`](Self::with_manifest_file) maps a channel to a
+///   it is not parsed again, but goes through the same checks as an
+///   unsigned network manifest on every check: refused
+///   ([`Error::MissingSignature`]) unless the verifier
+///   [allows unsigned manifests](crate::ReleaseVerifierBuilder::allow_unsigned),
+///   then [admitted](ReleaseVerifier::admit) (channel, pinned images,
+///   expiry, rollback). To serve signed releases, use
+///   [`publish_manifest`](Self::publish_manifest).
+/// - `with_manifest_file` (feature `fs`) maps a channel to a
 ///   manifest file (either format), read and fully verified on every check,
 ///   so an operator can publish by replacing the file.
 ///
@@ -39,6 +50,7 @@ enum Entry {
 ///     template_sha256: None,
 ///     released_at: None,
 ///     expires: None,
+///     waves: Default::default(),
 /// });
 /// let release = source.latest(&Channel::Stable).await.unwrap();
 /// assert_eq!(release.version.to_string(), "20250101.3");
@@ -60,7 +72,8 @@ impl StaticSource {
         }
     }
 
-    /// Serves the manifest file at `path` for `channel`.
+    /// Serves the manifest file at `path` for `channel` (feature `fs`).
+    #[cfg(feature = "fs")]
     pub fn with_manifest_file(self, channel: Channel, path: impl Into<PathBuf>) -> Self {
         self.entries
             .lock()
@@ -77,6 +90,16 @@ impl StaticSource {
             .insert(release.channel.clone(), Entry::Memory(Box::new(release)));
     }
 
+    /// Publishes manifest `bytes` (either format) for `channel`, replacing
+    /// what was there: verified exactly like a manifest file or an HTTP
+    /// response on every check (signatures, channel, expiry, rollback).
+    pub fn publish_manifest(&self, channel: Channel, bytes: impl Into<Vec<u8>>) {
+        self.entries
+            .lock()
+            .expect("poisoned")
+            .insert(channel, Entry::Bytes(bytes.into().into()));
+    }
+
     /// Removes whatever is published on `channel`.
     pub fn unpublish(&self, channel: &Channel) {
         self.entries.lock().expect("poisoned").remove(channel);
@@ -87,14 +110,32 @@ impl StaticSource {
 impl ReleaseSource for StaticSource {
     async fn check(&self, channel: &Channel) -> Result<ReleaseCheck, Error> {
         let entry = self.entries.lock().expect("poisoned").get(channel).cloned();
-        let release = match entry {
+        let (release, authentication) = match entry {
             None => {
                 return Err(Error::ChannelNotPublished {
                     channel: channel.to_string(),
                     source_name: "static source".into(),
                 });
             }
-            Some(Entry::Memory(release)) => *release,
+            Some(Entry::Memory(release)) => {
+                // A published release carries no signature: it passes only
+                // where an unsigned manifest would, like on the network.
+                if !self.verifier.allows_unsigned() {
+                    return Err(Error::MissingSignature {
+                        origin: format!("release {} published in memory", release.version),
+                        required: self
+                            .verifier
+                            .trust_policy()
+                            .map_or(1, crate::TrustPolicy::threshold),
+                    });
+                }
+                (*release, crate::Authentication::UnsignedAllowed)
+            }
+            Some(Entry::Bytes(bytes)) => {
+                self.verifier
+                    .decode(&bytes, channel, "static source (published manifest)")?
+            }
+            #[cfg(feature = "fs")]
             Some(Entry::File(path)) => {
                 let origin = path.display().to_string();
                 let bytes = tokio::fs::read(&path).await.map_err(|source| {
@@ -111,10 +152,12 @@ impl ReleaseSource for StaticSource {
                         source,
                     }
                 })?;
-                self.verifier.decode(&bytes, channel, &origin)?.0
+                self.verifier.decode(&bytes, channel, &origin)?
             }
         };
-        self.verifier.admit(&release, channel).await?;
+        self.verifier
+            .admit_authenticated(&release, &authentication, channel)
+            .await?;
         Ok(ReleaseCheck::Fetched(release))
     }
 }
