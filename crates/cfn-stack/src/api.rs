@@ -343,11 +343,47 @@ pub enum ChangeSetStart {
 }
 
 /// One resource change of a change set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Display` writes one line, e.g. `Modify RunnerAsg
+/// (AWS::AutoScaling::AutoScalingGroup): REPLACEMENT True, policy action
+/// ReplaceAndDelete; Properties.LaunchTemplate (requires recreation:
+/// Always)`; a replacement is written `REPLACEMENT` so it stands out
+/// ([`is_replacement`](Self::is_replacement)).
+///
+/// ```
+/// use cfn_stack::{ResourceChange, ResourceChangeDetail};
+///
+/// let change = ResourceChange {
+///     action: "Modify".into(),
+///     logical_id: "RunnerAsg".into(),
+///     physical_id: Some("runner-asg".into()),
+///     resource_type: "AWS::AutoScaling::AutoScalingGroup".into(),
+///     replacement: Some("True".into()),
+///     policy_action: Some("ReplaceAndDelete".into()),
+///     scope: vec!["Properties".into()],
+///     details: vec![ResourceChangeDetail {
+///         attribute: Some("Properties".into()),
+///         name: Some("LaunchTemplate".into()),
+///         requires_recreation: Some("Always".into()),
+///         evaluation: Some("Static".into()),
+///         change_source: Some("DirectModification".into()),
+///         causing_entity: None,
+///     }],
+///     nested_change_set: None,
+/// };
+/// assert!(change.is_replacement());
+/// assert_eq!(
+///     change.to_string(),
+///     "Modify RunnerAsg (AWS::AutoScaling::AutoScalingGroup): REPLACEMENT True, policy action \
+///      ReplaceAndDelete; Properties.LaunchTemplate (requires recreation: Always)"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ResourceChange {
     /// `Add`, `Modify`, `Remove`, `Import`, `Dynamic`.
     pub action: String,
-    /// The logical id in the template.
+    /// The logical id in the template; for a resource of a nested stack,
+    /// its path from the root stack (`RunnerNetwork/SecurityGroup`).
     pub logical_id: String,
     /// The physical id, when the resource exists.
     pub physical_id: Option<String>,
@@ -355,6 +391,115 @@ pub struct ResourceChange {
     pub resource_type: String,
     /// `True`, `False` or `Conditional` for a `Modify`, if reported.
     pub replacement: Option<String>,
+    /// What happens to the resource's data (`PolicyAction`): `Delete`,
+    /// `Retain`, `Snapshot`, `ReplaceAndDelete`, `ReplaceAndRetain`,
+    /// `ReplaceAndSnapshot`, if reported.
+    pub policy_action: Option<String>,
+    /// What is changed (`Scope`): `Properties`, `Metadata`,
+    /// `CreationPolicy`, `UpdatePolicy`, `DeletionPolicy`, `Tags`, ...
+    pub scope: Vec<String>,
+    /// Each changed attribute and whether it forces a recreation.
+    pub details: Vec<ResourceChangeDetail>,
+    /// For an `AWS::CloudFormation::Stack` resource of a change set created
+    /// with nested stacks included: the id of the nested stack's own change
+    /// set (`ChangeSetId`). [`StackUpdater::plan`](crate::StackUpdater::plan)
+    /// reads it and lists its changes under the nested stack's path.
+    pub nested_change_set: Option<String>,
+}
+
+/// One changed attribute of a [`ResourceChange`] (`ResourceChangeDetail`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResourceChangeDetail {
+    /// The attribute changed (`Target.Attribute`): `Properties`, `Tags`, ...
+    pub attribute: Option<String>,
+    /// The property name, for a `Properties` change (`Target.Name`).
+    pub name: Option<String>,
+    /// Whether the change recreates the resource
+    /// (`Target.RequiresRecreation`): `Never`, `Conditionally`, `Always`.
+    pub requires_recreation: Option<String>,
+    /// `Static` (known now) or `Dynamic` (known when the update runs).
+    pub evaluation: Option<String>,
+    /// `ResourceReference`, `ParameterReference`, `ResourceAttribute`,
+    /// `DirectModification`, `Automatic`.
+    pub change_source: Option<String>,
+    /// The parameter or resource causing the change (`CausingEntity`), if
+    /// any.
+    pub causing_entity: Option<String>,
+}
+
+impl fmt::Display for ResourceChangeDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.attribute, &self.name) {
+            (Some(attribute), Some(name)) => write!(f, "{attribute}.{name}")?,
+            (Some(attribute), None) => f.write_str(attribute)?,
+            (None, Some(name)) => f.write_str(name)?,
+            (None, None) => f.write_str("(attribute not reported)")?,
+        }
+        let mut notes = Vec::new();
+        if let Some(recreation) = &self.requires_recreation {
+            notes.push(format!("requires recreation: {recreation}"));
+        }
+        if self.evaluation.as_deref() == Some("Dynamic") {
+            notes.push("known only when the update runs".to_string());
+        }
+        if let Some(entity) = &self.causing_entity {
+            let source = self.change_source.as_deref().unwrap_or("caused");
+            notes.push(format!("{source} {entity}"));
+        }
+        if !notes.is_empty() {
+            write!(f, " ({})", notes.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl ResourceChange {
+    /// CloudFormation replaces the resource (`Replacement` `True` or
+    /// `Conditional`, or a `Replace*` policy action): a new physical
+    /// resource, the old one deleted or retained.
+    pub fn is_replacement(&self) -> bool {
+        matches!(self.replacement.as_deref(), Some("True" | "Conditional"))
+            || self
+                .policy_action
+                .as_deref()
+                .is_some_and(|p| p.starts_with("Replace"))
+    }
+}
+
+impl fmt::Display for ResourceChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} ({})",
+            self.action, self.logical_id, self.resource_type
+        )?;
+        let mut parts = Vec::new();
+        if let Some(replacement) = &self.replacement {
+            let label = if self.is_replacement() {
+                "REPLACEMENT"
+            } else {
+                "replacement"
+            };
+            parts.push(format!("{label} {replacement}"));
+        } else if self.is_replacement() {
+            parts.push("REPLACEMENT".to_string());
+        }
+        if let Some(policy) = &self.policy_action {
+            parts.push(format!("policy action {policy}"));
+        }
+        if !parts.is_empty() {
+            write!(f, ": {}", parts.join(", "))?;
+        }
+        if !self.details.is_empty() {
+            let details: Vec<String> = self.details.iter().map(ToString::to_string).collect();
+            let separator = if parts.is_empty() { ": " } else { "; " };
+            write!(f, "{separator}{}", details.join("; "))?;
+        } else if !self.scope.is_empty() {
+            let separator = if parts.is_empty() { ": " } else { "; " };
+            write!(f, "{separator}scope {}", self.scope.join(", "))?;
+        }
+        Ok(())
+    }
 }
 
 /// A change set as `DescribeChangeSet` reports it.

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     CfnApi, ChangeSetDescription, ChangeSetRef, ChangeSetStart, DeclaredParameter, Error,
-    ParameterValue, ResourceChange, StackDescription, StackEvent, StackStatus, StackUpdateRequest,
-    TemplateSource, TemplateSummary, UpdateStart,
+    ParameterValue, ResourceChange, ResourceChangeDetail, StackDescription, StackEvent,
+    StackStatus, StackUpdateRequest, TemplateSource, TemplateSummary, UpdateStart,
     outcome::means_no_changes,
     sdk_error::{backend_error, code_and_message},
 };
@@ -143,6 +143,48 @@ fn capabilities(request: &StackUpdateRequest) -> Option<Vec<Capability>> {
     })
 }
 
+/// The domain form of one SDK resource change. `BeforeValue` and
+/// `AfterValue` of the details are deliberately not kept: they can hold
+/// parameter values, `NoEcho` ones included.
+fn resource_change(r: &aws_sdk_cloudformation::types::ResourceChange) -> ResourceChange {
+    ResourceChange {
+        action: r
+            .action()
+            .map(|a| a.as_str())
+            .unwrap_or("Unknown")
+            .to_string(),
+        logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
+        physical_id: r.physical_resource_id().map(str::to_string),
+        resource_type: r.resource_type().unwrap_or_default().to_string(),
+        replacement: r.replacement().map(|x| x.as_str().to_string()),
+        policy_action: r.policy_action().map(|p| p.as_str().to_string()),
+        scope: r.scope().iter().map(|s| s.as_str().to_string()).collect(),
+        details: r
+            .details()
+            .iter()
+            .map(|d| {
+                let target = d.target();
+                ResourceChangeDetail {
+                    attribute: target
+                        .and_then(|t| t.attribute())
+                        .map(|a| a.as_str().to_string()),
+                    name: target.and_then(|t| t.name()).map(str::to_string),
+                    requires_recreation: target
+                        .and_then(|t| t.requires_recreation())
+                        .map(|r| r.as_str().to_string()),
+                    evaluation: d.evaluation().map(|e| e.as_str().to_string()),
+                    change_source: d.change_source().map(|c| c.as_str().to_string()),
+                    causing_entity: d.causing_entity().map(str::to_string),
+                }
+            })
+            .collect(),
+        nested_change_set: r
+            .change_set_id()
+            .filter(|id| !id.is_empty())
+            .map(str::to_string),
+    }
+}
+
 #[async_trait]
 impl CfnApi for AwsCfn {
     async fn describe_stack(&self, stack: &str) -> Result<StackDescription, Error> {
@@ -269,6 +311,9 @@ impl CfnApi for AwsCfn {
             .stack_name(&request.stack)
             .change_set_name(name)
             .change_set_type(ChangeSetType::Update)
+            // Nested stacks get change sets of their own, so the preview
+            // shows what changes inside them.
+            .include_nested_stacks(true)
             .set_parameters(Some(parameters(request)))
             .set_capabilities(capabilities(request))
             .set_rollback_configuration(rollback_configuration(request))
@@ -315,20 +360,10 @@ impl CfnApi for AwsCfn {
                         backend_error("DescribeChangeSet", &change_set.change_set, error)
                     }
                 })?;
-            let changes = output.changes().iter().filter_map(|c| {
-                let r = c.resource_change()?;
-                Some(ResourceChange {
-                    action: r
-                        .action()
-                        .map(|a| a.as_str())
-                        .unwrap_or("Unknown")
-                        .to_string(),
-                    logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
-                    physical_id: r.physical_resource_id().map(str::to_string),
-                    resource_type: r.resource_type().unwrap_or_default().to_string(),
-                    replacement: r.replacement().map(|x| x.as_str().to_string()),
-                })
-            });
+            let changes = output
+                .changes()
+                .iter()
+                .filter_map(|c| c.resource_change().map(resource_change));
             match &mut description {
                 Some(d) => d.changes.extend(changes),
                 None => {

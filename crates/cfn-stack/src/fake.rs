@@ -9,8 +9,9 @@ use async_trait::async_trait;
 
 use crate::{
     CfnApi, ChangeSetDescription, ChangeSetRef, ChangeSetStart, DeclaredParameter, Error,
-    ErrorClass, ParameterValue, ResourceChange, RollbackConfiguration, StackDescription,
-    StackEvent, StackStatus, StackUpdateRequest, TemplateSource, TemplateSummary, UpdateStart,
+    ErrorClass, ParameterValue, ResourceChange, ResourceChangeDetail, RollbackConfiguration,
+    StackDescription, StackEvent, StackStatus, StackUpdateRequest, TemplateSource, TemplateSummary,
+    UpdateStart,
 };
 
 /// A template known to [`FakeCfn`], registered under its URL.
@@ -27,6 +28,15 @@ pub struct FakeTemplate {
     pub capabilities: Vec<String>,
     /// Declared transforms (they imply `CAPABILITY_AUTO_EXPAND`).
     pub transforms: Vec<String>,
+    /// Nested stacks (`AWS::CloudFormation::Stack` resources): logical id →
+    /// the nested stack's template.
+    pub nested_stacks: BTreeMap<String, FakeTemplate>,
+    /// What a change set moving to this template reports for a `Modify` of
+    /// a resource: logical id → its changed attributes.
+    pub change_details: BTreeMap<String, Vec<ResourceChangeDetail>>,
+    /// `DeletionPolicy` of resources (logical id → `Delete`, `Retain`,
+    /// `Snapshot`); unset is `Delete`.
+    pub deletion_policies: BTreeMap<String, String>,
 }
 
 impl FakeTemplate {
@@ -88,6 +98,77 @@ impl FakeTemplate {
     /// `CAPABILITY_NAMED_IAM` for named IAM resources).
     pub fn capability(mut self, capability: &str) -> Self {
         self.capabilities.push(capability.into());
+        self
+    }
+
+    /// Adds a nested stack `logical_id` (an `AWS::CloudFormation::Stack`
+    /// resource) built from `template`. A change set from a template whose
+    /// nested stack has another template reports the nested stack as
+    /// `Modify` with a nested change set of its own (as CloudFormation does
+    /// with `IncludeNestedStacks`), holding the nested template's changes.
+    ///
+    /// ```
+    /// use cfn_stack::{
+    ///     CfnApi, ChangeSetRef, ChangeSetStart, FakeCfn, FakeTemplate, ParameterValue,
+    ///     StackUpdateRequest, TemplateSource,
+    /// };
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let cfn = FakeCfn::new();
+    /// let (v1, v2) = ("https://t.s3.amazonaws.com/v1.json", "https://t.s3.amazonaws.com/v2.json");
+    /// let network = FakeTemplate::new().resource("SecurityGroup", "AWS::EC2::SecurityGroup");
+    /// cfn.add_template(v1, FakeTemplate::new().nested_stack("RunnerNetwork", network.clone()));
+    /// cfn.add_template(v2, FakeTemplate::new().nested_stack(
+    ///     "RunnerNetwork",
+    ///     network.resource("Endpoint", "AWS::EC2::VPCEndpoint"),
+    /// ));
+    /// cfn.create_stack("runner", v1, &[], &[]).unwrap();
+    /// let request = StackUpdateRequest {
+    ///     stack: "runner".into(),
+    ///     template: TemplateSource::Url(v2.into()),
+    ///     parameters: Default::default(),
+    ///     capabilities: vec![],
+    ///     no_echo: Default::default(),
+    ///     client_request_token: None,
+    ///     rollback_configuration: None,
+    /// };
+    /// let ChangeSetStart::Created(root) = cfn.create_change_set("cs1", &request).await.unwrap()
+    /// else { unreachable!() };
+    /// let changes = cfn.describe_change_set(&root).await.unwrap().changes;
+    /// assert_eq!(changes[0].logical_id, "RunnerNetwork");
+    /// let nested = ChangeSetRef {
+    ///     stack: changes[0].physical_id.clone().unwrap(),
+    ///     change_set: changes[0].nested_change_set.clone().unwrap(),
+    /// };
+    /// let inner = cfn.describe_change_set(&nested).await.unwrap().changes;
+    /// assert!(inner.iter().any(|c| c.action == "Add" && c.logical_id == "Endpoint"));
+    /// # });
+    /// ```
+    pub fn nested_stack(mut self, logical_id: &str, template: FakeTemplate) -> Self {
+        self.resources
+            .insert(logical_id.into(), "AWS::CloudFormation::Stack".into());
+        self.nested_stacks.insert(logical_id.into(), template);
+        self
+    }
+
+    /// A change set moving to this template reports `detail` for a
+    /// `Modify` of `logical_id`: its `Replacement` is `True` when a detail
+    /// requires recreation `Always`, `Conditional` for `Conditionally`
+    /// (else `False`), with policy action `ReplaceAnd<DeletionPolicy>`
+    /// when replaced, and the details' attributes as its scope.
+    pub fn change_detail(mut self, logical_id: &str, detail: ResourceChangeDetail) -> Self {
+        self.change_details
+            .entry(logical_id.into())
+            .or_default()
+            .push(detail);
+        self
+    }
+
+    /// Sets the `DeletionPolicy` of `logical_id` (`Delete`, `Retain`,
+    /// `Snapshot`): the policy action of its removal or replacement.
+    pub fn deletion_policy(mut self, logical_id: &str, policy: &str) -> Self {
+        self.deletion_policies
+            .insert(logical_id.into(), policy.into());
         self
     }
 
@@ -237,6 +318,9 @@ struct FakeChangeSet {
     template_body: Option<String>,
     /// The `ClientRequestToken` it was executed with.
     executed_with: Option<String>,
+    /// For the change set of a nested stack: the id of the root change
+    /// set (deleted with it).
+    root: Option<String>,
     /// Describes left in `CREATE_IN_PROGRESS`.
     pending_polls: u32,
     /// SSM parameter values resolved when it was created.
@@ -263,7 +347,136 @@ struct State {
     seq: u64,
 }
 
+/// The root change set whose nested change sets [`State::diff_templates`]
+/// creates.
+struct NestedContext<'a> {
+    root_id: &'a str,
+    name: &'a str,
+    request: &'a StackUpdateRequest,
+}
+
 impl State {
+    /// The resource changes from `old` to `new` of stack `stack`; for each
+    /// nested stack whose template changed, a `Modify` carrying the id of a
+    /// nested change set (created here) with the nested template's changes.
+    fn diff_templates(
+        &mut self,
+        root: &NestedContext<'_>,
+        stack: &str,
+        old: &FakeTemplate,
+        new: &FakeTemplate,
+        depth: usize,
+    ) -> Vec<ResourceChange> {
+        let physical = |logical: &str| format!("{logical}-physical");
+        let mut changes = Vec::new();
+        for (logical, kind) in &new.resources {
+            if !old.resources.contains_key(logical) {
+                changes.push(ResourceChange {
+                    action: "Add".into(),
+                    logical_id: logical.clone(),
+                    resource_type: kind.clone(),
+                    ..ResourceChange::default()
+                });
+                continue;
+            }
+            if let (Some(old_nested), Some(new_nested)) = (
+                old.nested_stacks.get(logical),
+                new.nested_stacks.get(logical),
+            ) {
+                if old_nested == new_nested {
+                    continue;
+                }
+                let nested_stack = format!("{stack}-{logical}-NESTED");
+                let nested_id = format!(
+                    "arn:aws:cloudformation:us-east-1:000000000000:changeSet/{}-{logical}/{}",
+                    root.name,
+                    self.next("cs")
+                );
+                let nested_changes =
+                    self.diff_templates(root, &nested_stack, old_nested, new_nested, depth + 1);
+                self.change_sets.push(FakeChangeSet {
+                    id: nested_id.clone(),
+                    name: format!("{}-{logical}", root.name),
+                    stack: nested_stack.clone(),
+                    request: root.request.clone(),
+                    status: "CREATE_COMPLETE".into(),
+                    execution_status: "AVAILABLE".into(),
+                    status_reason: None,
+                    changes: nested_changes,
+                    template_body: None,
+                    executed_with: None,
+                    root: Some(root.root_id.to_string()),
+                    pending_polls: 0,
+                    resolved: BTreeMap::new(),
+                });
+                changes.push(ResourceChange {
+                    action: "Modify".into(),
+                    logical_id: logical.clone(),
+                    physical_id: Some(format!(
+                        "arn:aws:cloudformation:us-east-1:000000000000:stack/{nested_stack}/{depth}"
+                    )),
+                    resource_type: kind.clone(),
+                    replacement: Some("False".into()),
+                    scope: vec!["Properties".into()],
+                    nested_change_set: Some(nested_id),
+                    ..ResourceChange::default()
+                });
+                continue;
+            }
+            let details = new.change_details.get(logical).cloned().unwrap_or_default();
+            let recreation = |level: &str| {
+                details
+                    .iter()
+                    .any(|d| d.requires_recreation.as_deref() == Some(level))
+            };
+            let replacement = if recreation("Always") {
+                "True"
+            } else if recreation("Conditionally") {
+                "Conditional"
+            } else {
+                "False"
+            };
+            let policy = new
+                .deletion_policies
+                .get(logical)
+                .map_or("Delete", String::as_str);
+            let mut scope: Vec<String> = Vec::new();
+            for attribute in details.iter().filter_map(|d| d.attribute.clone()) {
+                if !scope.contains(&attribute) {
+                    scope.push(attribute);
+                }
+            }
+            changes.push(ResourceChange {
+                action: "Modify".into(),
+                logical_id: logical.clone(),
+                physical_id: Some(physical(logical)),
+                resource_type: kind.clone(),
+                replacement: Some(replacement.into()),
+                policy_action: (replacement != "False").then(|| format!("ReplaceAnd{policy}")),
+                scope,
+                details,
+                nested_change_set: None,
+            });
+        }
+        for (logical, kind) in &old.resources {
+            if !new.resources.contains_key(logical) {
+                let policy = old
+                    .deletion_policies
+                    .get(logical)
+                    .map_or("Delete", String::as_str);
+                changes.push(ResourceChange {
+                    action: "Remove".into(),
+                    logical_id: logical.clone(),
+                    physical_id: Some(physical(logical)),
+                    resource_type: kind.clone(),
+                    policy_action: Some(policy.into()),
+                    ..ResourceChange::default()
+                });
+            }
+        }
+        changes
+    }
+
     /// The SSM values the SSM-typed parameters of `template` resolve to
     /// for `values` (an SSM parameter that does not exist is left out).
     fn ssm_resolved(
@@ -619,9 +832,23 @@ fn complete(stack: &mut FakeStack) {
 /// back ([`fail_next_update`](Self::fail_next_update)), hold a stack in any
 /// status ([`set_status`](Self::set_status)) and fail single calls
 /// ([`fail_next_call`](Self::fail_next_call)).
-#[derive(Debug, Clone, Default)]
+///
+/// Its `Debug` output names the stacks and counts the rest: it never shows
+/// a parameter value (the fake holds `NoEcho` values unmasked).
+#[derive(Clone, Default)]
 pub struct FakeCfn {
     state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for FakeCfn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state();
+        f.debug_struct("FakeCfn")
+            .field("stacks", &state.stacks.keys().collect::<Vec<_>>())
+            .field("templates", &state.templates.len())
+            .field("change_sets", &state.change_sets.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl FakeCfn {
@@ -851,6 +1078,12 @@ impl FakeCfn {
             .and_then(|s| s.parameters.get(key).cloned())
     }
 
+    /// How many change sets are stored, for every stack, nested stacks'
+    /// change sets included.
+    pub fn change_set_count(&self) -> usize {
+        self.state().change_sets.len()
+    }
+
     /// The names of the change sets currently stored for `stack`.
     pub fn change_set_names(&self, stack: &str) -> Vec<String> {
         self.state()
@@ -1028,48 +1261,27 @@ impl CfnApi for FakeCfn {
         state
             .template(&url, "CreateChangeSet")?
             .check_capabilities("CreateChangeSet", request)?;
-        let new_resources = state.template(&url, "CreateChangeSet")?.resources.clone();
+        let new_template = state.template(&url, "CreateChangeSet")?.clone();
         let stack = state.stack_mut(&request.stack)?;
         let stack_name = stack.name.clone();
         let unchanged = stack.template_url == url && stack.parameters == values;
         let old_url = stack.template_url.clone();
         let template_body = state.body_of(Some(&old_url), &request.template);
-        let old_resources = state
-            .template(&old_url, "CreateChangeSet")?
-            .resources
-            .clone();
-        let mut changes = Vec::new();
-        if !unchanged {
-            for (logical, kind) in &new_resources {
-                let action = if old_resources.contains_key(logical) {
-                    "Modify"
-                } else {
-                    "Add"
-                };
-                changes.push(ResourceChange {
-                    action: action.into(),
-                    logical_id: logical.clone(),
-                    physical_id: (action == "Modify").then(|| format!("{logical}-physical")),
-                    resource_type: kind.clone(),
-                    replacement: (action == "Modify").then(|| "False".to_string()),
-                });
-            }
-            for (logical, kind) in &old_resources {
-                if !new_resources.contains_key(logical) {
-                    changes.push(ResourceChange {
-                        action: "Remove".into(),
-                        logical_id: logical.clone(),
-                        physical_id: Some(format!("{logical}-physical")),
-                        resource_type: kind.clone(),
-                        replacement: None,
-                    });
-                }
-            }
-        }
+        let old_template = state.template(&old_url, "CreateChangeSet")?.clone();
         let id = format!(
             "arn:aws:cloudformation:us-east-1:000000000000:changeSet/{name}/{}",
             state.next("cs")
         );
+        let changes = if unchanged {
+            Vec::new()
+        } else {
+            let root = NestedContext {
+                root_id: &id,
+                name,
+                request,
+            };
+            state.diff_templates(&root, &stack_name, &old_template, &new_template, 1)
+        };
         let injected = state.change_set_failures.pop_front();
         let (status, execution_status, status_reason) = if let Some(reason) = injected {
             ("FAILED", "UNAVAILABLE", Some(reason))
@@ -1102,6 +1314,7 @@ impl CfnApi for FakeCfn {
             changes,
             template_body,
             executed_with: None,
+            root: None,
             pending_polls,
             resolved,
         });
@@ -1183,7 +1396,10 @@ impl CfnApi for FakeCfn {
         let mut state = self.state();
         state.injected_error("DeleteChangeSet", &change_set.change_set)?;
         let id = Self::find_change_set(&mut state, change_set)?.id.clone();
-        state.change_sets.retain(|c| c.id != id);
+        // Deleting a root change set deletes its nested ones.
+        state
+            .change_sets
+            .retain(|c| c.id != id && c.root.as_ref() != Some(&id));
         Ok(())
     }
 

@@ -131,8 +131,8 @@ mod updater;
 pub use api::{
     CAPABILITY_AUTO_EXPAND, CfnApi, ChangeSetDescription, ChangeSetRef, ChangeSetStart,
     DeclaredParameter, MAX_ROLLBACK_TRIGGERS, MAX_TEMPLATE_BODY_BYTES, NO_ECHO_MASK,
-    ParameterValue, ResourceChange, RollbackConfiguration, StackDescription, StackEvent,
-    StackUpdateRequest, TemplateSource, TemplateSummary, UpdateStart,
+    ParameterValue, ResourceChange, ResourceChangeDetail, RollbackConfiguration, StackDescription,
+    StackEvent, StackUpdateRequest, TemplateSource, TemplateSummary, UpdateStart,
 };
 #[cfg(feature = "aws")]
 pub use aws::AwsCfn;
@@ -155,6 +155,6 @@ pub use template_fetch::{
 };
 pub use template_url::{TemplateLocation, TemplateUrlPolicy};
 pub use updater::{
-    ApplyMode, InfraVersionKey, PlanOutcome, StackChange, StackPlan, StackState, StackUpdater,
-    StackUpdaterConfig, UpdateOptions, WaitResume,
+    ApplyMode, InfraVersionKey, MAX_NESTED_DEPTH, PlanOutcome, StackChange, StackPlan, StackState,
+    StackUpdater, StackUpdaterConfig, UpdateOptions, WaitResume,
 };

@@ -83,6 +83,7 @@ impl StackChange {
     ///     template_sha256: Some("ab".repeat(32)),
     ///     released_at: None,
     ///     expires: None,
+    ///     waves: Default::default(),
     /// };
     /// let change = StackChange::from_release(&release, [("Image", "runner:2")]);
     /// let StackChange::ReplaceTemplate { template_url, expected_sha256, parameter_changes, .. } = change
@@ -331,6 +332,88 @@ impl StackPlan {
     }
 }
 
+/// What an operator reads before applying: the change set, replacements
+/// first (a line starting `REPLACED:`), the parameter diff (`NoEcho`
+/// values `(hidden)`), every resource change (nested ones under their
+/// path), capabilities, rollback triggers, the verified sha256 and the
+/// warnings.
+///
+/// ```
+/// use cfn_stack::{ChangeSetRef, ResourceChange, StackPlan};
+///
+/// let mut plan = StackPlan::for_change_set(
+///     ChangeSetRef { stack: "runner".into(), change_set: "cfn-stack-1".into() },
+///     None,
+/// );
+/// plan.resource_changes.push(ResourceChange {
+///     action: "Modify".into(),
+///     logical_id: "RunnerAsg".into(),
+///     resource_type: "AWS::AutoScaling::AutoScalingGroup".into(),
+///     replacement: Some("True".into()),
+///     policy_action: Some("ReplaceAndDelete".into()),
+///     ..ResourceChange::default()
+/// });
+/// let shown = plan.to_string();
+/// assert!(shown.contains("REPLACED: RunnerAsg"), "{shown}");
+/// assert!(shown.contains("  Modify RunnerAsg (AWS::AutoScaling::AutoScalingGroup): REPLACEMENT True"), "{shown}");
+/// ```
+impl std::fmt::Display for StackPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "stack {}: change set {}",
+            self.change_set.stack, self.change_set.change_set
+        )?;
+        let replaced: Vec<&str> = self
+            .resource_changes
+            .iter()
+            .filter(|c| c.is_replacement())
+            .map(|c| c.logical_id.as_str())
+            .collect();
+        if !replaced.is_empty() {
+            writeln!(
+                f,
+                "REPLACED: {} (new physical resources; check the policy actions)",
+                replaced.join(", ")
+            )?;
+        }
+        writeln!(f, "parameters:")?;
+        if self.parameter_diff.is_empty() {
+            writeln!(f, "  (no parameter changes)")?;
+        }
+        for change in &self.parameter_diff {
+            writeln!(f, "  {change}")?;
+        }
+        writeln!(f, "resources:")?;
+        if self.resource_changes.is_empty() {
+            writeln!(f, "  (no resource changes reported)")?;
+        }
+        for change in &self.resource_changes {
+            writeln!(f, "  {change}")?;
+        }
+        if !self.capabilities.is_empty() {
+            writeln!(f, "capabilities: {}", self.capabilities.join(", "))?;
+        }
+        if let Some(rollback) = &self.rollback_configuration {
+            write!(f, "rollback triggers: [{}]", rollback.alarm_arns.join(", "))?;
+            if let Some(minutes) = rollback.monitoring_time_minutes {
+                write!(f, ", watched {minutes} min")?;
+            }
+            writeln!(f)?;
+        }
+        if let Some(sha256) = &self.template_sha256 {
+            writeln!(f, "template sha256: {sha256}")?;
+        }
+        if !self.warnings.is_empty() {
+            writeln!(f, "warnings:")?;
+            for warning in &self.warnings {
+                writeln!(f, "  - {warning}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The result of [`StackUpdater::plan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanOutcome {
@@ -395,6 +478,10 @@ pub struct StackUpdater {
 }
 
 static CHANGE_SET_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// How many levels of nested stacks a plan follows (a nested stack's
+/// nested stack is level 2).
+pub const MAX_NESTED_DEPTH: usize = 5;
 
 impl StackUpdater {
     /// An updater over `api` waiting on `clock`. Fails when `config` does
@@ -772,13 +859,29 @@ impl StackUpdater {
             parameter.resolved_after = description.resolved_parameters.get(&parameter.key).cloned();
             warnings.push(parameter.to_string());
         }
+        let resource_changes = match self
+            .with_nested_changes(&change_set, description.changes, &mut warnings)
+            .await
+        {
+            Ok(changes) => changes,
+            Err(error) => {
+                self.delete_abandoned(&change_set, "its nested change sets could not be read")
+                    .await;
+                return Err(error);
+            }
+        };
+        for change in resource_changes.iter().filter(|c| c.is_replacement()) {
+            let warning = format!("{change}: CloudFormation replaces this resource");
+            warn!(stack, warning = warning.as_str(), "stack update warning");
+            warnings.push(warning);
+        }
         let plan = StackPlan {
             change_set,
             template: prepared.request.template,
             parameter_diff: prepared.diff,
             kept_defaults: prepared.kept_defaults,
             ssm_parameters: ssm,
-            resource_changes: description.changes,
+            resource_changes,
             capabilities: prepared.request.capabilities.clone(),
             rollback_configuration: prepared.request.rollback_configuration.clone(),
             warnings,
@@ -791,6 +894,68 @@ impl StackUpdater {
         }
         info!(stack, change_set = %name, changes = plan.resource_changes.len(), "change set ready");
         Ok(PlanOutcome::Planned(Box::new(plan)))
+    }
+
+    /// `changes` with the changes of every nested stack's change set
+    /// inserted after the nested stack itself, their logical ids prefixed
+    /// with the nested stack's path (`RunnerNetwork/SecurityGroup`).
+    /// Nested change sets are followed [`MAX_NESTED_DEPTH`] levels deep; a
+    /// deeper one, or one that did not complete, is reported in `warnings`.
+    async fn with_nested_changes(
+        &self,
+        root: &ChangeSetRef,
+        changes: Vec<ResourceChange>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<ResourceChange>, Error> {
+        let mut out = Vec::with_capacity(changes.len());
+        // (path prefix, depth, changes left), innermost last.
+        let mut levels = vec![(String::new(), 0usize, changes.into_iter())];
+        while let Some((prefix, depth, mut left)) = levels.pop() {
+            let Some(mut change) = left.next() else {
+                continue;
+            };
+            change.logical_id = format!("{prefix}{}", change.logical_id);
+            let nested = change.nested_change_set.clone().map(|id| ChangeSetRef {
+                stack: change
+                    .physical_id
+                    .clone()
+                    .unwrap_or_else(|| root.stack.clone()),
+                change_set: id,
+            });
+            let path = change.logical_id.clone();
+            out.push(change);
+            levels.push((prefix, depth, left));
+            let Some(nested) = nested else {
+                continue;
+            };
+            if depth + 1 > MAX_NESTED_DEPTH {
+                warnings.push(format!(
+                    "nested stack {path}: its changes are not listed (nested deeper than \
+                     {MAX_NESTED_DEPTH} levels); read change set {} before applying",
+                    nested.change_set
+                ));
+                continue;
+            }
+            let description = self.api.describe_change_set(&nested).await?;
+            if description.status != "CREATE_COMPLETE" {
+                warnings.push(format!(
+                    "nested stack {path}: its change set {} is {}{}; its changes may be missing",
+                    nested.change_set,
+                    description.status,
+                    description
+                        .status_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ));
+            }
+            levels.push((
+                format!("{path}/"),
+                depth + 1,
+                description.changes.into_iter(),
+            ));
+        }
+        Ok(out)
     }
 
     /// For a plan whose template was given by URL with an expected hash:

@@ -1813,6 +1813,7 @@ fn release(template_url: &str, body: &str) -> runner_version::Release {
         template_sha256: Some(sha256_hex(body.as_bytes())),
         released_at: None,
         expires: None,
+        waves: Default::default(),
     }
 }
 
@@ -2125,5 +2126,262 @@ async fn a_start_whose_response_was_lost_keeps_waiting() {
         assert!(outcome.is_success(), "{mode:?}: {outcome:?}");
         let starts = s.api.calls().iter().filter(|c| **c == op).count();
         assert_eq!(starts, 2, "{mode:?}");
+    }
+}
+
+// ---- Nested stacks and resource-change details ----------------------------
+
+const NESTED_V1: &str = "https://runner.s3.eu-west-1.amazonaws.com/v1/nested.json";
+const NESTED_V2: &str = "https://runner.s3.eu-west-1.amazonaws.com/v2/nested.json";
+
+fn launch_template_detail() -> cfn_stack::ResourceChangeDetail {
+    cfn_stack::ResourceChangeDetail {
+        attribute: Some("Properties".into()),
+        name: Some("LaunchTemplate".into()),
+        requires_recreation: Some("Always".into()),
+        evaluation: Some("Static".into()),
+        change_source: Some("DirectModification".into()),
+        causing_entity: None,
+    }
+}
+
+/// A root stack with a nested network stack, itself nesting a DNS stack;
+/// v2 adds an endpoint to the network stack, changes a record in the DNS
+/// stack and replaces the root's auto scaling group.
+fn nested_setup() -> Setup {
+    let s = setup();
+    let dns = FakeTemplate::new().resource("Record", "AWS::Route53::RecordSet");
+    let network = FakeTemplate::new().resource("SecurityGroup", "AWS::EC2::SecurityGroup");
+    s.cfn.add_template(
+        NESTED_V1,
+        FakeTemplate::new()
+            .parameter("Image", None)
+            .resource("RunnerAsg", "AWS::AutoScaling::AutoScalingGroup")
+            .resource("Bucket", "AWS::S3::Bucket")
+            .deletion_policy("Bucket", "Retain")
+            .nested_stack(
+                "RunnerNetwork",
+                network.clone().nested_stack("Dns", dns.clone()),
+            ),
+    );
+    s.cfn.add_template(
+        NESTED_V2,
+        FakeTemplate::new()
+            .parameter("Image", None)
+            .resource("RunnerAsg", "AWS::AutoScaling::AutoScalingGroup")
+            .change_detail("RunnerAsg", launch_template_detail())
+            .nested_stack(
+                "RunnerNetwork",
+                network
+                    .resource("Endpoint", "AWS::EC2::VPCEndpoint")
+                    .nested_stack(
+                        "Dns",
+                        dns.change_detail(
+                            "Record",
+                            cfn_stack::ResourceChangeDetail {
+                                attribute: Some("Properties".into()),
+                                name: Some("TTL".into()),
+                                requires_recreation: Some("Never".into()),
+                                evaluation: Some("Dynamic".into()),
+                                change_source: Some("ParameterReference".into()),
+                                causing_entity: Some("Ttl".into()),
+                            },
+                        ),
+                    ),
+            ),
+    );
+    s.cfn
+        .create_stack("nested", NESTED_V1, &[("Image", "runner:1")], &[])
+        .unwrap();
+    s
+}
+
+/// The plan lists the changes inside nested stacks (two levels) under
+/// their paths, right after the nested stack itself; each change keeps its
+/// replacement, policy action, scope and details; the replacement is in
+/// the plan's text and warnings.
+#[tokio::test]
+async fn the_plan_shows_nested_stack_changes_and_change_details() {
+    let s = nested_setup();
+    let change = StackChange::replace_template(NESTED_V2, Vec::<(String, String)>::new());
+    let PlanOutcome::Planned(plan) = s.updater.plan("nested", &change).await.unwrap() else {
+        panic!("expected a plan");
+    };
+    let lines: Vec<String> = plan
+        .resource_changes
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "Modify RunnerAsg (AWS::AutoScaling::AutoScalingGroup): REPLACEMENT True, policy \
+             action ReplaceAndDelete; Properties.LaunchTemplate (requires recreation: Always)",
+            "Modify RunnerNetwork (AWS::CloudFormation::Stack): replacement False; scope \
+             Properties",
+            "Modify RunnerNetwork/Dns (AWS::CloudFormation::Stack): replacement False; scope \
+             Properties",
+            "Modify RunnerNetwork/Dns/Record (AWS::Route53::RecordSet): replacement False; \
+             Properties.TTL (requires recreation: Never, known only when the update runs, \
+             ParameterReference Ttl)",
+            "Add RunnerNetwork/Endpoint (AWS::EC2::VPCEndpoint)",
+            "Modify RunnerNetwork/SecurityGroup (AWS::EC2::SecurityGroup): replacement False",
+            "Remove Bucket (AWS::S3::Bucket): policy action Retain",
+        ],
+        "{plan}"
+    );
+    let asg = &plan.resource_changes[0];
+    assert!(asg.is_replacement());
+    assert_eq!(asg.scope, vec!["Properties".to_string()]);
+    assert_eq!(asg.details, vec![launch_template_detail()]);
+    assert!(plan.resource_changes[1].nested_change_set.is_some());
+    assert!(!plan.resource_changes[1].is_replacement());
+    let shown = plan.to_string();
+    assert!(
+        shown.contains("REPLACED: RunnerAsg (new physical resources"),
+        "{shown}"
+    );
+    assert_eq!(
+        plan.warnings
+            .iter()
+            .filter(|w| w.contains("CloudFormation replaces this resource"))
+            .count(),
+        1,
+        "{:?}",
+        plan.warnings
+    );
+    assert!(
+        plan.warnings[0].starts_with("Modify RunnerAsg"),
+        "{:?}",
+        plan.warnings
+    );
+    // Three change sets were read: the root and the two nested ones.
+    assert_eq!(
+        s.api
+            .calls()
+            .iter()
+            .filter(|c| **c == CfnOperation::DescribeChangeSet)
+            .count(),
+        3
+    );
+    // Discarding the plan deletes the nested change sets with the root.
+    assert_eq!(s.cfn.change_set_count(), 3);
+    s.updater.discard_plan(&plan).await.unwrap();
+    assert_eq!(s.cfn.change_set_count(), 0);
+    // Planned again and applied, the stack has the new template.
+    let PlanOutcome::Planned(plan) = s.updater.plan("nested", &change).await.unwrap() else {
+        panic!("expected a plan");
+    };
+    let outcome = s.updater.apply_plan(&plan, &NoProgress).await.unwrap();
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert!(matches!(
+        s.updater.plan("nested", &change).await.unwrap(),
+        PlanOutcome::NoChanges { .. }
+    ));
+}
+
+/// A failing read of a nested change set fails the plan and deletes the
+/// root change set (and with it the nested ones).
+#[tokio::test]
+async fn a_nested_change_set_that_cannot_be_read_fails_the_plan_and_leaves_nothing() {
+    let s = nested_setup();
+    let change = StackChange::replace_template(NESTED_V2, Vec::<(String, String)>::new());
+    // The root describe succeeds; the first nested describe fails.
+    let api = FailSecondDescribe::new(s.cfn.clone());
+    let updater = StackUpdater::new(
+        Arc::new(api),
+        s.clock.clone(),
+        StackUpdaterConfig::default(),
+    )
+    .unwrap();
+    let err = updater.plan("nested", &change).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+    assert!(s.cfn.change_set_names("nested").is_empty());
+    assert_eq!(s.cfn.change_set_count(), 0);
+}
+
+/// Forwards to `FakeCfn`, failing the second `DescribeChangeSet`.
+#[derive(Debug)]
+struct FailSecondDescribe {
+    inner: FakeCfn,
+    describes: Mutex<u32>,
+}
+
+impl FailSecondDescribe {
+    fn new(inner: FakeCfn) -> Self {
+        Self {
+            inner,
+            describes: Mutex::new(0),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl CfnApi for FailSecondDescribe {
+    async fn describe_stack(&self, stack: &str) -> Result<cfn_stack::StackDescription, Error> {
+        self.inner.describe_stack(stack).await
+    }
+    async fn template_summary(
+        &self,
+        stack: &str,
+        template: &cfn_stack::TemplateSource,
+    ) -> Result<cfn_stack::TemplateSummary, Error> {
+        self.inner.template_summary(stack, template).await
+    }
+    async fn update_stack(
+        &self,
+        request: &cfn_stack::StackUpdateRequest,
+    ) -> Result<cfn_stack::UpdateStart, Error> {
+        self.inner.update_stack(request).await
+    }
+    async fn create_change_set(
+        &self,
+        name: &str,
+        request: &cfn_stack::StackUpdateRequest,
+    ) -> Result<cfn_stack::ChangeSetStart, Error> {
+        self.inner.create_change_set(name, request).await
+    }
+    async fn describe_change_set(
+        &self,
+        change_set: &cfn_stack::ChangeSetRef,
+    ) -> Result<cfn_stack::ChangeSetDescription, Error> {
+        let n = {
+            let mut d = self.describes.lock().unwrap();
+            *d += 1;
+            *d
+        };
+        if n == 2 {
+            return Err(Error::backend(
+                "DescribeChangeSet",
+                &change_set.change_set,
+                ErrorClass::Permanent,
+                "AccessDenied: not allowed to describe the nested change set",
+            ));
+        }
+        self.inner.describe_change_set(change_set).await
+    }
+    async fn execute_change_set(
+        &self,
+        change_set: &cfn_stack::ChangeSetRef,
+        token: Option<&str>,
+    ) -> Result<(), Error> {
+        self.inner.execute_change_set(change_set, token).await
+    }
+    async fn delete_change_set(&self, change_set: &cfn_stack::ChangeSetRef) -> Result<(), Error> {
+        self.inner.delete_change_set(change_set).await
+    }
+    async fn change_set_template(
+        &self,
+        change_set: &cfn_stack::ChangeSetRef,
+    ) -> Result<String, Error> {
+        self.inner.change_set_template(change_set).await
+    }
+    async fn stack_events(
+        &self,
+        stack: &str,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<cfn_stack::StackEvent>, Error> {
+        self.inner.stack_events(stack, after, limit).await
     }
 }
