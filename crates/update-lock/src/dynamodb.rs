@@ -11,18 +11,31 @@
 //! | `record_version` | S    | random version, replaced on every write; the write condition    |
 //! | `fence`          | N    | fencing token of the current or last holder                     |
 //! | `written_at`     | S    | writer's wall clock, RFC 3339; informational only               |
-//! | `expires_at`     | N    | **TTL attribute** (epoch seconds): `written_at + lease + retention` |
+//! | `expires_at`     | N    | **TTL attribute** (epoch seconds), on released records only: `written_at + lease + retention` |
 //!
-//! `expires_at` only lets DynamoDB delete records abandoned for longer than
-//! the retention (default 7 days); the lock never reads it. Fencing tokens
-//! stay increasing across such a deletion because a new record starts its
-//! token at the current time in microseconds ([`FencingToken::initial`]).
+//! `expires_at` only lets DynamoDB delete released records untouched for
+//! longer than the retention (default 7 days); a held record never carries
+//! it, and the lock never reads it. Fencing tokens stay increasing across
+//! such a deletion because a new record starts its token at the current
+//! time in microseconds ([`FencingToken::initial`]); a contender that saw
+//! the record held before it vanished still waits out one lease.
 //!
 //! Every write is a `PutItem` with `attribute_not_exists(lock_key)` or
-//! `record_version = :expected`; `ConditionalCheckFailedException` becomes
-//! [`WriteOutcome::ConditionFailed`]. Reads are strongly consistent.
-//! [`create_table_if_missing`] creates the table (on-demand billing) and
-//! enables TTL on `expires_at`.
+//! `record_version = :expected` and `ReturnValuesOnConditionCheckFailure =
+//! ALL_OLD`: `ConditionalCheckFailedException` becomes
+//! [`WriteReport::ConditionFailed`] carrying the stored item, so the lock
+//! recognises its own write that landed behind an SDK retry. Reads are
+//! strongly consistent. [`create_table_if_missing`] creates the table
+//! (on-demand billing), enables TTL on `expires_at` (also on an existing
+//! table) and refuses an existing table with another key schema.
+//!
+//! # Not a global table
+//!
+//! DynamoDB global tables do **not** serialise conditional writes across
+//! regions: concurrent writes in two regions are both accepted and
+//! replication keeps the last writer's item, so two holders could each
+//! believe they hold the lock. The lock table must be a plain, single-region
+//! table, and every contender must use that table in that region.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -33,7 +46,8 @@ use aws_sdk_dynamodb::{
     error::{ProvideErrorMetadata, SdkError},
     types::{
         AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-        ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+        ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus,
+        TimeToLiveSpecification,
     },
 };
 use chrono::{DateTime, Utc};
@@ -41,8 +55,9 @@ use update_clock::Clock;
 
 use crate::{
     BackendErrorKind, FencingToken, LockError, LockRecord, LockStore, RecordVersion,
-    WriteCondition, WriteOutcome,
+    WriteCondition, WriteOutcome, WriteReport,
 };
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 
 /// The partition key attribute.
 pub const KEY_ATTRIBUTE: &str = "lock_key";
@@ -84,6 +99,11 @@ impl DynamoDbLockStore {
         self
     }
 
+    /// The client in use (for other items in the same table, and tests).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
@@ -119,29 +139,49 @@ impl DynamoDbLockStore {
                 WRITTEN_AT.to_string(),
                 AttributeValue::S(record.written_at.to_rfc3339()),
             ),
-            (
-                TTL_ATTRIBUTE.to_string(),
-                AttributeValue::N(expires.timestamp().to_string()),
-            ),
         ]);
-        if let Some(holder) = &record.holder {
-            item.insert(HOLDER.to_string(), AttributeValue::S(holder.clone()));
+        match &record.holder {
+            Some(holder) => {
+                item.insert(HOLDER.to_string(), AttributeValue::S(holder.clone()));
+            }
+            // Only a released record may expire: TTL never deletes a held
+            // lock, however long its holder keeps renewing it.
+            None => {
+                item.insert(
+                    TTL_ATTRIBUTE.to_string(),
+                    AttributeValue::N(expires.timestamp().to_string()),
+                );
+            }
         }
         item
     }
 
     fn parse(&self, item: &HashMap<String, AttributeValue>) -> Result<LockRecord, LockError> {
+        let key = item
+            .get(KEY_ATTRIBUTE)
+            .and_then(|v| v.as_s().ok())
+            .map_or("?", String::as_str);
         let bad = |what: &str| {
             LockError::backend(
                 BackendErrorKind::Permanent,
-                format!("table {}", self.table),
+                format!(
+                    "DynamoDB table {}, item {KEY_ATTRIBUTE}={key:?}",
+                    self.table
+                ),
                 format!(
                     "lock item has a missing or malformed `{what}` attribute: the table is not a \
-                     lock table of this version, or the item was edited by hand"
+                     lock table of this version, or the item was edited by hand; fix or delete \
+                     the item once no process holds the lock"
                 ),
             )
         };
         let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        // Absent means free; present with another type is corrupt, never free.
+        let holder = match item.get(HOLDER) {
+            None => None,
+            Some(AttributeValue::S(holder)) => Some(holder.clone()),
+            Some(_) => return Err(bad(HOLDER)),
+        };
         let n = |name: &str| -> Result<u64, LockError> {
             item.get(name)
                 .and_then(|v| v.as_n().ok())
@@ -150,7 +190,7 @@ impl DynamoDbLockStore {
         };
         Ok(LockRecord {
             key: s(KEY_ATTRIBUTE).ok_or_else(|| bad(KEY_ATTRIBUTE))?,
-            holder: s(HOLDER),
+            holder,
             lease: Duration::from_millis(n(LEASE_MS)?),
             version: RecordVersion::from_stored(s(VERSION).ok_or_else(|| bad(VERSION))?),
             token: FencingToken::new(n(FENCE)?),
@@ -264,11 +304,25 @@ impl LockStore for DynamoDbLockStore {
         record: &LockRecord,
         condition: &WriteCondition,
     ) -> Result<WriteOutcome, LockError> {
+        self.write_reporting(record, condition)
+            .await
+            .map(WriteOutcome::from)
+    }
+
+    async fn write_reporting(
+        &self,
+        record: &LockRecord,
+        condition: &WriteCondition,
+    ) -> Result<WriteReport, LockError> {
         let request = self
             .client
             .put_item()
             .table_name(self.table.as_ref())
-            .set_item(Some(self.item(record)));
+            .set_item(Some(self.item(record)))
+            // A failed condition carries the item that failed it, so the
+            // lock can recognise its own write that landed behind an SDK
+            // retry without another read.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let request = match condition {
             WriteCondition::Absent => request
                 .condition_expression("attribute_not_exists(#k)")
@@ -279,13 +333,17 @@ impl LockStore for DynamoDbLockStore {
                 .expression_attribute_values(":v", AttributeValue::S(version.as_str().to_string())),
         };
         match request.send().await {
-            Ok(_) => Ok(WriteOutcome::Written),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            Ok(_) => Ok(WriteReport::Written),
+            Err(SdkError::ServiceError(service))
+                if service.err().is_conditional_check_failed_exception() =>
             {
-                Ok(WriteOutcome::ConditionFailed)
+                let current = match service.err() {
+                    PutItemError::ConditionalCheckFailedException(failed) => {
+                        failed.item().map(|item| self.parse(item)).transpose()?
+                    }
+                    _ => None,
+                };
+                Ok(WriteReport::ConditionFailed { current })
             }
             Err(error) => Err(self.sdk_error("PutItem", error)),
         }
@@ -296,7 +354,8 @@ impl LockStore for DynamoDbLockStore {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TableSetup {
-    /// The table existed; nothing was changed.
+    /// The table existed with the lock's key schema; TTL on `expires_at`
+    /// was enabled if it was off.
     AlreadyExisted,
     /// The table was created, is `ACTIVE`, and TTL on `expires_at` is on.
     Created,
@@ -307,7 +366,10 @@ pub enum TableSetup {
 /// Waits until the table is `ACTIVE`, polling `DescribeTable` every second
 /// on `clock`, for at most `timeout`.
 ///
-/// An existing table is not checked or changed.
+/// An existing table must have the lock's key schema (`lock_key` of type
+/// S, no sort key), else a permanent error says what is wrong; its TTL is
+/// enabled if it is off. Calling it again is harmless. Do not point it at a
+/// global table (see the [module docs](self)).
 pub async fn create_table_if_missing(
     client: &Client,
     table: &str,
@@ -315,7 +377,11 @@ pub async fn create_table_if_missing(
     timeout: Duration,
 ) -> Result<TableSetup, LockError> {
     match client.describe_table().table_name(table).send().await {
-        Ok(_) => return Ok(TableSetup::AlreadyExisted),
+        Ok(described) => {
+            check_key_schema(table, described.table())?;
+            ensure_ttl(client, table).await?;
+            return Ok(TableSetup::AlreadyExisted);
+        }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
@@ -376,20 +442,94 @@ pub async fn create_table_if_missing(
         }
         clock.sleep(Duration::from_secs(1)).await;
     }
+    ensure_ttl(client, table).await?;
+    Ok(TableSetup::Created)
+}
+
+/// Refuses a table whose key schema is not `lock_key` (S) alone.
+fn check_key_schema(
+    table: &str,
+    description: Option<&aws_sdk_dynamodb::types::TableDescription>,
+) -> Result<(), LockError> {
+    let Some(description) = description else {
+        return Ok(());
+    };
+    let keys: Vec<String> = description
+        .key_schema()
+        .iter()
+        .map(|k| {
+            let kind = description
+                .attribute_definitions()
+                .iter()
+                .find(|d| d.attribute_name() == k.attribute_name())
+                .map_or("?".to_string(), |d| d.attribute_type().as_str().to_string());
+            format!("{} {} ({kind})", k.key_type().as_str(), k.attribute_name())
+        })
+        .collect();
+    let expected = format!("{} {KEY_ATTRIBUTE} (S)", KeyType::Hash.as_str());
+    if keys != [expected.clone()] {
+        return Err(LockError::backend(
+            BackendErrorKind::Permanent,
+            format!("DynamoDB table {table}"),
+            format!(
+                "the table exists with key schema [{}], but a lock table needs exactly [{expected}] \
+                 (partition key `{KEY_ATTRIBUTE}` of type S, no sort key); use another table name \
+                 or recreate this table",
+                keys.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Enables TTL on `expires_at` unless it is already on (idempotent);
+/// refuses a table whose TTL is on another attribute.
+async fn ensure_ttl(client: &Client, table: &str) -> Result<(), LockError> {
+    use aws_sdk_dynamodb::types::TimeToLiveStatus;
+    let described = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(|e| sdk_error(table, "DescribeTimeToLive", e))?;
+    let ttl = described.time_to_live_description();
+    let status = ttl.and_then(|t| t.time_to_live_status());
+    let attribute = ttl.and_then(|t| t.attribute_name());
+    if matches!(
+        status,
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    ) {
+        if attribute == Some(TTL_ATTRIBUTE) {
+            return Ok(());
+        }
+        return Err(LockError::backend(
+            BackendErrorKind::Permanent,
+            format!("DynamoDB table {table}"),
+            format!(
+                "TTL is enabled on attribute {attribute:?}, but the lock expires released records \
+                 through `{TTL_ATTRIBUTE}`; use another table or switch its TTL attribute"
+            ),
+        ));
+    }
+    let spec = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name(TTL_ATTRIBUTE)
+        .build()
+        .map_err(|e| {
+            LockError::backend(
+                BackendErrorKind::Permanent,
+                format!("DynamoDB table {table}"),
+                e,
+            )
+        })?;
     client
         .update_time_to_live()
         .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name(TTL_ATTRIBUTE)
-                .build()
-                .map_err(build)?,
-        )
+        .time_to_live_specification(spec)
         .send()
         .await
         .map_err(|e| sdk_error(table, "UpdateTimeToLive", e))?;
-    Ok(TableSetup::Created)
+    Ok(())
 }
 
 #[cfg(test)]

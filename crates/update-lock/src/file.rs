@@ -26,7 +26,15 @@ use crate::{
 ///   temporary file, `fsync` it, rename it over).
 ///
 /// The key is encoded so any key is a safe file name: ASCII letters, digits,
-/// `-` and `_` stay, every other byte becomes `%XX`.
+/// `-` and `_` stay, every other byte becomes `%XX`. An encoded name too
+/// long for a file name (255 bytes with its `.json.tmp` suffix) keeps a
+/// readable prefix followed by `~` and the SHA-256 of the key in hex. Each
+/// state file stores its key, and a read checks it: a file of another key
+/// (a case-insensitive file system mapping two keys to one name) is an
+/// error, never somebody else's lock.
+///
+/// With `fsync` on (the default) the directory is also `fsync`ed after
+/// each rename, so the new name survives a power loss.
 ///
 /// For processes on **one machine**: advisory locks on network file systems
 /// are not reliable. Use the DynamoDB backend across hosts.
@@ -81,7 +89,7 @@ impl FileLockStore {
         self.dir.join(format!("{}.lock", encode_key(key)))
     }
 
-    fn read(path: &Path) -> Result<Option<LockRecord>, LockError> {
+    fn read(path: &Path, key: &str) -> Result<Option<LockRecord>, LockError> {
         let text = match std::fs::read(path) {
             Ok(text) => text,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -104,6 +112,18 @@ impl FileLockStore {
                 format!(
                     "unknown state file format {} (this build reads {FORMAT})",
                     file.format
+                ),
+            ));
+        }
+        if file.key != key {
+            return Err(LockError::backend(
+                BackendErrorKind::Permanent,
+                path.display().to_string(),
+                format!(
+                    "the state file holds lock key {:?}, not {key:?}: two keys map to one file \
+                     (a case-insensitive file system?); use keys that differ in more than case, \
+                     or a lock directory on a case-sensitive file system",
+                    file.key
                 ),
             ));
         }
@@ -148,7 +168,7 @@ impl FileLockStore {
         lock_file
             .lock()
             .map_err(|e| io_error(&lock_path, "lock the lock file", e))?;
-        let stored = Self::read(&self.state_path(key))?;
+        let stored = Self::read(&self.state_path(key), key)?;
         let result = f(stored.as_ref());
         drop(lock_file);
         result
@@ -170,7 +190,7 @@ impl FileLockStore {
             .lock()
             .map_err(|e| io_error(&lock_path, "lock the lock file", e))?;
         let state_path = self.state_path(&record.key);
-        let stored = Self::read(&state_path)?;
+        let stored = Self::read(&state_path, &record.key)?;
         let holds = match (condition, &stored) {
             (WriteCondition::Absent, None) => true,
             (WriteCondition::VersionIs(v), Some(stored)) => stored.version == *v,
@@ -207,14 +227,57 @@ impl FileLockStore {
         drop(tmp);
         std::fs::rename(&tmp_path, &state_path)
             .map_err(|e| io_error(&state_path, "rename the state file into place", e))?;
+        if self.fsync {
+            sync_dir(&self.dir)?;
+        }
         // The lock is released when `lock_file` is dropped.
         drop(lock_file);
         Ok(WriteOutcome::Written)
     }
 }
 
-/// Encodes a key as a file name: `[A-Za-z0-9_-]` kept, other bytes `%XX`.
+/// `fsync`s a directory so a rename in it is durable (a no-op where
+/// directories cannot be opened as files).
+fn sync_dir(dir: &Path) -> Result<(), LockError> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error(dir, "fsync the lock directory", e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// The longest file name (NAME_MAX on Linux and macOS).
+const NAME_MAX: usize = 255;
+/// The longest suffix added to an encoded key (`.json.tmp`).
+const LONGEST_SUFFIX: usize = ".json.tmp".len();
+
+/// Encodes a key as a file name: `[A-Za-z0-9_-]` kept, other bytes `%XX`;
+/// a name too long for [`NAME_MAX`] with its suffix becomes a prefix of it,
+/// `~` and the key's SHA-256 in hex.
 pub(crate) fn encode_key(key: &str) -> String {
+    use sha2::Digest;
+    let encoded = percent_encode(key);
+    if encoded.len() + LONGEST_SUFFIX <= NAME_MAX {
+        return encoded;
+    }
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let mut keep = NAME_MAX - LONGEST_SUFFIX - 1 - hash.len();
+    // Never cut a `%XX` escape in half.
+    while let Some(pos) = encoded[..keep].rfind('%') {
+        if pos + 3 <= keep {
+            break;
+        }
+        keep = pos;
+    }
+    format!("{}~{hash}", &encoded[..keep])
+}
+
+fn percent_encode(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     for byte in key.bytes() {
         if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
@@ -258,7 +321,8 @@ impl LockStore for FileLockStore {
         // The state file is replaced by rename, so an unlocked read sees
         // either the old or the new record, never a mix.
         let path = self.state_path(key);
-        tokio::task::spawn_blocking(move || Self::read(&path))
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || Self::read(&path, &key))
             .await
             .map_err(|e| join_error(&self.dir, e))?
     }
@@ -298,11 +362,85 @@ mod tests {
     }
 
     #[test]
+    fn long_keys_are_hashed_to_fit_name_max() {
+        for key in [
+            "a".repeat(246),
+            "a".repeat(247),
+            "ü".repeat(512),
+            "%".repeat(1024),
+        ] {
+            let name = encode_key(&key);
+            assert!(name.len() + LONGEST_SUFFIX <= NAME_MAX, "{}", name.len());
+            if percent_encode(&key).len() + LONGEST_SUFFIX > NAME_MAX {
+                assert!(name.contains('~'), "{name}");
+                assert!(percent_encode(&key).starts_with(name.split('~').next().unwrap()));
+            } else {
+                assert_eq!(name, key);
+            }
+        }
+        // Keys that share the kept prefix still get different names.
+        let (a, b) = ("x".repeat(300) + "a", "x".repeat(300) + "b");
+        assert_ne!(encode_key(&a), encode_key(&b));
+        // A long key works end to end.
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileLockStore::open(dir.path()).unwrap();
+        let record = LockRecord {
+            key: a.clone(),
+            holder: Some("h".into()),
+            lease: Duration::from_secs(1),
+            version: RecordVersion::random(),
+            token: FencingToken::new(1),
+            written_at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        assert_eq!(
+            store
+                .write_blocking(&record, &WriteCondition::Absent)
+                .unwrap(),
+            WriteOutcome::Written
+        );
+        assert_eq!(
+            FileLockStore::read(&store.state_path(&a), &a).unwrap(),
+            Some(record)
+        );
+    }
+
+    #[test]
+    fn a_state_file_of_another_key_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileLockStore::open(dir.path()).unwrap();
+        let record = LockRecord {
+            key: "Svc".into(),
+            holder: Some("h".into()),
+            lease: Duration::from_secs(1),
+            version: RecordVersion::random(),
+            token: FencingToken::new(1),
+            written_at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        store
+            .write_blocking(&record, &WriteCondition::Absent)
+            .unwrap();
+        // As a case-insensitive file system would: `svc` opens `Svc`'s file.
+        std::fs::copy(store.state_path("Svc"), store.state_path("svc")).unwrap();
+        let err = FileLockStore::read(&store.state_path("svc"), "svc").unwrap_err();
+        assert_eq!(err.backend_kind(), Some(BackendErrorKind::Permanent));
+        assert!(err.to_string().contains("\"Svc\""), "{err}");
+        let other = LockRecord {
+            key: "svc".into(),
+            ..record
+        };
+        assert!(
+            store
+                .write_blocking(&other, &WriteCondition::Absent)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn corrupt_state_file_is_a_permanent_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileLockStore::open(dir.path()).unwrap();
         std::fs::write(store.state_path("k"), b"{not json").unwrap();
-        let err = FileLockStore::read(&store.state_path("k")).unwrap_err();
+        let err = FileLockStore::read(&store.state_path("k"), "k").unwrap_err();
         assert_eq!(err.backend_kind(), Some(BackendErrorKind::Permanent));
         assert!(err.to_string().contains("k.json"), "{err}");
     }

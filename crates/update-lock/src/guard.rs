@@ -58,9 +58,14 @@ pub(crate) struct GuardShared {
 pub(crate) struct GuardState {
     /// The record version we last wrote.
     pub(crate) version: RecordVersion,
-    /// A version whose write failed with an unknown outcome (a timeout);
-    /// if the store holds it, the write did happen.
-    pub(crate) maybe_written: Option<RecordVersion>,
+    /// Versions this guard sent whose outcome is unknown (a timeout, an
+    /// abandoned call); if the store holds one, that write did happen.
+    /// Noted before each send, cleared once a later write or read settled
+    /// the record.
+    pub(crate) maybe_written: Vec<RecordVersion>,
+    /// Monotonic time at which the last successful write was sent; the
+    /// heartbeat schedules its next beat one period after it.
+    pub(crate) last_sent: Duration,
     /// Monotonic time until which the lease is valid: the moment the last
     /// successful write was *sent*, plus the validity (the lease less the
     /// safety margin).
@@ -92,7 +97,8 @@ impl GuardShared {
             releasing: AtomicBool::new(false),
             state: Mutex::new(GuardState {
                 version,
-                maybe_written: None,
+                maybe_written: Vec::new(),
+                last_sent: sent_at,
                 valid_until: valid_until(sent_at, validity),
             }),
             status: watch::Sender::new(LeaseStatus::Active { renewals: 0 }),
@@ -142,7 +148,8 @@ impl GuardShared {
         {
             let mut state = self.state();
             state.version = version;
-            state.maybe_written = None;
+            state.maybe_written.clear();
+            state.last_sent = sent_at;
             state.valid_until = valid_until(sent_at, self.validity);
         }
         self.status.send_modify(|status| {
@@ -183,11 +190,11 @@ impl GuardShared {
         self.clock.monotonic() >= self.state().valid_until
     }
 
-    /// Sleeps one heartbeat period on the clock, publishing when it is due.
-    pub(crate) async fn sleep_until_next_beat(&self, period: Duration) {
-        let due = self.clock.monotonic() + period;
+    /// Sleeps on the clock until the monotonic time `due`, publishing it.
+    pub(crate) async fn sleep_until_beat(&self, due: Duration) {
         *self.next_beat.lock().unwrap_or_else(|e| e.into_inner()) = Some(due);
-        self.clock.sleep(period).await;
+        let now = self.clock.monotonic();
+        self.clock.sleep(due.saturating_sub(now)).await;
         *self.next_beat.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
@@ -195,6 +202,22 @@ impl GuardShared {
     pub(crate) async fn wait_resumed(&self) {
         let mut rx = self.suspended.subscribe();
         let _ = rx.wait_for(|suspended| !*suspended).await;
+    }
+}
+
+impl GuardState {
+    /// The most versions of unknown outcome remembered.
+    const MAX_MAYBE_WRITTEN: usize = 16;
+
+    /// Notes `version` as sent with an outcome not yet known.
+    pub(crate) fn note_maybe_written(&mut self, version: &RecordVersion) {
+        if self.maybe_written.contains(version) {
+            return;
+        }
+        if self.maybe_written.len() >= Self::MAX_MAYBE_WRITTEN {
+            self.maybe_written.remove(0);
+        }
+        self.maybe_written.push(version.clone());
     }
 }
 

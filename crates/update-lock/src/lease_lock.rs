@@ -12,7 +12,7 @@ use update_clock::Clock;
 
 use crate::{
     FencingToken, Lease, LeaseGuard, LockConfig, LockError, LockRecord, LockStore, LossReason,
-    MemoryLockStore, RecordVersion, UpdateLock, WriteCondition, WriteOutcome, guard::GuardShared,
+    MemoryLockStore, RecordVersion, UpdateLock, WriteCondition, WriteReport, guard::GuardShared,
 };
 
 /// How often a write that lost a race is re-evaluated before answering
@@ -33,8 +33,18 @@ const MAX_NAME_LEN: usize = 1024;
 /// - The holder counts its lease from the moment it *sent* its last
 ///   successful write, so its own validity ends before any contender can
 ///   take over (given clocks that run at the same rate).
-/// - The background heartbeat renews at the lease's heartbeat period and
-///   marks the guard lost when a renewal fails its condition.
+/// - The background heartbeat renews one period after the last successful
+///   send (or failed attempt), gives each renewal half a period on the
+///   clock before counting it as an unknown outcome, and marks the guard
+///   lost when a renewal fails its condition. A hung renewal never blocks
+///   [`release`](UpdateLock::release).
+/// - A write that failed its condition, or timed out, is compared with the
+///   stored record (returned by the store or read again): our own version
+///   and token there is our write that landed behind a timeout or an SDK
+///   retry, not a holder or a takeover.
+/// - A record that vanishes (TTL, a deleted file, a recreated table) after
+///   this process saw it held counts as held for one lease from when it was
+///   last seen held.
 ///
 /// Cheap to clone; clones share the contender observations.
 #[derive(Debug)]
@@ -56,7 +66,7 @@ struct Inner<S> {
     clock: Arc<dyn Clock>,
     config: LockConfig,
     /// Per key: the record version this process last saw held by someone,
-    /// and when it first saw it.
+    /// when it first and last saw it held, by whom and for what lease.
     observations: Mutex<HashMap<String, Observation>>,
     /// Per key: the free record this process wrote when it last released
     /// the key. The next acquisition tries a conditional write over it
@@ -68,6 +78,37 @@ struct Inner<S> {
 struct Observation {
     version: RecordVersion,
     first_seen: Duration,
+    /// The last time (monotonic) a read showed the key held.
+    last_seen: Duration,
+    holder: String,
+    lease: Duration,
+}
+
+/// Whether `stored` is the record `tried` (same key, version and token):
+/// our own write, landed.
+fn is_this_write(stored: &LockRecord, tried: &LockRecord) -> bool {
+    stored.key == tried.key && stored.version == tried.version && stored.token == tried.token
+}
+
+/// Polls `future` and a sleep of `limit` on `clock`; `None` if the sleep
+/// ends first (the future is then dropped).
+async fn with_timeout<F: Future>(
+    clock: &dyn Clock,
+    limit: Duration,
+    future: F,
+) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut timer = clock.sleep(limit);
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(output));
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// A held lock, with when a takeover becomes possible.
@@ -196,17 +237,37 @@ impl<S: LockStore> Inner<S> {
                 check_stored_lease(r, backend)?;
             }
             let (condition, token, kind) = match &record {
-                None => (
-                    WriteCondition::Absent,
-                    FencingToken::initial(self.clock.now()),
-                    "new",
-                ),
+                None => {
+                    // A record that vanished (TTL, a deleted file, a
+                    // recreated table) after we saw it held counts as held
+                    // for one lease from when we last saw it held.
+                    let now = self.clock.monotonic();
+                    let vanished = self.observations().get(key).cloned();
+                    if let Some(seen) = vanished {
+                        let since = now.saturating_sub(seen.last_seen);
+                        if since < seen.lease {
+                            metrics::counter!("update_lock_contended_total", "backend" => backend)
+                                .increment(1);
+                            tracing::warn!(%key, holder = %seen.holder, "the lock record vanished while held; waiting out its lease");
+                            return Err(Ok(self.held(key, &seen.holder, seen.lease - since)));
+                        }
+                        self.observations().remove(key);
+                    }
+                    (
+                        WriteCondition::Absent,
+                        FencingToken::initial(self.clock.now()),
+                        "new",
+                    )
+                }
                 Some(r) => match &r.holder {
-                    None => (
-                        WriteCondition::VersionIs(r.version.clone()),
-                        r.token.next(),
-                        "free",
-                    ),
+                    None => {
+                        self.observations().remove(key);
+                        (
+                            WriteCondition::VersionIs(r.version.clone()),
+                            r.token.next(),
+                            "free",
+                        )
+                    }
                     Some(holder) => {
                         let now = self.clock.monotonic();
                         let mut observations = self.observations();
@@ -214,15 +275,19 @@ impl<S: LockStore> Inner<S> {
                             .entry(key.to_string())
                             .and_modify(|o| {
                                 if o.version != r.version {
-                                    *o = Observation {
-                                        version: r.version.clone(),
-                                        first_seen: now,
-                                    };
+                                    o.version = r.version.clone();
+                                    o.first_seen = now;
                                 }
+                                o.last_seen = now;
+                                o.holder.clone_from(holder);
+                                o.lease = r.lease;
                             })
                             .or_insert_with(|| Observation {
                                 version: r.version.clone(),
                                 first_seen: now,
+                                last_seen: now,
+                                holder: holder.clone(),
+                                lease: r.lease,
                             })
                             .clone();
                         drop(observations);
@@ -251,22 +316,45 @@ impl<S: LockStore> Inner<S> {
                 token,
                 written_at: self.clock.now(),
             };
-            match self.store.write(&new, &condition).await.map_err(Err)? {
-                WriteOutcome::Written => {
-                    self.observations().remove(key);
-                    metrics::counter!("update_lock_acquisitions_total", "backend" => backend, "kind" => kind)
-                        .increment(1);
-                    if kind == "takeover" {
-                        metrics::counter!("update_lock_takeovers_total", "backend" => backend)
-                            .increment(1);
-                        tracing::warn!(%key, %owner, previous = %last_holder, %token, "took over a stale lock");
+            let landed = match self.store.write_reporting(&new, &condition).await {
+                Ok(WriteReport::Written) => true,
+                Ok(WriteReport::ConditionFailed { current }) => {
+                    let current = self
+                        .current_after_failure(key, current)
+                        .await
+                        .map_err(Err)?;
+                    if current.as_ref().is_some_and(|r| is_this_write(r, &new)) {
+                        // Our own write, landed by an earlier attempt (an
+                        // SDK retry's condition failed on it).
+                        true
                     } else {
-                        tracing::debug!(%key, %owner, %token, "lock acquired");
+                        // Someone wrote between our load and write: look
+                        // again, at the record that failed the condition.
+                        hint = current;
+                        false
                     }
-                    return Ok(self.guard(key, owner, token, lease, version, sent_at));
                 }
-                // Someone wrote between our load and write: look again.
-                WriteOutcome::ConditionFailed => continue,
+                Err(error) if error.backend_kind() == Some(crate::BackendErrorKind::Transient) => {
+                    // The outcome is unknown: the write may have landed.
+                    match self.store.load(key).await {
+                        Ok(Some(stored)) if is_this_write(&stored, &new) => true,
+                        _ => return Err(Err(error)),
+                    }
+                }
+                Err(error) => return Err(Err(error)),
+            };
+            if landed {
+                self.observations().remove(key);
+                metrics::counter!("update_lock_acquisitions_total", "backend" => backend, "kind" => kind)
+                        .increment(1);
+                if kind == "takeover" {
+                    metrics::counter!("update_lock_takeovers_total", "backend" => backend)
+                        .increment(1);
+                    tracing::warn!(%key, %owner, previous = %last_holder, %token, "took over a stale lock");
+                } else {
+                    tracing::debug!(%key, %owner, %token, "lock acquired");
+                }
+                return Ok(self.guard(key, owner, token, lease, version, sent_at));
             }
         }
         Err(Ok(self.held(key, &last_holder, Duration::ZERO)))
@@ -300,19 +388,49 @@ impl<S: LockStore> Inner<S> {
         LeaseGuard { shared, heartbeat }
     }
 
-    /// Renews every `period` until a renewal fails its condition, the lease
-    /// runs out without a successful renewal, or the guard is released.
+    /// Renews one `period` after the last successful renewal was sent (or
+    /// after the last failed attempt) until a renewal fails its condition,
+    /// the lease runs out without a successful renewal, or the guard is
+    /// released. Each renewal times out after half a period on the clock;
+    /// a timed-out renewal is an unknown outcome, recognised as ours if it
+    /// landed.
     async fn heartbeat(self: Arc<Self>, shared: Arc<GuardShared>, period: Duration) {
+        let limit = period / 2;
+        let mut failed_at: Option<Duration> = None;
         loop {
-            shared.sleep_until_next_beat(period).await;
+            // One period after the last successful send (a manual renewal
+            // counts) or after the last failed attempt, whichever is later.
+            let due = shared
+                .state()
+                .last_sent
+                .max(failed_at.unwrap_or_default())
+                .saturating_add(period);
+            if self.clock.monotonic() < due {
+                shared.sleep_until_beat(due).await;
+                continue;
+            }
             shared.wait_resumed().await;
             if shared.ensure_active().is_err() {
                 return;
             }
-            match self.renew(&shared).await {
-                Ok(()) => {}
+            let attempted_at = self.clock.monotonic();
+            let result = with_timeout(&*self.clock, limit, self.renew(&shared))
+                .await
+                .unwrap_or_else(|| {
+                    Err(LockError::backend(
+                        crate::BackendErrorKind::Transient,
+                        format!("{} lock record {:?}", shared.backend, shared.key),
+                        format!(
+                            "the heartbeat renewal did not answer within {limit:?} (half the \
+                             heartbeat period); its outcome is unknown"
+                        ),
+                    ))
+                });
+            match result {
+                Ok(()) => failed_at = None,
                 Err(LockError::LeaseLost { .. }) => return,
                 Err(error) => {
+                    failed_at = Some(attempted_at);
                     let kind = error.backend_kind().map_or("other", |k| match k {
                         crate::BackendErrorKind::Transient => "transient",
                         crate::BackendErrorKind::Throttled => "throttled",
@@ -354,41 +472,50 @@ impl<S: LockStore> Inner<S> {
         };
         let mut condition = WriteCondition::VersionIs(shared.state().version.clone());
         for _ in 0..2 {
+            // Noted before sending: if this call fails or is abandoned (a
+            // heartbeat timeout), the write may still land.
+            shared.state().note_maybe_written(&version);
             let sent_at = self.clock.monotonic();
-            let outcome = match self.store.write(&record, &condition).await {
-                Ok(outcome) => outcome,
-                Err(error) => {
-                    shared.state().maybe_written = Some(version.clone());
-                    return Err(error);
-                }
-            };
-            match outcome {
-                WriteOutcome::Written => {
-                    if release {
-                        self.released().insert(record.key.clone(), record);
-                        shared.mark_released();
-                    } else {
-                        shared.record_renewal(version, sent_at);
-                    }
+            let current = match self.store.write_reporting(&record, &condition).await? {
+                WriteReport::Written => {
+                    self.own_write_landed(shared, record, version, sent_at, release);
                     return Ok(());
                 }
-                WriteOutcome::ConditionFailed => {
-                    // An earlier write with an unknown outcome may have
-                    // landed after all: then the record is still ours.
-                    let maybe = shared.state().maybe_written.take();
-                    if let Some(maybe) = maybe {
-                        let stored = self.store.load(&shared.key).await?;
-                        if stored.is_some_and(|r| {
-                            r.version == maybe && r.holder.as_deref() == Some(shared.owner.as_str())
-                        }) {
-                            shared.state().version = maybe.clone();
-                            condition = WriteCondition::VersionIs(maybe);
-                            continue;
-                        }
-                    }
-                    break;
-                }
+                WriteReport::ConditionFailed { current } => current,
+            };
+            // On a failed read the maybe-written versions stay noted, so
+            // the next attempt can still recognise them.
+            let current = self.current_after_failure(&shared.key, current).await?;
+            let Some(current) = current.filter(|r| r.key == shared.key && r.token == shared.token)
+            else {
+                break;
+            };
+            if current.version == version {
+                // This very write landed: an SDK retry's condition failed
+                // on it.
+                self.own_write_landed(shared, record, version, sent_at, release);
+                return Ok(());
             }
+            if !shared.state().maybe_written.contains(&current.version) {
+                break;
+            }
+            // An earlier write of ours with an unknown outcome landed after
+            // all: the record is still ours.
+            {
+                let mut state = shared.state();
+                state.version = current.version.clone();
+                state.maybe_written.clear();
+            }
+            if current.holder.is_none() {
+                // It was our release.
+                if release {
+                    self.released().insert(current.key.clone(), current);
+                    shared.mark_released();
+                    return Ok(());
+                }
+                return Err(shared.lost_error(LossReason::Released));
+            }
+            condition = WriteCondition::VersionIs(current.version);
         }
         shared.mark_lost(LossReason::TakenOver);
         Err(shared.lost_error(LossReason::TakenOver))
@@ -396,6 +523,37 @@ impl<S: LockStore> Inner<S> {
 
     async fn renew(&self, shared: &GuardShared) -> Result<(), LockError> {
         self.write_over_own(shared, false).await
+    }
+
+    /// The record that failed a condition: as returned by the store, or
+    /// read now (consistently) when the store did not return it.
+    async fn current_after_failure(
+        &self,
+        key: &str,
+        returned: Option<LockRecord>,
+    ) -> Result<Option<LockRecord>, LockError> {
+        match returned {
+            Some(record) => Ok(Some(record)),
+            None => self.store.load(key).await,
+        }
+    }
+
+    /// Books a renewal or release whose write landed.
+    fn own_write_landed(
+        &self,
+        shared: &GuardShared,
+        record: LockRecord,
+        version: RecordVersion,
+        sent_at: Duration,
+        release: bool,
+    ) {
+        if release {
+            shared.state().maybe_written.clear();
+            self.released().insert(record.key.clone(), record);
+            shared.mark_released();
+        } else {
+            shared.record_renewal(version, sent_at);
+        }
     }
 }
 

@@ -80,6 +80,8 @@ pub use guard::{LeaseGuard, LeaseStatus};
 pub use lease::{Lease, LockConfig};
 pub use lease_lock::LeaseLock;
 pub use memory::MemoryLockStore;
-pub use record::{FencingToken, LockRecord, RecordVersion, WriteCondition, WriteOutcome};
+pub use record::{
+    FencingToken, LockRecord, RecordVersion, WriteCondition, WriteOutcome, WriteReport,
+};
 pub use store::LockStore;
 pub use update_lock::UpdateLock;

@@ -7,7 +7,7 @@ use std::{
 
 use async_trait::async_trait;
 
-use crate::{LockError, LockRecord, LockStore, WriteCondition, WriteOutcome};
+use crate::{LockError, LockRecord, LockStore, WriteCondition, WriteOutcome, WriteReport};
 
 /// Lock records in a `HashMap` behind a mutex. Clones share the records, so
 /// several [`LeaseLock`](crate::LeaseLock)s built on clones contend like
@@ -40,6 +40,19 @@ impl MemoryLockStore {
         f(records.get(key))
     }
 
+    /// Deletes the record of `key` behind the lock's back, as DynamoDB TTL
+    /// or an operator would, and returns it: for tests of a record that
+    /// vanishes while held.
+    ///
+    /// ```
+    /// use update_lock::MemoryLockStore;
+    ///
+    /// assert!(MemoryLockStore::new().remove("svc").is_none());
+    /// ```
+    pub fn remove(&self, key: &str) -> Option<LockRecord> {
+        self.records().remove(key)
+    }
+
     fn records(&self) -> std::sync::MutexGuard<'_, HashMap<String, LockRecord>> {
         // A poisoned mutex only means a panic elsewhere; each record is
         // replaced whole, so the map is consistent.
@@ -62,6 +75,16 @@ impl LockStore for MemoryLockStore {
         record: &LockRecord,
         condition: &WriteCondition,
     ) -> Result<WriteOutcome, LockError> {
+        self.write_reporting(record, condition)
+            .await
+            .map(WriteOutcome::from)
+    }
+
+    async fn write_reporting(
+        &self,
+        record: &LockRecord,
+        condition: &WriteCondition,
+    ) -> Result<WriteReport, LockError> {
         let mut records = self.records();
         let holds = match (condition, records.get(&record.key)) {
             (WriteCondition::Absent, None) => true,
@@ -69,9 +92,11 @@ impl LockStore for MemoryLockStore {
             _ => false,
         };
         if !holds {
-            return Ok(WriteOutcome::ConditionFailed);
+            return Ok(WriteReport::ConditionFailed {
+                current: records.get(&record.key).cloned(),
+            });
         }
         records.insert(record.key.clone(), record.clone());
-        Ok(WriteOutcome::Written)
+        Ok(WriteReport::Written)
     }
 }

@@ -120,3 +120,44 @@ pub enum WriteOutcome {
     /// The condition did not hold; nothing was written.
     ConditionFailed,
 }
+
+/// The result of a conditional write as reported by
+/// [`LockStore::write_reporting`](crate::LockStore::write_reporting): like
+/// [`WriteOutcome`], and when the condition failed, the record that made it
+/// fail if the backend returned it (DynamoDB's
+/// `ReturnValuesOnConditionCheckFailure=ALL_OLD`).
+///
+/// The lock compares that record's version and token with the ones it just
+/// tried: a match is its own write that landed behind a timeout or an SDK
+/// retry, not somebody else's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteReport {
+    /// The condition held and the record was written.
+    Written,
+    /// The condition did not hold; nothing was written by this call.
+    ConditionFailed {
+        /// The stored record that failed the condition, when the backend
+        /// returned it; `None` when it did not (or no record exists): the
+        /// lock then reads the record with a consistent read.
+        current: Option<LockRecord>,
+    },
+}
+
+impl From<WriteOutcome> for WriteReport {
+    fn from(outcome: WriteOutcome) -> Self {
+        match outcome {
+            WriteOutcome::Written => Self::Written,
+            WriteOutcome::ConditionFailed => Self::ConditionFailed { current: None },
+        }
+    }
+}
+
+impl From<WriteReport> for WriteOutcome {
+    fn from(report: WriteReport) -> Self {
+        match report {
+            WriteReport::Written => Self::Written,
+            WriteReport::ConditionFailed { .. } => Self::ConditionFailed,
+        }
+    }
+}

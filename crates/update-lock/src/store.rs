@@ -5,7 +5,7 @@ use std::{fmt::Debug, sync::Arc};
 
 use async_trait::async_trait;
 
-use crate::{LockError, LockRecord, WriteCondition, WriteOutcome};
+use crate::{LockError, LockRecord, WriteCondition, WriteOutcome, WriteReport};
 
 /// A store of [`LockRecord`]s with conditional writes.
 ///
@@ -19,6 +19,13 @@ use crate::{LockError, LockRecord, WriteCondition, WriteOutcome};
 ///   is never an error.
 /// - Failures are [`LockError::Backend`] with a class; a write whose outcome
 ///   is unknown (timeout) is reported as `Transient`.
+/// - [`write_reporting`](LockStore::write_reporting) is the same write that
+///   may also return the record that failed the condition; the default
+///   calls `write` and returns none (the lock then reads the record).
+///
+/// A write may land even though the call failed (a timeout) or answered
+/// `ConditionFailed` (an SDK retry of a write whose first attempt landed):
+/// the lock recognises its own record by version and token.
 #[async_trait]
 pub trait LockStore: Send + Sync + Debug + 'static {
     /// A short backend name for metrics and logs (`memory`, `file`, `dynamodb`).
@@ -33,6 +40,18 @@ pub trait LockStore: Send + Sync + Debug + 'static {
         record: &LockRecord,
         condition: &WriteCondition,
     ) -> Result<WriteOutcome, LockError>;
+
+    /// Like [`write`](LockStore::write), and when the condition fails,
+    /// the stored record that failed it if the backend can return it
+    /// atomically with the failure. Override it when the backend can (the
+    /// DynamoDB store does); the default returns no record.
+    async fn write_reporting(
+        &self,
+        record: &LockRecord,
+        condition: &WriteCondition,
+    ) -> Result<WriteReport, LockError> {
+        self.write(record, condition).await.map(WriteReport::from)
+    }
 }
 
 #[async_trait]
@@ -50,6 +69,13 @@ impl<T: LockStore + ?Sized> LockStore for Arc<T> {
     ) -> Result<WriteOutcome, LockError> {
         (**self).write(record, condition).await
     }
+    async fn write_reporting(
+        &self,
+        record: &LockRecord,
+        condition: &WriteCondition,
+    ) -> Result<WriteReport, LockError> {
+        (**self).write_reporting(record, condition).await
+    }
 }
 
 #[async_trait]
@@ -66,5 +92,12 @@ impl<T: LockStore + ?Sized> LockStore for Box<T> {
         condition: &WriteCondition,
     ) -> Result<WriteOutcome, LockError> {
         (**self).write(record, condition).await
+    }
+    async fn write_reporting(
+        &self,
+        record: &LockRecord,
+        condition: &WriteCondition,
+    ) -> Result<WriteReport, LockError> {
+        (**self).write_reporting(record, condition).await
     }
 }

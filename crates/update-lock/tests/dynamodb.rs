@@ -405,3 +405,220 @@ async fn stored_lease_of_u64_max_is_an_error_on_dynamodb() {
         "{err}"
     );
 }
+
+/// The lock's own write that landed behind an SDK retry. What is simulated:
+/// the first attempt of a conditional PutItem lands but its response is
+/// lost, and the SDK's retry of the very same request fails its condition.
+/// Here the wrapper sends the same PutItem twice; moto 5.2.1 honours
+/// `ReturnValuesOnConditionCheckFailure=ALL_OLD` on PutItem (checked in
+/// moto/dynamodb/models/table.py), so the failure carries our own item.
+#[derive(Debug)]
+struct RetriedPut(DynamoDbLockStore);
+
+#[async_trait::async_trait]
+impl LockStore for RetriedPut {
+    fn backend_name(&self) -> &'static str {
+        "dynamodb-retried"
+    }
+    async fn load(&self, key: &str) -> Result<Option<LockRecord>, LockError> {
+        self.0.load(key).await
+    }
+    async fn write(
+        &self,
+        record: &LockRecord,
+        condition: &WriteCondition,
+    ) -> Result<WriteOutcome, LockError> {
+        self.write_reporting(record, condition)
+            .await
+            .map(Into::into)
+    }
+    async fn write_reporting(
+        &self,
+        record: &LockRecord,
+        condition: &WriteCondition,
+    ) -> Result<update_lock::WriteReport, LockError> {
+        assert_eq!(
+            self.0.write(record, condition).await?,
+            WriteOutcome::Written,
+            "first attempt"
+        );
+        self.0.write_reporting(record, condition).await
+    }
+}
+
+#[tokio::test]
+async fn a_write_that_landed_behind_an_sdk_retry_is_ours_on_moto() {
+    let client = client();
+    table(&client).await;
+    let store = DynamoDbLockStore::new(client, TABLE);
+    let record = LockRecord {
+        key: "k".into(),
+        holder: Some("a".into()),
+        lease: Duration::from_secs(10),
+        version: RecordVersion::random(),
+        token: FencingToken::new(7),
+        written_at: ManualClock::EPOCH_2025,
+    };
+    // The store reports the item that failed the condition.
+    store.write(&record, &WriteCondition::Absent).await.unwrap();
+    let report = store
+        .write_reporting(&record, &WriteCondition::Absent)
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        update_lock::WriteReport::ConditionFailed {
+            current: Some(record.clone())
+        }
+    );
+    // The lock calls such a retried acquisition, renewal and release its own.
+    let clock = ManualClock::new(ManualClock::EPOCH_2025);
+    let lock = LeaseLock::new(RetriedPut(store), Arc::new(clock), LockConfig::default()).unwrap();
+    let lease = Lease::new(Duration::from_secs(10))
+        .unwrap()
+        .without_heartbeat();
+    let guard = lock.try_acquire("svc", "a", lease).await.expect("ours");
+    lock.renew(&guard).await.expect("renewal ours");
+    let stored = lock.inspect("svc").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.version, stored.token),
+        (guard.record_version(), guard.token())
+    );
+    lock.release(&guard).await.expect("release ours");
+    assert_eq!(lock.inspect("svc").await.unwrap().unwrap().holder, None);
+}
+
+#[tokio::test]
+async fn ttl_is_set_only_on_released_records_on_moto() {
+    let (lock, _clock) = lock_on_moto().await;
+    let lease = Lease::new(Duration::from_secs(10))
+        .unwrap()
+        .without_heartbeat();
+    let guard = lock.try_acquire("svc", "a", lease).await.unwrap();
+    let held = client_item(lock.store(), "svc").await;
+    assert!(!held.contains_key(TTL_ATTRIBUTE), "held: {held:?}");
+    lock.renew(&guard).await.unwrap();
+    assert!(
+        !client_item(lock.store(), "svc")
+            .await
+            .contains_key(TTL_ATTRIBUTE)
+    );
+    lock.release(&guard).await.unwrap();
+    let released = client_item(lock.store(), "svc").await;
+    assert!(
+        released.contains_key(TTL_ATTRIBUTE),
+        "released: {released:?}"
+    );
+    assert!(!released.contains_key("holder"));
+}
+
+async fn client_item(
+    store: &DynamoDbLockStore,
+    key: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key(
+            "lock_key",
+            aws_sdk_dynamodb::types::AttributeValue::S(key.into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .cloned()
+        .expect("item")
+}
+
+#[tokio::test]
+async fn a_holder_of_the_wrong_type_is_an_error_not_free() {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    let client = client();
+    table(&client).await;
+    client
+        .put_item()
+        .table_name(TABLE)
+        .item("lock_key", V::S("svc".into()))
+        .item("holder", V::N("7".into()))
+        .item("lease_ms", V::N("10000".into()))
+        .item("record_version", V::S("v".into()))
+        .item("fence", V::N("1".into()))
+        .item("written_at", V::S("2025-01-01T00:00:00Z".into()))
+        .send()
+        .await
+        .unwrap();
+    let store = DynamoDbLockStore::new(client, TABLE);
+    let err = store.load("svc").await.unwrap_err();
+    assert_eq!(err.backend_kind(), Some(BackendErrorKind::Permanent));
+    let text = err.to_string();
+    for part in [TABLE, "\"svc\"", "`holder`"] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+}
+
+#[tokio::test]
+async fn create_table_if_missing_checks_the_key_schema_and_enables_ttl() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveStatus,
+    };
+    let client = client();
+    let clock = ManualClock::auto_advancing(ManualClock::EPOCH_2025);
+    // (table, key attribute, key type): an existing table without TTL.
+    let cases = [
+        ("right", "lock_key", ScalarAttributeType::S, true),
+        ("wrong-name", "id", ScalarAttributeType::S, false),
+        ("wrong-type", "lock_key", ScalarAttributeType::N, false),
+    ];
+    for (name, attribute, kind, ok) in cases {
+        client
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attribute)
+                    .attribute_type(kind)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(attribute)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+        let result = create_table_if_missing(&client, name, &clock, Duration::from_secs(60)).await;
+        if ok {
+            assert_eq!(result.unwrap(), TableSetup::AlreadyExisted);
+            let ttl = client
+                .describe_time_to_live()
+                .table_name(name)
+                .send()
+                .await
+                .unwrap();
+            let ttl = ttl.time_to_live_description().unwrap();
+            assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+            assert_eq!(ttl.attribute_name(), Some(TTL_ATTRIBUTE));
+            // Idempotent.
+            let again = create_table_if_missing(&client, name, &clock, Duration::from_secs(60));
+            assert_eq!(again.await.unwrap(), TableSetup::AlreadyExisted);
+        } else {
+            let err = result.unwrap_err();
+            assert_eq!(
+                err.backend_kind(),
+                Some(BackendErrorKind::Permanent),
+                "{err}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(name) && text.contains("lock_key"), "{text}");
+        }
+    }
+}
