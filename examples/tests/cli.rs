@@ -299,6 +299,9 @@ fn iam_policy_is_valid_json_with_exactly_the_needed_actions() {
         "ecs:ListTasks",
         "ecs:DescribeTasks",
         "ecs:TagResource",
+        "ecs:ListServiceDeployments",
+        "ecs:DescribeServiceDeployments",
+        "ecs:StopServiceDeployment",
         "iam:PassRole",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -313,7 +316,7 @@ fn iam_policy_is_valid_json_with_exactly_the_needed_actions() {
     for not_needed in [
         "dynamodb:TransactWriteItems",
         "ecs:DeregisterTaskDefinition",
-        "ecs:ListServiceDeployments",
+        "dynamodb:CreateTable",
         "cloudformation:ExecuteChangeSet",
         "ec2:DescribeSubnets",
     ] {

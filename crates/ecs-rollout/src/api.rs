@@ -376,6 +376,91 @@ pub struct ServiceDeploymentInfo {
     pub started_at: Option<DateTime<Utc>>,
     /// When it finished.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The task definition ECS rolled back to (`rollback.serviceRevisionArn`),
+    /// once a rollback of this deployment started: the last COMPLETED
+    /// revision, which need not be the one the service ran before.
+    pub rollback_task_definition_arn: Option<String>,
+}
+
+impl ServiceDeploymentInfo {
+    /// The status as a [`ServiceDeploymentStatus`].
+    pub fn state(&self) -> ServiceDeploymentStatus {
+        ServiceDeploymentStatus::parse(&self.status)
+    }
+}
+
+/// The status of a service deployment, as `DescribeServiceDeployments`
+/// reports it. Only `Successful` is a success; `RollbackSuccessful` is a
+/// rollback by ECS (a failure of the version); `RollbackFailed` and
+/// `Stopped` need a person; the others are still in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum ServiceDeploymentStatus {
+    /// Created, not started.
+    Pending,
+    /// Running.
+    InProgress,
+    /// Finished: the target revision runs.
+    Successful,
+    /// Someone asked to stop it.
+    StopRequested,
+    /// Stopped (by a person, or failed with rollback not configured).
+    Stopped,
+    /// A rollback was asked for (by the breaker, an alarm or `StopServiceDeployment`).
+    RollbackRequested,
+    /// ECS is rolling back.
+    RollbackInProgress,
+    /// ECS rolled back: the rollback revision runs.
+    RollbackSuccessful,
+    /// ECS could not roll back.
+    RollbackFailed,
+    /// A value this crate does not know, kept as its wire string.
+    Other(String),
+}
+
+impl ServiceDeploymentStatus {
+    /// Parses the wire value (`IN_PROGRESS`, …); unknown values are kept in `Other`.
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "PENDING" => Self::Pending,
+            "IN_PROGRESS" => Self::InProgress,
+            "SUCCESSFUL" => Self::Successful,
+            "STOP_REQUESTED" => Self::StopRequested,
+            "STOPPED" => Self::Stopped,
+            "ROLLBACK_REQUESTED" => Self::RollbackRequested,
+            "ROLLBACK_IN_PROGRESS" => Self::RollbackInProgress,
+            "ROLLBACK_SUCCESSFUL" => Self::RollbackSuccessful,
+            "ROLLBACK_FAILED" => Self::RollbackFailed,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// Whether a rollback of the deployment was asked for or is running.
+    pub fn is_rolling_back(&self) -> bool {
+        matches!(self, Self::RollbackRequested | Self::RollbackInProgress)
+    }
+}
+
+/// How `StopServiceDeployment` stops a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StopType {
+    /// Roll back to the last COMPLETED revision (works even when the
+    /// service has no rollback configured).
+    Rollback,
+    /// Stop where it is.
+    Abort,
+}
+
+impl StopType {
+    /// The wire value (`ROLLBACK`, `ABORT`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rollback => "ROLLBACK",
+            Self::Abort => "ABORT",
+        }
+    }
 }
 
 /// The ECS operations a rollout needs.
@@ -446,6 +531,23 @@ pub trait EcsApi: Send + Sync + Debug + 'static {
             backend: "this",
         })
     }
+
+    /// `StopServiceDeployment` of the service deployment
+    /// `service_deployment_arn` with `stop_type`. Optional: the default is
+    /// [`Error::Unsupported`] (callers then roll back with `UpdateService`).
+    /// A deployment that is no longer in progress is refused by ECS
+    /// (an [`Error::Api`] of class `Permanent`).
+    async fn stop_service_deployment(
+        &self,
+        service_deployment_arn: &str,
+        stop_type: StopType,
+    ) -> Result<()> {
+        let _ = (service_deployment_arn, stop_type);
+        Err(Error::Unsupported {
+            operation: "StopServiceDeployment",
+            backend: "this",
+        })
+    }
 }
 
 macro_rules! forward_ecs_api {
@@ -509,6 +611,15 @@ macro_rules! forward_ecs_api {
             ) -> Result<Vec<ServiceDeploymentInfo>> {
                 (**self)
                     .describe_service_deployments(cluster, service)
+                    .await
+            }
+            async fn stop_service_deployment(
+                &self,
+                service_deployment_arn: &str,
+                stop_type: StopType,
+            ) -> Result<()> {
+                (**self)
+                    .stop_service_deployment(service_deployment_arn, stop_type)
                     .await
             }
         }

@@ -132,8 +132,9 @@ pub mod task_definition;
 pub use api::{
     CircuitBreaker, ContainerState, Deployment, DeploymentConfiguration, DeploymentStatus,
     DesiredStatus, EcsApi, HealthStatus, ListTasksRequest, Page, PageToken,
-    RegisteredTaskDefinition, RolloutState, ServiceDeploymentInfo, ServiceDescription,
-    ServiceEvent, TaskDefinitionStatus, TaskDescription, UpdateServiceRequest, UpdateServiceResult,
+    RegisteredTaskDefinition, RolloutState, ServiceDeploymentInfo, ServiceDeploymentStatus,
+    ServiceDescription, ServiceEvent, StopType, TaskDefinitionStatus, TaskDescription,
+    UpdateServiceRequest, UpdateServiceResult,
 };
 pub use circuit_breaker::circuit_breaker_threshold;
 pub use config::{DeploymentConfigurationPolicy, MonitorConfig, RolloutConfig, RolloutTarget};
@@ -143,7 +144,7 @@ pub use gate::{OpenGate, RolloutStep, StepGate};
 pub use monitor::{FOREIGN_PRIMARY_POLLS, list_all_tasks};
 pub use outcome::{
     FailureReason, QuarantineNotice, RollbackEvidence, RolloutEvidence, RolloutOutcome,
-    RolloutReport, StoppedTaskEvidence,
+    RolloutReport, StoppedTaskEvidence, VerdictSource,
 };
 pub use progress::{
     NoProgress, ProgressEvent, ProgressFn, ProgressSink, RecordedProgress, RollbackInitiator,
@@ -151,7 +152,10 @@ pub use progress::{
 pub use retention::{list_all_revisions, prune_revisions, revisions_to_deregister};
 pub use retry::{CallStats, RetryPolicy, RetryingEcs};
 pub use revision::{FieldChange, MARKER_TAG_PREFIX, diff};
-pub use rollout::{ResumePoint, Rollout, RolloutRequest, deployment_configuration_problems};
+pub use rollout::{
+    ECS_ROLLBACK_WAIT_POLLS, RecordedDeployment, ResumePoint, Rollout, RolloutRequest,
+    deployment_configuration_problems,
+};
 pub use simulated::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, SimulatedEcs};
 pub use stopped_reason::{StoppedReasonClass, classify_stopped_reason};
 pub use task_definition::{ContainerDefinition, HealthCheck, TaskDefinitionSpec};

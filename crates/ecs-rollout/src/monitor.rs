@@ -5,11 +5,25 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use update_clock::Clock;
 
 use crate::{
-    DesiredStatus, EcsApi, Error, FailureReason, HealthStatus, ListTasksRequest, MonitorConfig,
-    ProgressEvent, ProgressSink, Result, RolloutState, RolloutTarget, ServiceDescription,
-    StoppedReasonClass, StoppedTaskEvidence, TaskDescription, circuit_breaker_threshold,
+    DesiredStatus, EcsApi, Error, ErrorClass, FailureReason, HealthStatus, ListTasksRequest,
+    MonitorConfig, ProgressEvent, ProgressSink, Result, RolloutState, RolloutTarget,
+    ServiceDeploymentInfo, ServiceDeploymentStatus, ServiceDescription, StoppedReasonClass,
+    StoppedTaskEvidence, TaskDescription, VerdictSource, circuit_breaker_threshold,
     classify_stopped_reason,
 };
+
+/// A rollback ECS made (or is making) of our deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EcsRollback {
+    /// The rollback deployment's id, when `DescribeServices` showed it.
+    pub deployment_id: Option<String>,
+    /// The task definition ECS rolls back to (the last COMPLETED one).
+    pub task_definition_arn: String,
+    /// `Some(Ok)` when ECS already says the rollback succeeded
+    /// (`ROLLBACK_SUCCESSFUL`), `Some(Err(why))` when it failed
+    /// (`ROLLBACK_FAILED`), `None` while it runs (watch it).
+    pub finished: Option<std::result::Result<(), String>>,
+}
 
 /// The verdict on one deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +37,10 @@ pub(crate) enum Verdict {
     /// rollback target).
     Failed {
         reason: FailureReason,
-        ecs_rollback: Option<(String, String)>,
+        ecs_rollback: Option<EcsRollback>,
     },
+    /// Our service deployment is STOPPED (not rolled back, not finished).
+    Stopped { status_reason: Option<String> },
     /// Someone else's deployment became PRIMARY.
     Superseded {
         by_deployment_id: String,
@@ -60,6 +76,13 @@ pub(crate) struct Observations {
     /// The desired count of our deployment, as last read.
     pub desired_count: Option<i32>,
     pub duration: Duration,
+    /// Our service deployment, once listed, and its last status.
+    pub service_deployment_arn: Option<String>,
+    pub service_deployment_status: Option<String>,
+    /// Which view decided the verdict.
+    pub decided_by: Option<VerdictSource>,
+    /// Whether the service's circuit breaker rolls back (as last read).
+    pub breaker_rolls_back: bool,
 }
 
 /// The deployment to watch.
@@ -74,6 +97,15 @@ pub(crate) struct Watch<'a> {
     pub health_checked: &'a [String],
     pub bake_time: Duration,
     pub timeout: Duration,
+    /// The service deployment to judge by, when already known (a resumed
+    /// watch); otherwise it is found by its target task definition.
+    pub service_deployment_arn: Option<&'a str>,
+    /// Watching a rollback deployment: it is complete when ECS says so
+    /// (the failed deployment's service deployment `ROLLBACK_SUCCESSFUL`,
+    /// or the rollback deployment COMPLETED with its counts), however ECS
+    /// accounts the tasks (a rollback deployment may take over the running
+    /// tasks of an earlier deployment, which keep that one's `startedBy`).
+    pub rollback: bool,
 }
 
 pub(crate) struct Monitor<'a> {
@@ -89,6 +121,17 @@ struct Counts {
     pending: i32,
     running: i32,
     failed: i32,
+}
+
+/// What the service deployment's status says for this poll.
+enum Judgement {
+    /// A verdict.
+    Verdict(Verdict),
+    /// ECS is inside its own process (rolling back): poll again, act on nothing.
+    Wait,
+    /// Judge by `DescribeServices`; `successful` = the service deployment
+    /// allows a success (SUCCESSFUL, or a rollback watch).
+    Continue { successful: bool },
 }
 
 /// Task-level facts of one inspection.
@@ -122,6 +165,9 @@ struct WatchState {
     foreign_polls: u32,
     /// Whether the last successful poll saw a change (or pending tasks).
     busy: bool,
+    /// The ServiceDeployment API is absent (or refused): judge by
+    /// `DescribeServices` alone for the rest of the watch.
+    service_deployments_off: bool,
 }
 
 impl Monitor<'_> {
@@ -141,7 +187,11 @@ impl Monitor<'_> {
             let now = self.clock.monotonic();
             obs.duration = now - start;
             match self.poll(watch, &mut st, &mut obs, now).await {
-                Ok(Some(verdict)) => return Ok((verdict, obs)),
+                Ok(Some(verdict)) => {
+                    obs.decided_by
+                        .get_or_insert(VerdictSource::DescribeServices);
+                    return Ok((verdict, obs));
+                }
                 Ok(None) => last_error = None,
                 Err(error) => {
                     obs.missed_polls += 1;
@@ -218,6 +268,10 @@ impl Monitor<'_> {
                 st.our_created_at = d.created_at;
             }
         }
+        obs.breaker_rolls_back = service
+            .deployment_configuration
+            .circuit_breaker
+            .is_some_and(|b| b.enable && b.rollback);
         let primary = service
             .primary()
             .cloned()
@@ -225,6 +279,27 @@ impl Monitor<'_> {
                 resource: watch.target.service.clone(),
                 reason: "the service has no PRIMARY deployment".into(),
             })?;
+        // The ServiceDeployment, where it exists, is the authority.
+        let mut successful = true;
+        if let Some(sd) = self.service_deployment(watch, st, obs).await {
+            match self.judge_service_deployment(watch, &service, &sd, obs) {
+                Judgement::Verdict(verdict) => {
+                    obs.decided_by = Some(VerdictSource::ServiceDeployment);
+                    if matches!(verdict, Verdict::Failed { .. }) && !watch.rollback {
+                        // Evidence: why our tasks stopped (best effort).
+                        if let Err(error) = self.inspect(watch, &mut st.seen_stopped, obs).await {
+                            tracing::warn!(%error, "could not read the stopped tasks for the evidence");
+                        }
+                    }
+                    return Ok(Some(verdict));
+                }
+                Judgement::Wait => {
+                    st.busy = true;
+                    return Ok(None);
+                }
+                Judgement::Continue { successful: ok } => successful = ok,
+            }
+        }
         if primary.id != watch.deployment_id {
             // Foreign only when provably newer than ours, or persistent:
             // a stale read may still show the PRIMARY from before ours.
@@ -299,7 +374,9 @@ impl Monitor<'_> {
             }));
         }
 
-        let completed = primary.rollout_state == Some(RolloutState::Completed);
+        // Only a SUCCESSFUL service deployment is a success (where the API
+        // exists); a rollback deployment is judged by ECS's counts too.
+        let completed = primary.rollout_state == Some(RolloutState::Completed) && successful;
         if completed && primary.desired_count == 0 && service.desired_count == 0 {
             // Nothing runs: ECS completes the deployment at once, and no
             // task ever proves the version works.
@@ -318,9 +395,11 @@ impl Monitor<'_> {
                     ecs_rollback: None,
                 }));
             }
-            let healthy = completed
-                && inspection.all_healthy
-                && inspection.running_ours >= primary.desired_count.max(0) as usize;
+            let counted = inspection.running_ours >= primary.desired_count.max(0) as usize
+                || (watch.rollback
+                    && primary.pending_count == 0
+                    && primary.running_count >= primary.desired_count.max(0));
+            let healthy = completed && inspection.all_healthy && counted;
             match st.bake_started {
                 Some(_) if !healthy || inspection.new_failures > 0 => {
                     let detail = if inspection.new_failures > 0 {
@@ -338,10 +417,10 @@ impl Monitor<'_> {
                     }));
                 }
                 Some(since) if now - since >= watch.bake_time => {
-                    return Ok(Some(Verdict::Completed));
+                    return Ok(Some(self.completed(obs)));
                 }
                 None if healthy && watch.bake_time.is_zero() => {
-                    return Ok(Some(Verdict::Completed));
+                    return Ok(Some(self.completed(obs)));
                 }
                 None if healthy => {
                     st.bake_started = Some(now);
@@ -369,6 +448,238 @@ impl Monitor<'_> {
             }));
         }
         Ok(None)
+    }
+
+    /// `Completed`, saying which view decided: the service deployment when
+    /// it said SUCCESSFUL, else `DescribeServices`.
+    fn completed(&self, obs: &mut Observations) -> Verdict {
+        obs.decided_by = Some(
+            if obs.service_deployment_status.as_deref() == Some("SUCCESSFUL") {
+                VerdictSource::ServiceDeployment
+            } else {
+                VerdictSource::DescribeServices
+            },
+        );
+        Verdict::Completed
+    }
+
+    /// Our service deployment from `DescribeServiceDeployments`: by its
+    /// ARN once known, else the newest one whose target is our task
+    /// definition (created around our deployment). `None` where the API is
+    /// absent (then off for the rest of the watch), refused (a permanent
+    /// error: off too), failing this poll, or not listing ours.
+    async fn service_deployment(
+        &self,
+        watch: &Watch<'_>,
+        st: &mut WatchState,
+        obs: &mut Observations,
+    ) -> Option<ServiceDeploymentInfo> {
+        if st.service_deployments_off || (watch.rollback && watch.service_deployment_arn.is_none())
+        {
+            return None;
+        }
+        let all = match self
+            .ecs
+            .describe_service_deployments(&watch.target.cluster, &watch.target.service)
+            .await
+        {
+            Ok(all) => all,
+            Err(error) => {
+                if matches!(error, Error::Unsupported { .. })
+                    || error.class() == Some(ErrorClass::Permanent)
+                {
+                    tracing::info!(%error, "no ServiceDeployment API: judging by DescribeServices");
+                    st.service_deployments_off = true;
+                } else {
+                    tracing::warn!(%error, "could not read the service deployments this poll");
+                }
+                return None;
+            }
+        };
+        let known = obs
+            .service_deployment_arn
+            .clone()
+            .or_else(|| watch.service_deployment_arn.map(str::to_owned));
+        let found = match known {
+            Some(arn) => all.into_iter().find(|d| d.arn == arn),
+            None if watch.rollback => None,
+            None => all.into_iter().find(|d| {
+                d.target_task_definition_arn.as_deref() == Some(watch.task_definition_arn)
+                    && match (d.started_at, st.our_created_at) {
+                        (Some(started), Some(created)) => {
+                            started + chrono::Duration::seconds(60) >= created
+                        }
+                        _ => true,
+                    }
+            }),
+        };
+        if let Some(d) = &found {
+            if obs.service_deployment_arn.is_none() && !watch.rollback {
+                self.progress
+                    .emit(&ProgressEvent::ServiceDeploymentRecorded {
+                        deployment_id: watch.deployment_id.to_owned(),
+                        service_deployment_arn: d.arn.clone(),
+                    });
+            }
+            obs.service_deployment_arn = Some(d.arn.clone());
+            obs.service_deployment_status = Some(d.status.clone());
+        }
+        found
+    }
+
+    /// What our service deployment's status says.
+    fn judge_service_deployment(
+        &self,
+        watch: &Watch<'_>,
+        service: &ServiceDescription,
+        sd: &ServiceDeploymentInfo,
+        obs: &Observations,
+    ) -> Judgement {
+        let status = sd.state();
+        let why = || {
+            format!(
+                "service deployment {}: {}",
+                sd.status,
+                sd.status_reason.as_deref().unwrap_or("no reason given")
+            )
+        };
+        if watch.rollback {
+            // `sd` is the failed deployment's: its rollback is what we watch.
+            return match status {
+                ServiceDeploymentStatus::RollbackSuccessful => {
+                    Judgement::Verdict(Verdict::Completed)
+                }
+                ServiceDeploymentStatus::RollbackFailed | ServiceDeploymentStatus::Stopped => {
+                    Judgement::Verdict(Verdict::Failed {
+                        reason: FailureReason::CircuitBreaker {
+                            rollout_state_reason: Some(why()),
+                        },
+                        ecs_rollback: None,
+                    })
+                }
+                _ => Judgement::Continue { successful: true },
+            };
+        }
+        let foreign = service
+            .primary()
+            .filter(|p| p.id != watch.deployment_id)
+            .cloned();
+        let reason = || FailureReason::CircuitBreaker {
+            rollout_state_reason: obs
+                .rollout_state_reason
+                .clone()
+                .filter(|r| !r.ends_with("in progress."))
+                .or_else(|| sd.status_reason.clone()),
+        };
+        let rollback_to = || {
+            sd.rollback_task_definition_arn
+                .clone()
+                .or_else(|| foreign.as_ref().map(|p| p.task_definition_arn.clone()))
+                .unwrap_or_else(|| watch.previous_task_definition_arn.to_owned())
+        };
+        match status {
+            ServiceDeploymentStatus::Successful => Judgement::Continue { successful: true },
+            ServiceDeploymentStatus::RollbackSuccessful
+            | ServiceDeploymentStatus::RollbackFailed => {
+                let finished = if status == ServiceDeploymentStatus::RollbackSuccessful {
+                    Ok(())
+                } else {
+                    Err(format!("ECS's rollback failed ({})", why()))
+                };
+                Judgement::Verdict(Verdict::Failed {
+                    reason: reason(),
+                    ecs_rollback: Some(EcsRollback {
+                        deployment_id: foreign.as_ref().map(|p| p.id.clone()),
+                        task_definition_arn: rollback_to(),
+                        finished: Some(finished),
+                    }),
+                })
+            }
+            // ECS is rolling back: never act meanwhile, wait for its word.
+            ServiceDeploymentStatus::RollbackRequested
+            | ServiceDeploymentStatus::RollbackInProgress => Judgement::Wait,
+            // Stopped because someone else deployed: `DescribeServices`
+            // shows their PRIMARY (Superseded, once it persists).
+            ServiceDeploymentStatus::Stopped
+                if foreign.as_ref().is_some_and(|p| {
+                    p.task_definition_arn != watch.previous_task_definition_arn
+                }) =>
+            {
+                Judgement::Continue { successful: false }
+            }
+            ServiceDeploymentStatus::Stopped => Judgement::Verdict(Verdict::Stopped {
+                status_reason: sd.status_reason.clone(),
+            }),
+            _ => Judgement::Continue { successful: false },
+        }
+    }
+
+    /// After a failure ECS may roll back by itself (its breaker or an
+    /// alarm with rollback on): looks up to `polls` times, `poll_min`
+    /// apart, for that rollback (our service deployment rolling back, or a
+    /// rollback-like PRIMARY that is not ours), so that we never start a
+    /// second rollback racing ECS's. Read errors count as "not seen".
+    pub(crate) async fn await_ecs_rollback(
+        &self,
+        watch: &Watch<'_>,
+        polls: u32,
+    ) -> Option<EcsRollback> {
+        let mut st = WatchState::default();
+        let mut obs = Observations::default();
+        for _ in 0..polls {
+            self.clock.sleep(self.config.poll_min).await;
+            let service = self
+                .ecs
+                .describe_service(&watch.target.cluster, &watch.target.service)
+                .await
+                .ok();
+            if let Some(sd) = self.service_deployment(watch, &mut st, &mut obs).await {
+                let status = sd.state();
+                if status.is_rolling_back()
+                    || matches!(
+                        status,
+                        ServiceDeploymentStatus::RollbackSuccessful
+                            | ServiceDeploymentStatus::RollbackFailed
+                    )
+                {
+                    let primary = service
+                        .as_ref()
+                        .and_then(|s| s.primary())
+                        .filter(|p| p.id != watch.deployment_id);
+                    return Some(EcsRollback {
+                        deployment_id: primary.map(|p| p.id.clone()),
+                        task_definition_arn: sd
+                            .rollback_task_definition_arn
+                            .clone()
+                            .or_else(|| primary.map(|p| p.task_definition_arn.clone()))
+                            .unwrap_or_else(|| watch.previous_task_definition_arn.to_owned()),
+                        finished: match status {
+                            ServiceDeploymentStatus::RollbackSuccessful => Some(Ok(())),
+                            ServiceDeploymentStatus::RollbackFailed => Some(Err(format!(
+                                "ECS's rollback failed: {}",
+                                sd.status_reason.as_deref().unwrap_or("no reason given")
+                            ))),
+                            _ => None,
+                        },
+                    });
+                }
+            }
+            let Some(service) = service else { continue };
+            if let Some(primary) = service.primary().filter(|p| {
+                p.id != watch.deployment_id
+                    && (p.task_definition_arn == watch.previous_task_definition_arn
+                        || p.rollout_state_reason
+                            .as_deref()
+                            .is_some_and(|r| r.contains("rolling back")))
+            }) {
+                return Some(EcsRollback {
+                    deployment_id: Some(primary.id.clone()),
+                    task_definition_arn: primary.task_definition_arn.clone(),
+                    finished: None,
+                });
+            }
+        }
+        None
     }
 
     /// PRIMARY is not our deployment: ECS rolled ours back, or someone else
@@ -399,7 +710,11 @@ impl Monitor<'_> {
                 reason: FailureReason::CircuitBreaker {
                     rollout_state_reason,
                 },
-                ecs_rollback: Some((primary.id, primary.task_definition_arn)),
+                ecs_rollback: Some(EcsRollback {
+                    deployment_id: Some(primary.id),
+                    task_definition_arn: primary.task_definition_arn,
+                    finished: None,
+                }),
             }
         } else {
             Verdict::Superseded {

@@ -114,6 +114,19 @@ pub struct RollbackEvidence {
     pub duration: Duration,
 }
 
+/// Which ECS view decided the verdict on our deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictSource {
+    /// The status of our service deployment (`DescribeServiceDeployments`),
+    /// the authority where the API exists.
+    ServiceDeployment,
+    /// The deployment list of `DescribeServices` (deployment id, rollout
+    /// state, PRIMARY): the fallback where the ServiceDeployment API is
+    /// absent or did not list ours.
+    DescribeServices,
+}
+
 /// Facts gathered while deploying and monitoring.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct RolloutEvidence {
@@ -152,6 +165,13 @@ pub struct RolloutEvidence {
     pub api_calls: u64,
     /// Calls answered with throttling (and retried).
     pub throttled_calls: u64,
+    /// Our service deployment's ARN, once `DescribeServiceDeployments`
+    /// listed it (`None` where the API is absent).
+    pub service_deployment_arn: Option<String>,
+    /// Its last status as read (`IN_PROGRESS`, `SUCCESSFUL`, …).
+    pub service_deployment_status: Option<String>,
+    /// Which view decided the verdict (`None` when no verdict was reached).
+    pub decided_by: Option<VerdictSource>,
 }
 
 /// How a rollout ended. A rollback by ECS is a failure, never a success:
@@ -246,6 +266,17 @@ pub enum RolloutOutcome {
         /// Evidence.
         evidence: RolloutEvidence,
     },
+    /// Our service deployment is `STOPPED` (a person stopped it, or ECS
+    /// failed it with rollback not configured): ECS neither finished nor
+    /// rolled it back, and we did not roll back either (that would fight
+    /// whoever stopped it). A failure of the version that needs a person:
+    /// the service may run a mix of revisions.
+    DeploymentStopped {
+        /// ECS's `statusReason`.
+        status_reason: Option<String>,
+        /// Evidence.
+        evidence: RolloutEvidence,
+    },
 }
 
 impl RolloutOutcome {
@@ -261,6 +292,7 @@ impl RolloutOutcome {
             Self::AlreadyRunning { .. } => "already_running",
             Self::MonitoringLost { .. } => "monitoring_lost",
             Self::DeployedUnverified { .. } => "deployed_unverified",
+            Self::DeploymentStopped { .. } => "deployment_stopped",
         }
     }
 
@@ -279,6 +311,7 @@ impl RolloutOutcome {
                 | Self::RolledBackByUs { .. }
                 | Self::RollbackFailed { .. }
                 | Self::TimedOut { .. }
+                | Self::DeploymentStopped { .. }
         )
     }
 
@@ -292,7 +325,8 @@ impl RolloutOutcome {
             | Self::TimedOut { evidence, .. }
             | Self::Superseded { evidence, .. }
             | Self::MonitoringLost { evidence, .. }
-            | Self::DeployedUnverified { evidence } => Some(evidence),
+            | Self::DeployedUnverified { evidence }
+            | Self::DeploymentStopped { evidence, .. } => Some(evidence),
             Self::AlreadyRunning { .. } => None,
         }
     }
@@ -332,6 +366,18 @@ impl RolloutOutcome {
             Self::DeployedUnverified { evidence } => format!(
                 "{} deployed with a desired count of 0: not verified",
                 evidence.task_definition_arn
+            ),
+            Self::DeploymentStopped {
+                status_reason,
+                evidence,
+            } => format!(
+                "service deployment {} was STOPPED ({}); nothing rolled back: the service \
+                 needs a person",
+                evidence
+                    .service_deployment_arn
+                    .as_deref()
+                    .unwrap_or(&evidence.deployment_id),
+                status_reason.as_deref().unwrap_or("no reason given")
             ),
         }
     }

@@ -65,6 +65,14 @@ pub enum ProgressEvent {
         /// `true` for a rollback deployment started by us.
         rollback: bool,
     },
+    /// Our service deployment (`ListServiceDeployments`) was found: its
+    /// status is the authority from now on.
+    ServiceDeploymentRecorded {
+        /// Our deployment's id (`DescribeServices`).
+        deployment_id: String,
+        /// Its service-deployment ARN.
+        service_deployment_arn: String,
+    },
     /// A poll of the tracked deployment.
     DeploymentProgress {
         /// The deployment.

@@ -317,6 +317,17 @@ impl<E: EcsApi> EcsApi for RetryingEcs<E> {
         })
         .await
     }
+    async fn stop_service_deployment(
+        &self,
+        service_deployment_arn: &str,
+        stop_type: crate::StopType,
+    ) -> Result<()> {
+        self.call("StopServiceDeployment", || {
+            self.inner
+                .stop_service_deployment(service_deployment_arn, stop_type)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -10,15 +10,22 @@ use crate::{
     FailureReason, MARKER_TAG_PREFIX, NoProgress, OpenGate, ProgressEvent, ProgressSink,
     QuarantineNotice, RegisteredTaskDefinition, Result, RetryingEcs, RollbackEvidence,
     RollbackInitiator, RolloutConfig, RolloutEvidence, RolloutOutcome, RolloutReport, RolloutStep,
-    RolloutTarget, RunningRunner, ServiceDescription, StepGate, TaskDefinitionSpec,
+    RolloutTarget, RunningRunner, ServiceDescription, StepGate, StopType, TaskDefinitionSpec,
     TaskDefinitionStatus, UpdateServiceRequest,
-    monitor::{Monitor, Observations, Verdict, Watch},
+    monitor::{EcsRollback, Monitor, Observations, Verdict, Watch},
     retention::{list_all_revisions, revisions_to_deregister},
 };
 
 mod resume;
+mod watch;
 
 pub use resume::ResumePoint;
+pub use watch::RecordedDeployment;
+
+/// Polls (`MonitorConfig::poll_min` apart) we wait for ECS's own rollback
+/// after a failure, when the service's circuit breaker rolls back, before
+/// rolling back ourselves: two rollbacks must never race.
+pub const ECS_ROLLBACK_WAIT_POLLS: u32 = 3;
 
 /// What to deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +62,20 @@ struct Tracked<'a> {
     new_td: &'a RegisteredTaskDefinition,
     previous: &'a RegisteredTaskDefinition,
     deployment_id: String,
+    /// Our service deployment, when already known (a resumed watch).
+    service_deployment_arn: Option<String>,
     configuration_problems: Vec<String>,
     /// When the rollout (or the resume) started.
     start: Duration,
+}
+
+/// Our failed deployment, for rolling it back.
+struct Failed<'a> {
+    target: &'a RolloutTarget,
+    deployment_id: &'a str,
+    service_deployment_arn: Option<&'a str>,
+    previous: &'a RegisteredTaskDefinition,
+    failed_arn: &'a str,
 }
 
 /// The problems of a deployment configuration, compared with
@@ -339,6 +357,7 @@ impl Rollout {
             new_td: &new_td,
             previous: &previous,
             deployment_id,
+            service_deployment_arn: None,
             configuration_problems: problems,
             start,
         })
@@ -450,6 +469,7 @@ impl Rollout {
             new_td,
             previous,
             deployment_id,
+            service_deployment_arn,
             configuration_problems,
             start,
         } = tracked;
@@ -461,18 +481,18 @@ impl Rollout {
         .await?;
         let deploy_start = self.clock.monotonic();
         let health_checked = health_checked_containers(&new_td.spec);
-        let (verdict, obs) = self
-            .monitor()
-            .watch(&Watch {
-                target,
-                deployment_id: &deployment_id,
-                task_definition_arn: &new_td.arn,
-                previous_task_definition_arn: &previous.arn,
-                health_checked: &health_checked,
-                bake_time: self.config.monitor.bake_time,
-                timeout: self.config.monitor.timeout,
-            })
-            .await?;
+        let watch = Watch {
+            target,
+            deployment_id: &deployment_id,
+            task_definition_arn: &new_td.arn,
+            previous_task_definition_arn: &previous.arn,
+            health_checked: &health_checked,
+            bake_time: self.config.monitor.bake_time,
+            timeout: self.config.monitor.timeout,
+            service_deployment_arn: service_deployment_arn.as_deref(),
+            rollback: false,
+        };
+        let (verdict, obs) = self.monitor().watch(&watch).await?;
         let mut evidence = RolloutEvidence {
             deployment_id: deployment_id.clone(),
             task_definition_arn: new_td.arn.clone(),
@@ -482,8 +502,20 @@ impl Rollout {
             ..Default::default()
         };
         absorb(&mut evidence, &obs);
+        let sd_arn = obs.service_deployment_arn.clone();
+        let failed = Failed {
+            target,
+            deployment_id: &deployment_id,
+            service_deployment_arn: sd_arn.as_deref(),
+            previous,
+            failed_arn: &new_td.arn,
+        };
 
         let outcome = match verdict {
+            Verdict::Stopped { status_reason } => RolloutOutcome::DeploymentStopped {
+                status_reason,
+                evidence,
+            },
             Verdict::Completed => RolloutOutcome::Succeeded { evidence },
             Verdict::CompletedWithoutTasks => RolloutOutcome::DeployedUnverified { evidence },
             Verdict::Lost { last_error } => RolloutOutcome::MonitoringLost {
@@ -503,54 +535,49 @@ impl Rollout {
             },
             Verdict::Failed {
                 reason,
-                ecs_rollback: Some((rollback_id, rollback_arn)),
+                ecs_rollback: Some(ecs_rollback),
             } => {
-                self.progress.emit(&ProgressEvent::RollbackStarted {
-                    initiator: RollbackInitiator::Ecs,
-                    task_definition_arn: rollback_arn.clone(),
-                    reason: reason.to_string(),
-                });
-                // ECS rolls back to the last COMPLETED deployment: watch
-                // whatever revision it runs (same spec as `previous` when
-                // `previous` is a re-registration of an INACTIVE revision).
-                let rollback = self
-                    .watch_rollback(
-                        target,
-                        RollbackInitiator::Ecs,
-                        rollback_id,
-                        (&rollback_arn, previous),
-                        &new_td.arn,
-                    )
-                    .await?;
-                after_rollback(reason, rollback, evidence, |reason, rollback, evidence| {
-                    RolloutOutcome::RolledBackByEcs {
-                        reason,
-                        rollback,
-                        evidence,
-                    }
-                })
+                self.after_ecs_rollback(&failed, reason, ecs_rollback, evidence)
+                    .await?
             }
             Verdict::Failed {
                 reason,
                 ecs_rollback: None,
             } => {
-                let rollback = self
-                    .roll_back(target, &reason, previous, &new_td.arn)
-                    .await?;
-                after_rollback(reason, rollback, evidence, |reason, rollback, evidence| {
-                    RolloutOutcome::RolledBackByUs {
+                // ECS may be about to roll back by itself: never race it.
+                let ecs_rollback = if obs.breaker_rolls_back
+                    && matches!(
                         reason,
-                        rollback,
-                        evidence,
+                        FailureReason::CircuitBreaker { .. }
+                            | FailureReason::DeterministicStartFailure { .. }
+                    ) {
+                    self.monitor()
+                        .await_ecs_rollback(&watch, ECS_ROLLBACK_WAIT_POLLS)
+                        .await
+                } else {
+                    None
+                };
+                match ecs_rollback {
+                    Some(ecs_rollback) => {
+                        self.after_ecs_rollback(&failed, reason, ecs_rollback, evidence)
+                            .await?
                     }
-                })
+                    None => {
+                        let rollback = self.roll_back(&failed, &reason).await?;
+                        after_rollback(reason, rollback, evidence, |reason, rollback, evidence| {
+                            RolloutOutcome::RolledBackByUs {
+                                reason,
+                                rollback,
+                                evidence,
+                            }
+                        })
+                    }
+                }
             }
             Verdict::TimedOut => {
                 let timeout = self.config.monitor.timeout;
                 let reason = FailureReason::Timeout { after: timeout };
-                let rollback = self
-                    .roll_back(target, &reason, previous, &new_td.arn)
-                    .await?;
+                let rollback = self.roll_back(&failed, &reason).await?;
                 after_rollback(reason, rollback, evidence, |_, rollback, evidence| {
                     RolloutOutcome::TimedOut {
                         timeout,
@@ -573,22 +600,180 @@ impl Rollout {
         }
     }
 
-    /// Our own rollback: asks the gate, `UpdateService` back to the
-    /// previous task definition, then watch that deployment.
+    /// ECS rolled (or is rolling) our deployment back: report it, watching
+    /// the rollback when it is still running.
+    async fn after_ecs_rollback(
+        &self,
+        failed: &Failed<'_>,
+        reason: FailureReason,
+        ecs_rollback: EcsRollback,
+        evidence: RolloutEvidence,
+    ) -> Result<RolloutOutcome> {
+        self.progress.emit(&ProgressEvent::RollbackStarted {
+            initiator: RollbackInitiator::Ecs,
+            task_definition_arn: ecs_rollback.task_definition_arn.clone(),
+            reason: reason.to_string(),
+        });
+        let start = self.clock.monotonic();
+        // ECS rolls back to the last COMPLETED deployment: accept whatever
+        // revision it runs (same spec as `previous` when `previous` is a
+        // re-registration of an INACTIVE revision), and report it.
+        let rollback = match ecs_rollback.finished {
+            Some(finished) => RollbackEvidence {
+                initiator: RollbackInitiator::Ecs,
+                deployment_id: ecs_rollback.deployment_id,
+                task_definition_arn: ecs_rollback.task_definition_arn,
+                completed: finished.is_ok(),
+                failure: finished.err(),
+                duration: self.clock.monotonic() - start,
+            },
+            None => {
+                self.follow_rollback(
+                    failed,
+                    RollbackInitiator::Ecs,
+                    ecs_rollback.deployment_id,
+                    start,
+                )
+                .await?
+            }
+        };
+        Ok(after_rollback(
+            reason,
+            rollback,
+            evidence,
+            |reason, rollback, evidence| RolloutOutcome::RolledBackByEcs {
+                reason,
+                rollback,
+                evidence,
+            },
+        ))
+    }
+
+    /// Our own rollback of a failed deployment: asks the gate, then
+    /// `StopServiceDeployment(ROLLBACK)` of our service deployment where the
+    /// API exists (ECS rolls back to the last COMPLETED revision, even when
+    /// the service has no rollback configured), else (or when ECS refuses
+    /// it, e.g. because the deployment already finished) `UpdateService`
+    /// back to the previous task definition; then watches the rollback.
     async fn roll_back(
         &self,
-        target: &RolloutTarget,
+        failed: &Failed<'_>,
         reason: &FailureReason,
-        previous: &RegisteredTaskDefinition,
-        failed_arn: &str,
     ) -> Result<RollbackEvidence> {
-        self.start_rollback(target, &reason.to_string(), previous, failed_arn)
+        let reason = reason.to_string();
+        let Some(arn) = failed.service_deployment_arn else {
+            return self
+                .start_rollback(failed.target, &reason, failed.previous, failed.failed_arn)
+                .await;
+        };
+        self.gate(RolloutStep::RollingBack {
+            task_definition_arn: failed.previous.arn.clone(),
+            failed_task_definition_arn: failed.failed_arn.to_owned(),
+            reason: reason.clone(),
+        })
+        .await?;
+        let start = self.clock.monotonic();
+        match self
+            .ecs
+            .stop_service_deployment(arn, StopType::Rollback)
             .await
+        {
+            Ok(()) => {
+                self.progress.emit(&ProgressEvent::RollbackStarted {
+                    initiator: RollbackInitiator::Us,
+                    task_definition_arn: failed.previous.arn.clone(),
+                    reason,
+                });
+                self.follow_rollback(failed, RollbackInitiator::Us, None, start)
+                    .await
+            }
+            Err(error) => {
+                tracing::warn!(service_deployment = arn, %error,
+                    "StopServiceDeployment(ROLLBACK) failed; rolling back with UpdateService");
+                self.update_service_rollback(
+                    failed.target,
+                    &reason,
+                    failed.previous,
+                    failed.failed_arn,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Watches a rollback of the failed deployment to its end: the rollback
+    /// deployment `deployment_id`, or (when not known yet) the first
+    /// PRIMARY that is not the failed deployment. Bounded by
+    /// [`RolloutConfig::rollback_timeout`] from `start`.
+    async fn follow_rollback(
+        &self,
+        failed: &Failed<'_>,
+        initiator: RollbackInitiator,
+        deployment_id: Option<String>,
+        start: Duration,
+    ) -> Result<RollbackEvidence> {
+        let timeout = self.config.rollback_timeout;
+        let (deployment_id, rollback_arn) = match deployment_id {
+            Some(id) => {
+                let arn = self
+                    .ecs
+                    .describe_service(&failed.target.cluster, &failed.target.service)
+                    .await
+                    .ok()
+                    .and_then(|s| s.deployment(&id).map(|d| d.task_definition_arn.clone()))
+                    .unwrap_or_else(|| failed.previous.arn.clone());
+                (id, arn)
+            }
+            None => loop {
+                let waited = self.clock.monotonic() - start;
+                let service = self
+                    .ecs
+                    .describe_service(&failed.target.cluster, &failed.target.service)
+                    .await;
+                if let Some(primary) = service
+                    .as_ref()
+                    .ok()
+                    .and_then(|s| s.primary())
+                    .filter(|p| p.id != failed.deployment_id)
+                {
+                    break (primary.id.clone(), primary.task_definition_arn.clone());
+                }
+                if waited >= timeout {
+                    return Ok(RollbackEvidence {
+                        initiator,
+                        deployment_id: None,
+                        task_definition_arn: failed.previous.arn.clone(),
+                        completed: false,
+                        failure: Some(format!(
+                            "no rollback deployment became PRIMARY within {} s",
+                            timeout.as_secs()
+                        )),
+                        duration: waited,
+                    });
+                }
+                self.clock
+                    .sleep(self.config.monitor.poll_min.min(timeout - waited))
+                    .await;
+            },
+        };
+        let mut evidence = self
+            .watch_rollback_for(
+                failed.target,
+                initiator,
+                deployment_id,
+                (&rollback_arn, failed.previous),
+                failed.failed_arn,
+                failed.service_deployment_arn,
+                timeout.saturating_sub(self.clock.monotonic() - start),
+            )
+            .await?;
+        evidence.duration = self.clock.monotonic() - start;
+        Ok(evidence)
     }
 
     /// The gated `UpdateService` back to `previous`, watched to the end
-    /// (shared by our rollback after a failed deployment and
-    /// [`revert`](Self::revert)).
+    /// (shared by our rollback where `StopServiceDeployment` is not
+    /// available and [`revert`](Self::revert)).
     async fn start_rollback(
         &self,
         target: &RolloutTarget,
@@ -602,6 +787,18 @@ impl Rollout {
             reason: reason.to_owned(),
         })
         .await?;
+        self.update_service_rollback(target, reason, previous, failed_arn)
+            .await
+    }
+
+    /// `UpdateService` back to `previous` (the gate was asked), watched.
+    async fn update_service_rollback(
+        &self,
+        target: &RolloutTarget,
+        reason: &str,
+        previous: &RegisteredTaskDefinition,
+        failed_arn: &str,
+    ) -> Result<RollbackEvidence> {
         self.progress.emit(&ProgressEvent::RollbackStarted {
             initiator: RollbackInitiator::Us,
             task_definition_arn: previous.arn.clone(),
@@ -696,11 +893,38 @@ impl Rollout {
         target: &RolloutTarget,
         initiator: RollbackInitiator,
         deployment_id: String,
+        rollback: (&str, &RegisteredTaskDefinition),
+        failed_arn: &str,
+    ) -> Result<RollbackEvidence> {
+        self.watch_rollback_for(
+            target,
+            initiator,
+            deployment_id,
+            rollback,
+            failed_arn,
+            None,
+            self.config.rollback_timeout,
+        )
+        .await
+    }
+
+    /// [`watch_rollback`](Self::watch_rollback) within `timeout`, also
+    /// judging by the failed deployment's service deployment
+    /// (`ROLLBACK_SUCCESSFUL` / `ROLLBACK_FAILED`) when its ARN is known.
+    #[allow(clippy::too_many_arguments)]
+    async fn watch_rollback_for(
+        &self,
+        target: &RolloutTarget,
+        initiator: RollbackInitiator,
+        deployment_id: String,
         (rollback_arn, previous): (&str, &RegisteredTaskDefinition),
         failed_arn: &str,
+        failed_service_deployment_arn: Option<&str>,
+        timeout: Duration,
     ) -> Result<RollbackEvidence> {
         let start = self.clock.monotonic();
         let health_checked = health_checked_containers(&previous.spec);
+        let timeout = timeout.max(self.config.monitor.poll_min + Duration::from_millis(1));
         let (verdict, _) = self
             .monitor()
             .watch(&Watch {
@@ -710,11 +934,17 @@ impl Rollout {
                 previous_task_definition_arn: failed_arn,
                 health_checked: &health_checked,
                 bake_time: Duration::ZERO,
-                timeout: self.config.rollback_timeout,
+                timeout,
+                service_deployment_arn: failed_service_deployment_arn,
+                rollback: true,
             })
             .await?;
         let failure = match verdict {
             Verdict::Completed | Verdict::CompletedWithoutTasks => None,
+            Verdict::Stopped { status_reason } => Some(format!(
+                "the rollback was stopped: {}",
+                status_reason.as_deref().unwrap_or("no reason given")
+            )),
             Verdict::Lost { last_error } => Some(format!(
                 "could not watch the rollback deployment (every poll failed until the \
                  rollback timeout): {last_error}"
@@ -726,10 +956,7 @@ impl Rollout {
             } => Some(format!(
                 "superseded by deployment {by_deployment_id} of {task_definition_arn}"
             )),
-            Verdict::TimedOut => Some(format!(
-                "did not complete within {} s",
-                self.config.rollback_timeout.as_secs()
-            )),
+            Verdict::TimedOut => Some(format!("did not complete within {} s", timeout.as_secs())),
         };
         Ok(RollbackEvidence {
             initiator,
@@ -905,7 +1132,8 @@ fn evidence_mut(outcome: &mut RolloutOutcome) -> Option<&mut RolloutEvidence> {
         | RolloutOutcome::TimedOut { evidence, .. }
         | RolloutOutcome::Superseded { evidence, .. }
         | RolloutOutcome::MonitoringLost { evidence, .. }
-        | RolloutOutcome::DeployedUnverified { evidence } => Some(evidence),
+        | RolloutOutcome::DeployedUnverified { evidence }
+        | RolloutOutcome::DeploymentStopped { evidence, .. } => Some(evidence),
         _ => None,
     }
 }
@@ -919,6 +1147,9 @@ fn absorb(evidence: &mut RolloutEvidence, obs: &Observations) {
     evidence.unhealthy_containers = obs.unhealthy_containers.clone();
     evidence.polls = obs.polls;
     evidence.missed_polls = obs.missed_polls;
+    evidence.service_deployment_arn = obs.service_deployment_arn.clone();
+    evidence.service_deployment_status = obs.service_deployment_status.clone();
+    evidence.decided_by = obs.decided_by;
 }
 
 /// `spec` without this crate's marker tags (for comparing revisions).

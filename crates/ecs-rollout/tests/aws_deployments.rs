@@ -224,3 +224,45 @@ async fn service_deployments_read_the_rollback_history_newest_first() {
     );
     assert!(failed.started_at.is_some() && failed.finished_at.is_some());
 }
+
+/// Simulates: 25 more deployments of the service (UpdateService calls
+/// alternating between two revisions; the plugin keeps each in the history). `ListServiceDeployments`
+/// answers 20 per page, `DescribeServiceDeployments` takes at most 20 ARNs:
+/// every page is read and every deployment described.
+#[tokio::test]
+async fn service_deployments_are_read_across_pages_and_batches() {
+    let a = account();
+    let (old, new) = settled_service(&a, 1).await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let arn = if i % 2 == 0 { &new.arn } else { &old.arn };
+        let update = a
+            .ecs
+            .update_service(&UpdateServiceRequest {
+                cluster: "runners".into(),
+                service: "runner".into(),
+                task_definition: arn.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        ids.push(update.deployment_id);
+    }
+    let history = a
+        .ecs
+        .describe_service_deployments("runners", "runner")
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 26, "{history:#?}");
+    let mut arns: Vec<&str> = history.iter().map(|d| d.arn.as_str()).collect();
+    arns.sort();
+    arns.dedup();
+    assert_eq!(arns.len(), 26, "pages overlap");
+    for id in &ids {
+        let suffix = id.rsplit('/').next().unwrap();
+        assert!(
+            arns.iter().any(|arn| arn.ends_with(suffix)),
+            "{id} missing from {arns:#?} (ids {ids:#?})"
+        );
+    }
+}

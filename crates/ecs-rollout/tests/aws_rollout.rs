@@ -64,6 +64,9 @@ struct Scripted {
     inner: AwsEcs,
     account: String,
     progress: Mutex<Progress>,
+    /// Forward the ServiceDeployment APIs (the plugin serves them); off,
+    /// they answer `Unsupported` (the `DescribeServices` fallback).
+    service_deployments: bool,
 }
 
 impl Scripted {
@@ -75,6 +78,15 @@ impl Scripted {
                 steps,
                 ..Default::default()
             }),
+            service_deployments: false,
+        }
+    }
+
+    /// As `new`, with the ServiceDeployment APIs forwarded to the plugin.
+    fn with_service_deployments(a: &Account, steps: Vec<Step>) -> Self {
+        Self {
+            service_deployments: true,
+            ..Self::new(a, steps)
         }
     }
 
@@ -158,6 +170,41 @@ impl EcsApi for Scripted {
     }
     async fn describe_tasks(&self, cluster: &str, arns: &[String]) -> Result<Vec<TaskDescription>> {
         self.inner.describe_tasks(cluster, arns).await
+    }
+    async fn describe_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<ecs_rollout::ServiceDeploymentInfo>> {
+        if !self.service_deployments {
+            return Err(ecs_rollout::Error::Unsupported {
+                operation: "DescribeServiceDeployments",
+                backend: "scripted",
+            });
+        }
+        self.inner
+            .describe_service_deployments(cluster, service)
+            .await
+    }
+    /// Counts as an update: the script's steps after it are numbered from it.
+    async fn stop_service_deployment(
+        &self,
+        arn: &str,
+        stop_type: ecs_rollout::StopType,
+    ) -> Result<()> {
+        if !self.service_deployments {
+            return Err(ecs_rollout::Error::Unsupported {
+                operation: "StopServiceDeployment",
+                backend: "scripted",
+            });
+        }
+        let result = self.inner.stop_service_deployment(arn, stop_type).await;
+        if result.is_ok() {
+            let mut p = self.progress.lock().unwrap();
+            p.updates += 1;
+            p.describes_since_update = 0;
+        }
+        result
     }
 }
 
@@ -667,4 +714,152 @@ async fn code_deploy_and_external_services_are_refused_over_the_wire() {
             .unwrap();
         assert_eq!(revisions, vec![registered.arn], "nothing registered");
     }
+}
+
+/// Verdict by ServiceDeployment status. The plugin serves
+/// ListServiceDeployments / DescribeServiceDeployments /
+/// DescribeServiceRevisions from the service's deployments and simulates, in
+/// three runs: (1) ECS completes our deployment two polls in (SUCCESSFUL);
+/// (2) the breaker fails it and ECS rolls back (ROLLBACK_IN_PROGRESS), the
+/// rollback completing two polls later (ROLLBACK_SUCCESSFUL); (3) our
+/// service deployment turns STOPPED (set by the plugin, as after an
+/// operator's stop) while `DescribeServices` still shows it PRIMARY.
+#[tokio::test]
+async fn verdict_by_service_deployment_status() {
+    use ecs_rollout::VerdictSource;
+    // (1) SUCCESSFUL.
+    let a = account();
+    running_service(&a).await;
+    let ecs = Arc::new(Scripted::with_service_deployments(
+        &a,
+        vec![step(1, 2, Event::Plugin("complete", json!({})))],
+    ));
+    let report = run(&ecs).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    assert_eq!(
+        evidence.service_deployment_status.as_deref(),
+        Some("SUCCESSFUL")
+    );
+    let arn = evidence.service_deployment_arn.as_deref().unwrap();
+    assert!(
+        arn.ends_with(evidence.deployment_id.rsplit('/').next().unwrap()),
+        "{arn}"
+    );
+
+    // (2) ROLLBACK_SUCCESSFUL.
+    let a = account();
+    let old = running_service(&a).await;
+    let ecs = Arc::new(Scripted::with_service_deployments(
+        &a,
+        vec![
+            step(
+                1,
+                2,
+                Event::Plugin("ecs_rollback", json!({"failed_tasks": 3})),
+            ),
+            step(1, 4, Event::Plugin("complete", json!({}))),
+        ],
+    ));
+    let report = run(&ecs).await;
+    let RolloutOutcome::RolledBackByEcs {
+        rollback, evidence, ..
+    } = &report.outcome
+    else {
+        panic!("expected RolledBackByEcs, got {:#?}", report.outcome);
+    };
+    assert_eq!(ecs.steps_left(), 0);
+    assert!(rollback.completed, "{rollback:?}");
+    assert_eq!(rollback.task_definition_arn, old.arn);
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    assert_eq!(
+        evidence.service_deployment_status.as_deref(),
+        Some("ROLLBACK_SUCCESSFUL")
+    );
+    assert!(report.quarantine.is_some());
+
+    // (3) STOPPED.
+    let a = account();
+    running_service(&a).await;
+    let ecs = Arc::new(Scripted::with_service_deployments(
+        &a,
+        vec![step(
+            1,
+            2,
+            Event::Plugin("sd_status", json!({"status": "STOPPED"})),
+        )],
+    ));
+    let report = run(&ecs).await;
+    let RolloutOutcome::DeploymentStopped { evidence, .. } = &report.outcome else {
+        panic!("expected DeploymentStopped, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    let stops = control(&a.id, "stops", &json!({}));
+    assert!(
+        stops["stops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["arn"].as_str() != evidence.service_deployment_arn.as_deref()),
+        "nothing stopped by us: {stops}"
+    );
+    let service = a.ecs.describe_service("runners", "runner").await.unwrap();
+    assert_eq!(
+        service.primary().unwrap().id,
+        evidence.deployment_id,
+        "nothing rolled back"
+    );
+}
+
+/// Our rollback through StopServiceDeployment. The plugin simulates: right
+/// after our UpdateService two tasks of our deployment stop with
+/// CannotPullContainerError (we fail fast; the breaker has not tripped and
+/// ECS does not roll back within our wait); our StopServiceDeployment
+/// (stopType ROLLBACK) makes ECS start a rollback deployment of the
+/// previous revision, which completes two polls later.
+#[tokio::test]
+async fn our_rollback_through_stop_service_deployment() {
+    let a = account();
+    let old = running_service(&a).await;
+    let stopped = json!({
+        "count": 2, "last_status": "STOPPED", "health": "UNKNOWN",
+        "stopped_reason": "CannotPullContainerError: pull image manifest has been retried 5 time(s): not found",
+        "stop_code": "TaskFailedToStart",
+        "container_reason": "CannotPullContainerError: not found"
+    });
+    let ecs = Arc::new(Scripted::with_service_deployments(
+        &a,
+        vec![
+            step(1, 1, Event::Plugin("run_tasks", stopped)),
+            step(2, 2, Event::Plugin("complete", json!({}))),
+        ],
+    ));
+    let report = run(&ecs).await;
+    let RolloutOutcome::RolledBackByUs {
+        reason,
+        rollback,
+        evidence,
+    } = &report.outcome
+    else {
+        panic!("expected RolledBackByUs, got {:#?}", report.outcome);
+    };
+    assert_eq!(ecs.steps_left(), 0);
+    assert!(
+        matches!(reason, FailureReason::DeterministicStartFailure { .. }),
+        "{reason:?}"
+    );
+    assert!(rollback.completed, "{rollback:?}");
+    assert_eq!(rollback.initiator, RollbackInitiator::Us);
+    let stops = control(&a.id, "stops", &json!({}));
+    assert_eq!(
+        stops["stops"],
+        json!([{"arn": evidence.service_deployment_arn.clone().unwrap(), "stopType": "ROLLBACK"}])
+    );
+    let service = a.ecs.describe_service("runners", "runner").await.unwrap();
+    let primary = service.primary().unwrap();
+    assert_eq!(primary.task_definition_arn, old.arn);
+    assert_eq!(Some(primary.id.clone()), rollback.deployment_id);
+    assert_eq!(primary.rollout_state, Some(RolloutState::Completed));
 }

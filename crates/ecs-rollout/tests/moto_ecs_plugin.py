@@ -15,6 +15,13 @@ runs unless a test asks for it, except the two patches applied at load time:
   `DescribeServiceRevisions` (which moto lacks) answer from the service's
   deployments: one service revision per deployment, status from the rollout
   state (IN_PROGRESS, SUCCESSFUL, and ROLLBACK_* after `ecs_rollback`).
+* `StopServiceDeployment` (which moto lacks) with `stopType` ROLLBACK rolls
+  the service back as ECS does: a new PRIMARY deployment runs the task
+  definition of the deployment before (the last COMPLETED one), the stopped
+  deployment becomes ACTIVE/FAILED, its service deployment
+  ROLLBACK_IN_PROGRESS (ROLLBACK_SUCCESSFUL once `complete` settles it);
+  ABORT makes it STOPPED. Requests are recorded (`stops`).
+* A test may set a service deployment's status outright (`sd_status`).
 * The ECS handlers answer with a queued fault first, if a test queued one
   (`faults`): throttling and server errors as ECS sends them.
 * `DescribeServices` answers from before the last `UpdateService` for a
@@ -225,6 +232,10 @@ def _describe_service_deployments(self):
                     "statusReason": d.get("rolloutStateReason")}
             if _sd_status(d) in ("SUCCESSFUL", "ROLLBACK_SUCCESSFUL", "STOPPED"):
                 item["finishedAt"] = d["updatedAt"]
+            if d["id"] in _ROLLED_BACK_TO:
+                item["rollback"] = {"reason": "rollback",
+                                    "serviceRevisionArn": _arn(service, "service-revision",
+                                                               _ROLLED_BACK_TO[d["id"]])}
             found.append(item)
     return ActionResult({"serviceDeployments": found, "failures": []})
 
@@ -245,6 +256,45 @@ def _describe_service_revisions(self):
     return ActionResult({"serviceRevisions": found, "failures": []})
 
 
+# The deployment each rolled-back deployment went back to, by id; the
+# StopServiceDeployment requests received.
+_ROLLED_BACK_TO = {}
+_STOPS = []
+
+
+def _stop_service_deployment(self):
+    """StopServiceDeployment: only the PRIMARY deployment's service
+    deployment, while IN_PROGRESS, can be stopped (else a ClientException, as
+    ECS refuses a finished one). ROLLBACK goes back to the deployment before
+    (the ACTIVE one, last COMPLETED); ABORT stops it (STOPPED)."""
+    arn = self._get_param("serviceDeploymentArn")
+    stop_type = self._get_param("stopType", "ABORT")
+    _STOPS.append({"arn": arn, "stopType": stop_type})
+    for service in _all_services(self.ecs_backend):
+        ours = _primary(service)
+        if _arn(service, "service-deployment", ours) != arn:
+            continue
+        if _sd_status(ours) != "IN_PROGRESS":
+            raise JsonRESTError("ClientException", "the service deployment is not in progress")
+        ours.update(rolloutState="FAILED", updatedAt=utcnow(),
+                    rolloutStateReason=f"stopped with StopServiceDeployment ({stop_type})")
+        if stop_type != "ROLLBACK":
+            _SD_STATUS[ours["id"]] = "STOPPED"
+            return ActionResult({"serviceDeploymentArn": arn})
+        previous = next(d for d in service.deployments if d["status"] == "ACTIVE")
+        ours["status"] = "ACTIVE"
+        _history(service)
+        _SD_STATUS[ours["id"]] = "ROLLBACK_IN_PROGRESS"
+        _ROLLED_BACK_TO[ours["id"]] = previous
+        rollback = _new_deployment(service, previous["taskDefinition"])
+        service.deployments = [rollback, ours] + [d for d in service.deployments
+                                                  if d is not ours and d is not previous]
+        service.task_definition = previous["taskDefinition"]
+        return ActionResult({"serviceDeploymentArn": arn})
+    raise JsonRESTError("ServiceDeploymentNotFoundException", f"{arn} not found")
+
+
+EC2ContainerServiceResponse.stop_service_deployment = _stop_service_deployment
 EC2ContainerServiceResponse.list_service_deployments = _list_service_deployments
 EC2ContainerServiceResponse.describe_service_deployments = _describe_service_deployments
 EC2ContainerServiceResponse.describe_service_revisions = _describe_service_revisions
@@ -428,6 +478,7 @@ def _ecs_rollback(body):
                 updatedAt=utcnow())
     _history(service)
     _SD_STATUS[ours["id"]] = "ROLLBACK_SUCCESSFUL" if body.get("settle") else "ROLLBACK_IN_PROGRESS"
+    _ROLLED_BACK_TO[ours["id"]] = previous
     rollback = _new_deployment(service, previous["taskDefinition"])
     rollback["rolloutStateReason"] = (
         f"ECS deployment circuit breaker: rolling back to deploymentId {previous['id']}.")
@@ -480,6 +531,21 @@ def _stale_reads(body):
     return {}
 
 
+def _sd_status_op(body):
+    """Sets the service-deployment status of the PRIMARY deployment (or of
+    deployment `id`) to `status`, as ECS would report it (e.g. STOPPED after
+    an operator stopped it)."""
+    _, service = _service(body)
+    deployment_id = body.get("id") or _primary(service)["id"]
+    _SD_STATUS[deployment_id] = body["status"]
+    return {"id": deployment_id}
+
+
+def _stops(body):
+    """The StopServiceDeployment requests received so far."""
+    return {"stops": list(_STOPS)}
+
+
 def _deployments(body):
     """Reads the service's deployments as moto holds them (for debugging)."""
     _, service = _service(body)
@@ -495,6 +561,8 @@ OPERATIONS = {
     "faults": _faults,
     "clear_faults": _clear_faults,
     "stale_reads": _stale_reads,
+    "sd_status": _sd_status_op,
+    "stops": _stops,
 }
 
 

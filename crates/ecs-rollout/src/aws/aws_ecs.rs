@@ -13,7 +13,7 @@ use super::service_mapping::{
 use super::task_definition_mapping::{register_request, spec_from_sdk};
 use crate::api::{
     DesiredStatus, EcsApi, ListTasksRequest, Page, PageToken, RegisteredTaskDefinition,
-    ServiceDeploymentInfo, ServiceDescription, TaskDefinitionStatus, TaskDescription,
+    ServiceDeploymentInfo, ServiceDescription, StopType, TaskDefinitionStatus, TaskDescription,
     UpdateServiceRequest, UpdateServiceResult, parse_task_definition_arn,
 };
 use crate::{Error, ResourceKind, Result, TaskDefinitionSpec};
@@ -30,8 +30,9 @@ const TASK_DEFINITION_MISSING: &[&str] = &[
 /// How many task ARNs one `DescribeTasks` call accepts.
 const DESCRIBE_TASKS_BATCH: usize = 100;
 
-/// How many service deployments `describe_service_deployments` reads
-/// (`DescribeServiceDeployments` accepts at most 20 ARNs).
+/// Page size of `ListServiceDeployments`, and the batch size of
+/// `DescribeServiceDeployments` (which accepts at most 20 ARNs); every page
+/// is read.
 const SERVICE_DEPLOYMENTS_PAGE: i32 = 20;
 
 /// [`EcsApi`] over the AWS SDK for Rust.
@@ -440,32 +441,47 @@ impl EcsApi for AwsEcs {
         service: &str,
     ) -> Result<Vec<ServiceDeploymentInfo>> {
         let resource = format!("{cluster}/{service}");
-        let listed = self
-            .client
-            .list_service_deployments()
-            .cluster(cluster)
-            .service(service)
-            .max_results(SERVICE_DEPLOYMENTS_PAGE)
-            .send()
-            .await
-            .map_err(|e| to_error("ListServiceDeployments", &resource, e, None))?;
-        let arns: Vec<String> = listed
-            .service_deployments
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|d| d.service_deployment_arn)
-            .collect();
+        // Every page of the history.
+        let mut arns: Vec<String> = Vec::new();
+        let mut next_token = None;
+        loop {
+            let listed = self
+                .client
+                .list_service_deployments()
+                .cluster(cluster)
+                .service(service)
+                .max_results(SERVICE_DEPLOYMENTS_PAGE)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|e| to_error("ListServiceDeployments", &resource, e, None))?;
+            arns.extend(
+                listed
+                    .service_deployments
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|d| d.service_deployment_arn),
+            );
+            match listed.next_token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => break,
+            }
+        }
         if arns.is_empty() {
             return Ok(Vec::new());
         }
-        let described = self
-            .client
-            .describe_service_deployments()
-            .set_service_deployment_arns(Some(arns))
-            .send()
-            .await
-            .map_err(|e| to_error("DescribeServiceDeployments", &resource, e, None))?;
-        let deployments = described.service_deployments.unwrap_or_default();
+        // DescribeServiceDeployments takes at most 20 ARNs per call.
+        let mut deployments = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(SERVICE_DEPLOYMENTS_PAGE as usize) {
+            let described = self
+                .client
+                .describe_service_deployments()
+                .set_service_deployment_arns(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| to_error("DescribeServiceDeployments", &resource, e, None))?;
+            deployments.extend(described.service_deployments.unwrap_or_default());
+        }
         let mut revision_arns: Vec<String> = deployments
             .iter()
             .flat_map(|d| {
@@ -473,6 +489,11 @@ impl EcsApi for AwsEcs {
                     .iter()
                     .chain(d.source_service_revisions.iter().flatten())
                     .filter_map(|r| r.arn.clone())
+                    .chain(
+                        d.rollback
+                            .as_ref()
+                            .and_then(|r| r.service_revision_arn.clone()),
+                    )
             })
             .collect();
         revision_arns.sort();
@@ -500,5 +521,24 @@ impl EcsApi for AwsEcs {
             .collect();
         infos.sort_by_key(|d| std::cmp::Reverse(d.started_at));
         Ok(infos)
+    }
+
+    async fn stop_service_deployment(
+        &self,
+        service_deployment_arn: &str,
+        stop_type: StopType,
+    ) -> Result<()> {
+        let stop_type = match stop_type {
+            StopType::Rollback => sdk::StopServiceDeploymentStopType::Rollback,
+            StopType::Abort => sdk::StopServiceDeploymentStopType::Abort,
+        };
+        self.client
+            .stop_service_deployment()
+            .service_deployment_arn(service_deployment_arn)
+            .stop_type(stop_type)
+            .send()
+            .await
+            .map_err(|e| to_error("StopServiceDeployment", service_deployment_arn, e, None))?;
+        Ok(())
     }
 }

@@ -205,6 +205,10 @@ pub(crate) fn service_deployment_from_sdk(
             .collect(),
         started_at: time(d.started_at),
         finished_at: time(d.finished_at),
+        rollback_task_definition_arn: d
+            .rollback
+            .and_then(|r| r.service_revision_arn)
+            .and_then(|arn| task_definition_of(&arn)),
     }
 }
 

@@ -145,6 +145,7 @@ impl Rollout {
             new_td: &new_td,
             previous: &previous,
             deployment_id,
+            service_deployment_arn: None,
             configuration_problems,
             start,
         })

@@ -140,6 +140,36 @@ impl SimulatedEcs {
         self.state().stale_lag = lag;
     }
 
+    /// Switches the ServiceDeployment API (`ListServiceDeployments`,
+    /// `DescribeServiceDeployments`, `StopServiceDeployment`) on or off
+    /// (default off: those calls answer [`Error::Unsupported`](crate::Error::Unsupported),
+    /// as a backend without them does). Every `UpdateService` that starts a
+    /// deployment creates a service deployment either way: PENDING →
+    /// IN_PROGRESS → SUCCESSFUL; on a circuit-breaker failure
+    /// ROLLBACK_IN_PROGRESS → ROLLBACK_SUCCESSFUL (or ROLLBACK_FAILED when
+    /// the rollback deployment fails too), or STOPPED when the breaker does
+    /// not roll back; STOPPED when another deployment supersedes it.
+    pub fn enable_service_deployments(&self, enabled: bool) {
+        self.state().service_deployments_api = enabled;
+    }
+
+    /// Eventually consistent service deployments: each status is reported
+    /// `lag` of clock time late (a new service deployment reads PENDING
+    /// until then). `Duration::ZERO` (the default) turns it off.
+    pub fn set_service_deployment_lag(&self, lag: Duration) {
+        self.state().service_deployment_lag = lag;
+    }
+
+    /// When ECS rolls back (circuit breaker or `StopServiceDeployment`), the
+    /// rollback deployment takes over the running tasks of the last
+    /// COMPLETED deployment, as real ECS may: it is COMPLETED with
+    /// `runningCount` = desired within a tick, while those tasks keep the
+    /// earlier deployment's id as `startedBy` (and that deployment leaves
+    /// the list). Default off (the rollback deployment starts new tasks).
+    pub fn set_rollback_adopts_running_tasks(&self, adopt: bool) {
+        self.state().rollback_adopts_tasks = adopt;
+    }
+
     /// Sets the service's deployment controller (`deploymentController.type`:
     /// `ECS`, `CODE_DEPLOY`, `EXTERNAL`); `None` = not reported (ECS).
     pub fn set_deployment_controller(
@@ -283,5 +313,39 @@ impl EcsApi for SimulatedEcs {
     ) -> Result<Vec<TaskDescription>> {
         self.enter("DescribeTasks", cluster).await?;
         self.state().describe_tasks(cluster, task_arns)
+    }
+
+    async fn describe_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<crate::ServiceDeploymentInfo>> {
+        self.enter("DescribeServiceDeployments", service).await?;
+        let state = self.state();
+        if !state.service_deployments_api {
+            return Err(crate::Error::Unsupported {
+                operation: "DescribeServiceDeployments",
+                backend: "simulated (service deployments switched off)",
+            });
+        }
+        state.describe_service_deployments(cluster, service)
+    }
+
+    async fn stop_service_deployment(
+        &self,
+        service_deployment_arn: &str,
+        stop_type: crate::StopType,
+    ) -> Result<()> {
+        self.enter("StopServiceDeployment", service_deployment_arn)
+            .await?;
+        let now = self.clock.monotonic();
+        let mut state = self.state();
+        if !state.service_deployments_api {
+            return Err(crate::Error::Unsupported {
+                operation: "StopServiceDeployment",
+                backend: "simulated (service deployments switched off)",
+            });
+        }
+        state.stop_service_deployment(service_deployment_arn, stop_type, now)
     }
 }

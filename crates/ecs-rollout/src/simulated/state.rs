@@ -46,6 +46,39 @@ pub(super) struct SimState {
     pub(super) stale_snapshots: Vec<(String, String, Duration, ServiceDescription)>,
     /// Images whose one transient pull failure happened.
     transient_failed: std::collections::HashSet<String>,
+    /// Whether the ServiceDeployment API (List/Describe/StopServiceDeployment) exists.
+    pub(super) service_deployments_api: bool,
+    /// How far service-deployment statuses lag behind (eventual consistency).
+    pub(super) service_deployment_lag: Duration,
+    /// ECS's rollback deployment takes over the running tasks of the last
+    /// COMPLETED deployment (which keep that deployment's `startedBy`).
+    pub(super) rollback_adopts_tasks: bool,
+}
+
+/// A service deployment (the ServiceDeployment API's view of one
+/// `UpdateService`).
+#[derive(Debug)]
+struct SimServiceDeployment {
+    arn: String,
+    /// The `DescribeServices` deployment it created.
+    deployment_id: String,
+    target_task_definition: String,
+    source_task_definitions: Vec<String>,
+    started: Duration,
+    /// (since, status, reason), oldest first.
+    history: Vec<(Duration, &'static str, Option<String>)>,
+    /// The rollback: the deployment ECS created, and its task definition.
+    rollback: Option<(String, String)>,
+}
+
+impl SimServiceDeployment {
+    fn status(&self) -> &'static str {
+        self.history.last().map_or("PENDING", |h| h.1)
+    }
+
+    fn set(&mut self, t: Duration, status: &'static str, reason: impl Into<String>) {
+        self.history.push((t, status, Some(reason.into())));
+    }
 }
 
 #[derive(Debug)]
@@ -62,6 +95,8 @@ struct SimService {
     events: Vec<ServiceEvent>,
     /// (deployment id, task definition) of the last COMPLETED deployment.
     last_completed: Option<(String, String)>,
+    /// Service deployments, newest first.
+    service_deployments: Vec<SimServiceDeployment>,
     /// Indices into `SimState::tasks`, creation order.
     tasks: Vec<usize>,
 }
@@ -77,6 +112,15 @@ struct SimDeployment {
     created: Duration,
     updated: Duration,
     drained_since: Option<Duration>,
+    /// Deployments whose tasks this one took over (they keep their `startedBy`).
+    adopted_from: Vec<String>,
+}
+
+impl SimDeployment {
+    /// Whether `task` counts as this deployment's.
+    fn owns(&self, task: &SimTask) -> bool {
+        task.started_by == self.id || self.adopted_from.contains(&task.started_by)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,6 +398,9 @@ impl SimState {
             stale_lag: Duration::ZERO,
             stale_snapshots: Vec::new(),
             transient_failed: std::collections::HashSet::new(),
+            service_deployments_api: false,
+            service_deployment_lag: Duration::ZERO,
+            rollback_adopts_tasks: false,
         }
     }
 
@@ -474,6 +521,7 @@ impl SimState {
             created: t,
             updated: t,
             drained_since: None,
+            adopted_from: Vec::new(),
         }
     }
 
@@ -556,7 +604,11 @@ impl SimState {
         for i in live {
             if let TaskChange::Failed = self.tasks[i].step(t, &self.timings) {
                 let by = self.tasks[i].started_by.clone();
-                if let Some(d) = self.services[s].deployments.iter_mut().find(|d| d.id == by) {
+                if let Some(d) = self.services[s]
+                    .deployments
+                    .iter_mut()
+                    .find(|d| d.id == by || d.adopted_from.contains(&by))
+                {
                     d.failed_tasks += 1;
                     d.updated = t;
                 }
@@ -586,23 +638,37 @@ impl SimState {
             }
             let name = self.services[s].name.clone();
             self.push_event(s, t, format!("(service {name}) (deployment {failed_id}) deployment failed: tasks failed to start."));
-            let target = self.services[s].last_completed.clone();
-            if let Some((prev_id, prev_td)) =
-                target.filter(|(_, td)| breaker.rollback && *td != failed_td)
-            {
-                self.services[s].deployments[0].status = DeploymentStatus::Active;
-                let rollback = self.new_deployment(
-                    &prev_td,
+            let rolled_back_by = self.services[s]
+                .service_deployments
+                .iter()
+                .position(|sd| sd.rollback.as_ref().is_some_and(|(id, _)| *id == failed_id));
+            if let Some(i) = rolled_back_by {
+                // The rollback deployment itself failed.
+                self.services[s].service_deployments[i].set(
                     t,
-                    Some(format!(
-                        "ECS deployment circuit breaker: rolling back to deploymentId {prev_id}."
-                    )),
+                    "ROLLBACK_FAILED",
+                    "ECS deployment circuit breaker: the rollback deployment failed.",
                 );
-                self.services[s].deployments.insert(0, rollback);
-                self.push_event(
+            } else if breaker.rollback
+                && self
+                    .start_ecs_rollback(s, t, &failed_id, &failed_td)
+                    .is_none()
+            {
+                self.set_service_deployment(
                     s,
+                    &failed_id,
                     t,
-                    format!("(service {name}) rolling back to deployment {prev_id}."),
+                    "ROLLBACK_FAILED",
+                    "ECS deployment circuit breaker: no COMPLETED deployment to roll back to.",
+                );
+            } else if !breaker.rollback {
+                self.set_service_deployment(
+                    s,
+                    &failed_id,
+                    t,
+                    "STOPPED",
+                    "ECS deployment circuit breaker: tasks failed to start; rollback is not \
+                     configured.",
                 );
             }
         }
@@ -613,6 +679,7 @@ impl SimState {
         let min_percent = config.minimum_healthy_percent.unwrap_or(100).clamp(0, 100);
         let cap = (i64::from(desired) * i64::from(max_percent) / 100) as usize;
         let primary_id = self.services[s].deployments[0].id.clone();
+        let adopted = self.services[s].deployments[0].adopted_from.clone();
         let launching = self.services[s].deployments[0].rollout_state != RolloutState::Failed;
         let count = |state: &SimState, f: &dyn Fn(&SimTask) -> bool| {
             state.services[s]
@@ -621,7 +688,9 @@ impl SimState {
                 .filter(|&&i| f(&state.tasks[i]))
                 .count()
         };
-        let mut live_primary = count(self, &|task| task.live() && task.started_by == primary_id);
+        let primary_owns =
+            |task: &SimTask| task.started_by == primary_id || adopted.contains(&task.started_by);
+        let mut live_primary = count(self, &|task| task.live() && primary_owns(task));
         let mut live_total = count(self, &|task| task.live());
         while launching && live_primary < desired.max(0) as usize && live_total < cap {
             self.launch_task(s, 0, t, false);
@@ -630,13 +699,13 @@ impl SimState {
         }
 
         // 4. Stop old tasks while enough healthy tasks remain (minimumHealthyPercent).
-        let ready_primary = count(self, &|task| task.ready() && task.started_by == primary_id);
+        let ready_primary = count(self, &|task| task.ready() && primary_owns(task));
         let min_healthy = (desired.max(0) as u64 * min_percent as u64).div_ceil(100) as usize;
         let mut old: Vec<usize> = self.services[s]
             .tasks
             .iter()
             .copied()
-            .filter(|&i| self.tasks[i].live() && self.tasks[i].started_by != primary_id)
+            .filter(|&i| self.tasks[i].live() && !primary_owns(&self.tasks[i]))
             .collect();
         old.sort_by_key(|&i| self.tasks[i].ready());
         let mut old_ready = old.iter().filter(|&&i| self.tasks[i].ready()).count();
@@ -666,6 +735,19 @@ impl SimState {
             p.reason = Some(format!("ECS deployment {id} completed."));
             p.updated = t;
             self.services[s].last_completed = Some((id.clone(), td));
+            if let Some(sd) = self.services[s]
+                .service_deployments
+                .iter_mut()
+                .find(|sd| sd.rollback.as_ref().is_some_and(|(r, _)| *r == id))
+            {
+                sd.set(
+                    t,
+                    "ROLLBACK_SUCCESSFUL",
+                    format!("rolled back with deployment {id}"),
+                );
+            } else {
+                self.set_service_deployment(s, &id, t, "SUCCESSFUL", "completed");
+            }
             let name = self.services[s].name.clone();
             self.push_event(
                 s,
@@ -690,7 +772,10 @@ impl SimState {
             .map(|&i| tasks[i].started_by.clone())
             .collect();
         for d in svc.deployments.iter_mut().skip(1) {
-            if live_by.contains(&d.id) {
+            if live_by
+                .iter()
+                .any(|by| *by == d.id || d.adopted_from.contains(by))
+            {
                 d.drained_since = None;
             } else if d.drained_since.is_none() {
                 d.drained_since = Some(t);
@@ -728,6 +813,7 @@ impl SimState {
             deployments: vec![deployment],
             events: Vec::new(),
             last_completed,
+            service_deployments: Vec::new(),
             tasks: Vec::new(),
         });
         let s = self.services.len() - 1;
@@ -781,6 +867,240 @@ impl SimState {
         }
     }
 
+    /// A service deployment for the deployment `deployment_id` (of
+    /// `task_definition`) just created by `UpdateService`; service
+    /// deployments still in progress are STOPPED (superseded).
+    fn new_service_deployment(
+        &mut self,
+        s: usize,
+        t: Duration,
+        deployment_id: &str,
+        task_definition: &str,
+    ) {
+        let svc = &mut self.services[s];
+        for sd in &mut svc.service_deployments {
+            if matches!(sd.status(), "PENDING" | "IN_PROGRESS") {
+                sd.set(
+                    t,
+                    "STOPPED",
+                    format!("superseded by deployment {deployment_id}"),
+                );
+            }
+        }
+        let mut sources: Vec<String> = svc
+            .deployments
+            .iter()
+            .filter(|d| d.id != deployment_id && d.drained_since.is_none())
+            .map(|d| d.task_definition.clone())
+            .collect();
+        sources.dedup();
+        let suffix = deployment_id.rsplit('/').next().unwrap_or(deployment_id);
+        let arn = format!(
+            "arn:aws:ecs:{SIM_REGION}:{SIM_ACCOUNT}:service-deployment/{}/{}/{suffix}",
+            svc.cluster, svc.name
+        );
+        svc.service_deployments.insert(
+            0,
+            SimServiceDeployment {
+                arn,
+                deployment_id: deployment_id.to_owned(),
+                target_task_definition: task_definition.to_owned(),
+                source_task_definitions: sources,
+                started: t,
+                history: vec![(t, "PENDING", None), (t, "IN_PROGRESS", None)],
+                rollback: None,
+            },
+        );
+    }
+
+    /// Sets the status of the service deployment of `deployment_id`, if any.
+    fn set_service_deployment(
+        &mut self,
+        s: usize,
+        deployment_id: &str,
+        t: Duration,
+        status: &'static str,
+        reason: &str,
+    ) {
+        if let Some(sd) = self.services[s]
+            .service_deployments
+            .iter_mut()
+            .find(|sd| sd.deployment_id == deployment_id)
+        {
+            sd.set(t, status, reason);
+        }
+    }
+
+    /// ECS rolls the failed deployment back to the last COMPLETED one: a
+    /// new PRIMARY deployment of its task definition (taking over its
+    /// running tasks when `rollback_adopts_tasks`), the failed one ACTIVE,
+    /// its service deployment ROLLBACK_IN_PROGRESS. `None` when there is
+    /// no COMPLETED deployment of another task definition to go back to.
+    fn start_ecs_rollback(
+        &mut self,
+        s: usize,
+        t: Duration,
+        failed_id: &str,
+        failed_td: &str,
+    ) -> Option<()> {
+        let (prev_id, prev_td) = self.services[s]
+            .last_completed
+            .clone()
+            .filter(|(_, td)| td != failed_td)?;
+        if let Some(d) = self.services[s]
+            .deployments
+            .iter_mut()
+            .find(|d| d.id == failed_id)
+        {
+            d.status = DeploymentStatus::Active;
+        }
+        let reason =
+            format!("ECS deployment circuit breaker: rolling back to deploymentId {prev_id}.");
+        let mut rollback = self.new_deployment(&prev_td, t, Some(reason.clone()));
+        if self.rollback_adopts_tasks {
+            rollback.adopted_from.push(prev_id.clone());
+            if let Some(pos) = self.services[s]
+                .deployments
+                .iter()
+                .position(|d| d.id == prev_id)
+            {
+                let earlier = self.services[s].deployments.remove(pos);
+                rollback.adopted_from.extend(earlier.adopted_from);
+            }
+        }
+        let rollback_id = rollback.id.clone();
+        self.services[s].deployments.insert(0, rollback);
+        let name = self.services[s].name.clone();
+        self.push_event(
+            s,
+            t,
+            format!("(service {name}) rolling back to deployment {prev_id}."),
+        );
+        if let Some(sd) = self.services[s]
+            .service_deployments
+            .iter_mut()
+            .find(|sd| sd.deployment_id == failed_id)
+        {
+            sd.set(t, "ROLLBACK_IN_PROGRESS", reason);
+            sd.rollback = Some((rollback_id, prev_td));
+        }
+        Some(())
+    }
+
+    /// `ListServiceDeployments` + `DescribeServiceDeployments`, newest
+    /// first, each status as it was `service_deployment_lag` ago.
+    pub(super) fn describe_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<crate::ServiceDeploymentInfo>> {
+        let s = self.service_index(cluster, service)?;
+        let cutoff = self.applied.saturating_sub(self.service_deployment_lag);
+        Ok(self.services[s]
+            .service_deployments
+            .iter()
+            .map(|sd| {
+                let (at, status, reason) = sd
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|h| h.0 <= cutoff)
+                    .or(sd.history.first())
+                    .cloned()
+                    .unwrap_or((sd.started, "PENDING", None));
+                let finished = matches!(
+                    status,
+                    "SUCCESSFUL" | "STOPPED" | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED"
+                );
+                crate::ServiceDeploymentInfo {
+                    arn: sd.arn.clone(),
+                    status: status.to_owned(),
+                    status_reason: reason,
+                    target_task_definition_arn: Some(sd.target_task_definition.clone()),
+                    source_task_definition_arns: sd.source_task_definitions.clone(),
+                    started_at: Some(self.wall(sd.started)),
+                    finished_at: finished.then(|| self.wall(at)),
+                    rollback_task_definition_arn: sd
+                        .rollback
+                        .as_ref()
+                        .filter(|_| {
+                            status.starts_with("ROLLBACK_") && status != "ROLLBACK_REQUESTED"
+                        })
+                        .map(|(_, td)| td.clone()),
+                }
+            })
+            .collect())
+    }
+
+    /// `StopServiceDeployment`: only a PENDING or IN_PROGRESS service
+    /// deployment whose deployment is PRIMARY can be stopped. `Rollback`
+    /// rolls back to the last COMPLETED deployment (whatever the service's
+    /// rollback configuration); `Abort` stops it where it is (STOPPED).
+    pub(super) fn stop_service_deployment(
+        &mut self,
+        arn: &str,
+        stop_type: crate::StopType,
+        t: Duration,
+    ) -> Result<()> {
+        let op = "StopServiceDeployment";
+        let (s, i) = self
+            .services
+            .iter()
+            .enumerate()
+            .find_map(|(s, svc)| {
+                svc.service_deployments
+                    .iter()
+                    .position(|sd| sd.arn == arn)
+                    .map(|i| (s, i))
+            })
+            .ok_or_else(|| not_found(ResourceKind::Deployment, arn))?;
+        let sd = &self.services[s].service_deployments[i];
+        let (status, deployment_id) = (sd.status(), sd.deployment_id.clone());
+        let primary = &self.services[s].deployments[0];
+        if !matches!(status, "PENDING" | "IN_PROGRESS") || primary.id != deployment_id {
+            return Err(client_error(
+                op,
+                arn,
+                format!(
+                    "InvalidParameterException: the service deployment is {status}, not in progress"
+                ),
+            ));
+        }
+        let failed_td = primary.task_definition.clone();
+        let p = &mut self.services[s].deployments[0];
+        p.rollout_state = RolloutState::Failed;
+        p.updated = t;
+        match stop_type {
+            crate::StopType::Rollback => {
+                p.reason = Some("stopped with StopServiceDeployment (ROLLBACK)".into());
+                self.services[s].service_deployments[i].set(
+                    t,
+                    "ROLLBACK_REQUESTED",
+                    "StopServiceDeployment (ROLLBACK)",
+                );
+                if self
+                    .start_ecs_rollback(s, t, &deployment_id, &failed_td)
+                    .is_none()
+                {
+                    self.services[s].service_deployments[i].set(
+                        t,
+                        "ROLLBACK_FAILED",
+                        "no COMPLETED deployment to roll back to",
+                    );
+                }
+            }
+            crate::StopType::Abort => {
+                p.reason = Some("stopped with StopServiceDeployment (ABORT)".into());
+                self.services[s].service_deployments[i].set(
+                    t,
+                    "STOPPED",
+                    "StopServiceDeployment (ABORT)",
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn service_index(&self, cluster: &str, service: &str) -> Result<usize> {
         self.services
             .iter()
@@ -806,7 +1126,7 @@ impl SimState {
             .iter()
             .enumerate()
             .map(|(n, d)| {
-                let mine = live.iter().filter(|task| task.started_by == d.id);
+                let mine = live.iter().filter(|task| d.owns(task));
                 let running = mine
                     .clone()
                     .filter(|task| task.phase == Phase::Running)
@@ -1048,6 +1368,7 @@ impl SimState {
             let deployment = self.new_deployment(&arn, t, None);
             let (id, name) = (deployment.id.clone(), self.services[s].name.clone());
             self.services[s].deployments.insert(0, deployment);
+            self.new_service_deployment(s, t, &id, &arn);
             self.push_event(
                 s,
                 t,

@@ -134,20 +134,26 @@ const GRANTS: &[Grant] = &[
     ),
     grant(
         "ecs:ListServiceDeployments",
-        "ecs-rollout AwsEcs::describe_service_deployments (never called by Rollout or Updater)",
-        Need::Never,
+        "ecs-rollout AwsEcs::describe_service_deployments (the monitor judges by our ServiceDeployment's status; without the grant it falls back to DescribeServices)",
+        Need::Always,
         Scope::Any,
     ),
     grant(
         "ecs:DescribeServiceDeployments",
-        "ecs-rollout AwsEcs::describe_service_deployments (never called by Rollout or Updater)",
-        Need::Never,
+        "ecs-rollout AwsEcs::describe_service_deployments (the ServiceDeployment status that decides the verdict)",
+        Need::Always,
         Scope::Any,
     ),
     grant(
         "ecs:DescribeServiceRevisions",
-        "ecs-rollout AwsEcs::describe_service_deployments (never called by Rollout or Updater)",
-        Need::Never,
+        "ecs-rollout AwsEcs::describe_service_deployments (the task definition of a deployment's target and rollback revisions)",
+        Need::Always,
+        Scope::Any,
+    ),
+    grant(
+        "ecs:StopServiceDeployment",
+        "ecs-rollout AwsEcs::stop_service_deployment (our rollback: stopType ROLLBACK; without the grant it falls back to UpdateService(previous))",
+        Need::Always,
         Scope::Any,
     ),
     grant(
@@ -189,6 +195,12 @@ const GRANTS: &[Grant] = &[
     ),
     grant(
         "dynamodb:UpdateTimeToLive",
+        "update-lock dynamodb::create_table_if_missing (never called by this binary)",
+        Need::Never,
+        Scope::Table,
+    ),
+    grant(
+        "dynamodb:DescribeTimeToLive",
         "update-lock dynamodb::create_table_if_missing (never called by this binary)",
         Need::Never,
         Scope::Table,

@@ -1,0 +1,357 @@
+//! The ServiceDeployment status as the authority, our rollback through
+//! `StopServiceDeployment`, waiting for ECS's own rollback, and
+//! `Rollout::watch`, on the simulated ECS (manual clock).
+//!
+//! Simulated: the ServiceDeployment API (`SimulatedEcs::enable_service_deployments`,
+//! off = the `DescribeServices` fallback), its statuses (SUCCESSFUL,
+//! ROLLBACK_IN_PROGRESS/SUCCESSFUL/FAILED, STOPPED) as ECS sets them,
+//! statuses read late (`set_service_deployment_lag`), and a rollback
+//! deployment taking over the running tasks of the last COMPLETED one
+//! (`set_rollback_adopts_running_tasks`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Fixture, request};
+use ecs_rollout::{
+    CircuitBreaker, DeploymentConfiguration, DeploymentConfigurationPolicy, DesiredStatus, EcsApi,
+    FailureReason, ImageBehaviour, MonitorConfig, ProgressEvent, RecordedDeployment,
+    RollbackInitiator, RolloutConfig, RolloutOutcome, RolloutState, UpdateServiceRequest,
+    VerdictSource, list_all_tasks,
+};
+
+fn calls(fx: &Fixture, op: &str) -> u64 {
+    fx.sim.calls().get(op).copied().unwrap_or(0)
+}
+
+fn primary_task_definition(fx: &Fixture) -> String {
+    let service = fx.sim.peek_service("runners", "runner").unwrap();
+    service.primary().unwrap().task_definition_arn.clone()
+}
+
+fn warn() -> RolloutConfig {
+    RolloutConfig {
+        deployment_configuration_policy: DeploymentConfigurationPolicy::Warn,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_successful_service_deployment_decides_and_its_absence_falls_back_to_describe_services() {
+    for api in [true, false] {
+        let fx = Fixture::safe(3);
+        fx.sim.enable_service_deployments(api);
+        let report = fx.run(RolloutConfig::default()).await;
+        let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+            panic!("api {api}: expected Succeeded, got {:#?}", report.outcome);
+        };
+        if api {
+            assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+            let arn = evidence.service_deployment_arn.as_deref().unwrap();
+            assert!(arn.contains(":service-deployment/runners/runner/"), "{arn}");
+            assert_eq!(
+                evidence.service_deployment_status.as_deref(),
+                Some("SUCCESSFUL")
+            );
+            assert!(fx.progress.events().iter().any(|e| matches!(
+                e,
+                ProgressEvent::ServiceDeploymentRecorded { service_deployment_arn, .. }
+                    if service_deployment_arn == arn
+            )));
+        } else {
+            assert_eq!(evidence.decided_by, Some(VerdictSource::DescribeServices));
+            assert_eq!(evidence.service_deployment_arn, None);
+        }
+    }
+}
+
+#[tokio::test]
+async fn success_waits_for_a_late_successful_status() {
+    // ECS completes the deployment in well under a minute; its service
+    // deployment reads IN_PROGRESS for 5 more minutes.
+    let lag = Duration::from_secs(300);
+    let fx = Fixture::safe(2);
+    fx.sim.enable_service_deployments(true);
+    fx.sim.set_service_deployment_lag(lag);
+    let config = RolloutConfig {
+        monitor: MonitorConfig {
+            bake_time: Duration::ZERO,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let report = fx.run(config).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert!(evidence.deployment_duration >= lag, "{evidence:?}");
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+}
+
+#[tokio::test]
+async fn rollback_successful_is_rolled_back_by_ecs() {
+    let fx = Fixture::safe(2);
+    fx.sim.enable_service_deployments(true);
+    fx.new_image_behaves(ImageBehaviour::CrashLoop);
+    let report = fx.run(RolloutConfig::default()).await;
+    let RolloutOutcome::RolledBackByEcs {
+        reason,
+        rollback,
+        evidence,
+    } = &report.outcome
+    else {
+        panic!("expected RolledBackByEcs, got {:#?}", report.outcome);
+    };
+    assert!(matches!(reason, FailureReason::CircuitBreaker { .. }));
+    assert!(rollback.completed, "{rollback:?}");
+    assert_eq!(rollback.task_definition_arn, fx.old_task_definition);
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    assert_eq!(
+        evidence.service_deployment_status.as_deref(),
+        Some("ROLLBACK_SUCCESSFUL")
+    );
+    assert_eq!(calls(&fx, "UpdateService"), 1, "we never rolled back too");
+    assert!(report.quarantine.is_some());
+}
+
+/// The measured timeline: the rollback deployment takes over the previous
+/// revision's running tasks (COMPLETED, runningCount = desired at once, the
+/// tasks still startedBy the earlier deployment). The engine concludes
+/// within a bounded number of calls, with the API and without it.
+#[tokio::test]
+async fn an_ecs_rollback_taking_over_running_tasks_concludes_in_bounded_calls() {
+    for api in [true, false] {
+        let fx = Fixture::safe(2);
+        fx.sim.enable_service_deployments(api);
+        fx.sim.set_rollback_adopts_running_tasks(true);
+        fx.new_image_behaves(ImageBehaviour::CrashLoop);
+        let report = fx.run(RolloutConfig::default()).await;
+        let RolloutOutcome::RolledBackByEcs {
+            rollback, evidence, ..
+        } = &report.outcome
+        else {
+            panic!(
+                "api {api}: expected RolledBackByEcs, got {:#?}",
+                report.outcome
+            );
+        };
+        assert!(rollback.completed, "api {api}: {rollback:?}");
+        assert_eq!(rollback.task_definition_arn, fx.old_task_definition);
+        assert!(
+            evidence.api_calls <= 80,
+            "api {api}: {} calls",
+            evidence.api_calls
+        );
+        // The timeline really happened: the PRIMARY rollback deployment
+        // counts tasks it did not start.
+        let service = fx.sim.peek_service("runners", "runner").unwrap();
+        let primary = service.primary().unwrap().clone();
+        assert_eq!(primary.rollout_state, Some(RolloutState::Completed));
+        assert_eq!(primary.running_count, 2);
+        let running = list_all_tasks(fx.sim.as_ref(), &fx.target, DesiredStatus::Running)
+            .await
+            .unwrap();
+        let tasks = fx.sim.describe_tasks("runners", &running).await.unwrap();
+        assert!(
+            tasks
+                .iter()
+                .all(|t| t.started_by.as_deref() != Some(primary.id.as_str())),
+            "api {api}: {tasks:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rollback_failed_needs_a_person() {
+    let fx = Fixture::safe(2);
+    fx.sim.enable_service_deployments(true);
+    fx.new_image_behaves(ImageBehaviour::CrashLoop);
+    fx.sim
+        .script_image(common::OLD_IMAGE, ImageBehaviour::PullError);
+    let report = fx.run(RolloutConfig::default()).await;
+    let RolloutOutcome::RollbackFailed {
+        rollback, evidence, ..
+    } = &report.outcome
+    else {
+        panic!("expected RollbackFailed, got {:#?}", report.outcome);
+    };
+    assert_eq!(rollback.initiator, RollbackInitiator::Ecs);
+    assert!(!rollback.completed);
+    assert!(
+        rollback
+            .failure
+            .as_deref()
+            .unwrap()
+            .contains("ROLLBACK_FAILED"),
+        "{rollback:?}"
+    );
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+}
+
+#[tokio::test]
+async fn stopped_needs_a_person_and_nothing_is_rolled_back() {
+    // The breaker fails the deployment but does not roll back: ECS stops it.
+    let config = DeploymentConfiguration {
+        circuit_breaker: Some(CircuitBreaker {
+            enable: true,
+            rollback: false,
+        }),
+        ..DeploymentConfiguration::safe_rolling()
+    };
+    let fx = Fixture::new(2, config);
+    fx.sim.enable_service_deployments(true);
+    fx.new_image_behaves(ImageBehaviour::CrashLoop);
+    let report = fx.run(warn()).await;
+    let RolloutOutcome::DeploymentStopped {
+        status_reason,
+        evidence,
+    } = &report.outcome
+    else {
+        panic!("expected DeploymentStopped, got {:#?}", report.outcome);
+    };
+    assert!(
+        status_reason
+            .as_deref()
+            .unwrap()
+            .contains("circuit breaker")
+    );
+    assert_eq!(report.outcome.kind(), "deployment_stopped");
+    assert!(report.outcome.is_version_failure() && report.quarantine.is_some());
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    assert_eq!(calls(&fx, "UpdateService"), 1);
+    assert_eq!(calls(&fx, "StopServiceDeployment"), 0);
+    assert_eq!(primary_task_definition(&fx), evidence.task_definition_arn);
+}
+
+#[tokio::test]
+async fn our_rollback_goes_through_stop_service_deployment_where_it_exists() {
+    for api in [true, false] {
+        // Breaker off: ECS never rolls back; our threshold fails the deployment.
+        let fx = Fixture::new(
+            2,
+            DeploymentConfiguration {
+                circuit_breaker: None,
+                ..DeploymentConfiguration::safe_rolling()
+            },
+        );
+        fx.sim.enable_service_deployments(api);
+        fx.new_image_behaves(ImageBehaviour::Unhealthy);
+        let report = fx.run(warn()).await;
+        let RolloutOutcome::RolledBackByUs {
+            rollback, reason, ..
+        } = &report.outcome
+        else {
+            panic!(
+                "api {api}: expected RolledBackByUs, got {:#?}",
+                report.outcome
+            );
+        };
+        assert!(matches!(reason, FailureReason::FailedTaskThreshold { .. }));
+        assert!(rollback.completed, "api {api}: {rollback:?}");
+        assert_eq!(rollback.task_definition_arn, fx.old_task_definition);
+        assert_eq!(primary_task_definition(&fx), fx.old_task_definition);
+        let (stops, updates) = if api { (1, 1) } else { (0, 2) };
+        assert_eq!(calls(&fx, "StopServiceDeployment"), stops, "api {api}");
+        assert_eq!(calls(&fx, "UpdateService"), updates, "api {api}");
+    }
+}
+
+#[tokio::test]
+async fn a_fail_fast_verdict_waits_for_ecs_own_rollback_instead_of_racing_it() {
+    // Three tasks fail to pull at about the same time: we fail fast on the
+    // first, the breaker trips on the third and ECS rolls back.
+    for api in [true, false] {
+        let fx = Fixture::safe(3);
+        fx.sim.enable_service_deployments(api);
+        fx.new_image_behaves(ImageBehaviour::PullError);
+        let report = fx.run(RolloutConfig::default()).await;
+        let RolloutOutcome::RolledBackByEcs { rollback, .. } = &report.outcome else {
+            panic!(
+                "api {api}: expected RolledBackByEcs, got {:#?}",
+                report.outcome
+            );
+        };
+        assert!(rollback.completed, "api {api}: {rollback:?}");
+        assert_eq!(
+            calls(&fx, "UpdateService"),
+            1,
+            "api {api}: two rollbacks raced"
+        );
+        assert_eq!(calls(&fx, "StopServiceDeployment"), 0, "api {api}");
+    }
+}
+
+#[tokio::test]
+async fn watch_resumes_a_deployment_recorded_by_its_service_deployment_arn() {
+    for behaviour in [ImageBehaviour::Healthy, ImageBehaviour::CrashLoop] {
+        let fx = Fixture::safe(2);
+        fx.sim.enable_service_deployments(true);
+        fx.new_image_behaves(behaviour);
+        // An earlier run registered and deployed, recorded the service
+        // deployment, and died.
+        let rollout = fx.rollout(RolloutConfig::default());
+        let old = fx
+            .sim
+            .peek_task_definition(&fx.old_task_definition)
+            .unwrap();
+        let spec = old
+            .spec
+            .with_runner_image(
+                "runner",
+                &request().image,
+                Some((common::LABEL, &request().version)),
+            )
+            .unwrap();
+        let new = fx.sim.register_task_definition(&spec).await.unwrap();
+        fx.sim
+            .update_service(&UpdateServiceRequest {
+                cluster: "runners".into(),
+                service: "runner".into(),
+                task_definition: new.arn.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let recorded = fx
+            .sim
+            .describe_service_deployments("runners", "runner")
+            .await
+            .unwrap()[0]
+            .arn
+            .clone();
+        let report = rollout
+            .watch(
+                &fx.target,
+                &RecordedDeployment {
+                    deployment_id: String::new(),
+                    service_deployment_arn: Some(recorded.clone()),
+                    task_definition_arn: new.arn.clone(),
+                    previous_task_definition_arn: fx.old_task_definition.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        let evidence = report.outcome.evidence().unwrap();
+        assert_eq!(
+            evidence.service_deployment_arn.as_deref(),
+            Some(recorded.as_str())
+        );
+        match behaviour {
+            ImageBehaviour::Healthy => {
+                assert!(report.outcome.is_success(), "{:#?}", report.outcome)
+            }
+            _ => {
+                assert!(
+                    matches!(report.outcome, RolloutOutcome::RolledBackByEcs { .. }),
+                    "{:#?}",
+                    report.outcome
+                );
+                assert_eq!(
+                    report.quarantine.unwrap().version.as_deref(),
+                    Some("20250102.1")
+                );
+            }
+        }
+    }
+}
