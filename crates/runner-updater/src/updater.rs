@@ -12,7 +12,7 @@ use runner_version::{InfraVersion, Release, ReleaseSource};
 use update_clock::Clock;
 use update_lock::{Lease, LeaseGuard, LockError, UpdateLock};
 use update_policy::{
-    CheckSchedule, CurrentState, Decision, QuarantineEntry, UpdatePolicy, evaluate,
+    CheckSchedule, CurrentState, Decision, QuarantineEntry, UpdatePolicy, WaveSeed, evaluate,
 };
 
 use crate::{
@@ -75,6 +75,11 @@ pub struct UpdaterConfig {
     /// The rollout settings; the container and version label are taken
     /// from each target.
     pub rollout: RolloutConfig,
+    /// This runner's place in a release's staged rollout waves. `None`
+    /// (the default) draws it from [`runner`](Self::runner), so each
+    /// runner keeps its place across restarts and hosts; pin it with
+    /// [`WaveSeed::at_percent`] for a canary (`0.0`: in the first wave).
+    pub wave_seed: Option<WaveSeed>,
 }
 
 impl UpdaterConfig {
@@ -96,7 +101,15 @@ impl UpdaterConfig {
             lock_wait: Duration::ZERO,
             step_budget: Duration::from_secs(60),
             rollout: RolloutConfig::default(),
+            wave_seed: None,
         }
+    }
+
+    /// The wave seed in effect: the pinned one, else the one drawn from the
+    /// runner's identity.
+    pub fn effective_wave_seed(&self) -> WaveSeed {
+        self.wave_seed
+            .unwrap_or_else(|| WaveSeed::from_identity(&self.runner))
     }
 
     /// Checks every setting; names the key of the first invalid one.
@@ -298,6 +311,7 @@ pub struct CheckReport {
 ///     template_sha256: None,
 ///     released_at: None,
 ///     expires: None,
+///     waves: Default::default(),
 /// });
 /// let mut config = UpdaterConfig::new(
 ///     "runners/runner",
@@ -415,13 +429,7 @@ impl Updater {
     /// Checks the source and decides, touching nothing (the decision with
     /// every reason).
     pub async fn check(&self) -> Result<CheckReport> {
-        let now = self.clock.now();
-        metrics::gauge!(METRIC_LAST_CHECK).set(now.timestamp() as f64);
-        let unfinished = self
-            .journal
-            .load(&self.config.runner)
-            .await?
-            .filter(|e| !e.is_finished());
+        metrics::gauge!(METRIC_LAST_CHECK).set(self.clock.now().timestamp() as f64);
         let release = match self.source.latest(&self.policy.channel).await {
             Ok(r) => {
                 metrics::counter!(METRIC_CHECKS, "result" => "ok").increment(1);
@@ -432,6 +440,20 @@ impl Updater {
                 return Err(e.into());
             }
         };
+        self.decide(release).await
+    }
+
+    /// Decides on `release` against what is true now: the journal, ECS, the
+    /// stack and the quarantine store are read again; the release source is
+    /// not (one check is one request to it, and one count in
+    /// `runner_updater_checks_total`).
+    async fn decide(&self, release: Release) -> Result<CheckReport> {
+        let now = self.clock.now();
+        let unfinished = self
+            .journal
+            .load(&self.config.runner)
+            .await?
+            .filter(|e| !e.is_finished());
         let running = self.running().await?;
         let version = running.version.clone().ok_or_else(|| Error::Conflict(format!(
             "cannot tell the version service {} runs: container {:?} has no version label and its image {} has no version tag; set targets[0].version_label",
@@ -449,7 +471,8 @@ impl Updater {
             version,
             image,
             infra.unwrap_or_else(|| InfraVersion::from("unknown")),
-        );
+        )
+        .with_wave_seed(self.config.effective_wave_seed());
         state.highest_successful_version = record.highest_successful_version.clone();
         state.quarantine = record.quarantine.clone();
         let mut policy = self.policy.clone();
@@ -586,7 +609,10 @@ impl Updater {
         let (unfinished, release) = match (unfinished, release) {
             (Some(e), _) => (Some(e), None),
             (None, release) => {
-                let recheck = self.check().await?;
+                let recheck = match release {
+                    Some(release) => self.decide(release).await?,
+                    None => self.check().await?,
+                };
                 match recheck.unfinished {
                     Some(e) => (Some(e), None),
                     None if recheck.decision.is_update() => (None, Some(recheck.release)),
@@ -595,7 +621,6 @@ impl Updater {
                             "skip: the state changed while waiting for the lock");
                         report.decision = Some(recheck.decision);
                         report.outcome = CycleOutcome::Skipped;
-                        drop(release);
                         return Ok(());
                     }
                 }
@@ -1193,9 +1218,13 @@ fn classify(report: &RolloutReport) -> TargetResult {
             TargetResult::Ok
         }
         RolloutOutcome::Superseded { .. } => TargetResult::Superseded,
-        RolloutOutcome::RollbackFailed { .. } => TargetResult::Failed {
-            rollback_failed: true,
-        },
+        // A STOPPED deployment was neither finished nor rolled back: like a
+        // failed rollback, it needs a person.
+        RolloutOutcome::RollbackFailed { .. } | RolloutOutcome::DeploymentStopped { .. } => {
+            TargetResult::Failed {
+                rollback_failed: true,
+            }
+        }
         RolloutOutcome::DeployedUnverified { .. } => TargetResult::Unverified,
         outcome if outcome.is_version_failure() => TargetResult::Failed {
             rollback_failed: false,

@@ -14,11 +14,11 @@ use std::{collections::BTreeMap, process::ExitCode, sync::Arc, time::Duration};
 
 use ecs_rollout::{
     ContainerDefinition, DeploymentConfiguration, EcsApi, HealthCheck, ImageBehaviour,
-    MonitorConfig, ProgressEvent, ProgressFn, RollbackInitiator, Rollout, RolloutConfig,
-    RolloutRequest, RolloutState, RolloutTarget, ServiceSetup, SimulatedEcs, TaskDefinitionSpec,
-    UpdateServiceRequest,
+    MonitorConfig, ProgressEvent, ProgressFn, Rollout, RolloutConfig, RolloutRequest,
+    RolloutTarget, ServiceSetup, SimulatedEcs, TaskDefinitionSpec, UpdateServiceRequest,
 };
 use update_clock::{Clock, ManualClock};
+use updater_examples::progress_text::{self, Arns};
 
 const USAGE: &str = "usage: rollout-sim [--scenario healthy|crashloop|unhealthy|pull-error|timeout|superseded] \
 [--output text|json] [--desired N] [--seed N] [--log-json]";
@@ -128,102 +128,8 @@ fn runner_spec(image: &str) -> TaskDefinitionSpec {
 }
 
 fn progress_line(event: &ProgressEvent) -> String {
-    match event {
-        ProgressEvent::CurrentState {
-            task_definition_arn,
-            version,
-            ..
-        } => {
-            format!(
-                "running {task_definition_arn} (version {})",
-                version.as_deref().unwrap_or("unknown")
-            )
-        }
-        ProgressEvent::TaskDefinitionRegistered { arn } => format!("registered {arn}"),
-        ProgressEvent::DeploymentStarted {
-            deployment_id,
-            task_definition_arn,
-            rollback,
-        } => format!(
-            "{} {deployment_id} → {task_definition_arn}",
-            if *rollback {
-                "rollback deployment"
-            } else {
-                "deployment"
-            }
-        ),
-        ProgressEvent::DeploymentProgress {
-            deployment_id,
-            rollout_state,
-            desired,
-            pending,
-            running,
-            failed_tasks,
-            failed_task_threshold,
-            elapsed,
-        } => format!(
-            "[{:>6.0}s] {deployment_id} {}: {running}/{desired} running, {pending} pending, {failed_tasks}/{failed_task_threshold} failed",
-            elapsed.as_secs_f64(),
-            match rollout_state {
-                Some(RolloutState::InProgress) => "in progress",
-                Some(RolloutState::Completed) => "completed",
-                Some(RolloutState::Failed) => "failed",
-                None => "state unknown",
-            }
-        ),
-        ProgressEvent::TaskStopped {
-            task_arn, reason, ..
-        } => {
-            format!(
-                "task {} stopped: {reason}",
-                task_arn.rsplit('/').next().unwrap_or(task_arn)
-            )
-        }
-        ProgressEvent::RollbackStarted {
-            initiator,
-            task_definition_arn,
-            reason,
-        } => {
-            let by = match initiator {
-                RollbackInitiator::Ecs => "ECS (circuit breaker)",
-                RollbackInitiator::Us => "the updater",
-            };
-            format!("rollback by {by} to {task_definition_arn}: {reason}")
-        }
-        ProgressEvent::DeploymentConfigurationFixed { problems } => {
-            format!("deployment configuration fixed: {}", problems.join("; "))
-        }
-        ProgressEvent::DeploymentConfigurationWarning { problems } => {
-            format!(
-                "warning: unsafe deployment configuration: {}",
-                problems.join("; ")
-            )
-        }
-        ProgressEvent::WaitingForIdle { in_progress } => {
-            format!(
-                "waiting for deployments to finish: {}",
-                in_progress.join(", ")
-            )
-        }
-        ProgressEvent::BakeStarted { bake_time } => {
-            format!("healthy; baking for {} s", bake_time.as_secs())
-        }
-        ProgressEvent::RetryScheduled {
-            operation,
-            attempt,
-            class,
-            delay,
-        } => format!(
-            "{operation} failed ({class:?}), retry {attempt} in {} ms",
-            delay.as_millis()
-        ),
-        ProgressEvent::RevisionMarked { arn, outcome } => {
-            format!("tagged {arn} with outcome {outcome}")
-        }
-        ProgressEvent::RevisionDeregistered { arn } => format!("deregistered {arn} (retention)"),
-        ProgressEvent::Finished { outcome } => format!("finished: {outcome}"),
-        other => serde_json::to_string(other).unwrap_or_default(),
-    }
+    progress_text::describe(event, Arns::Full)
+        .unwrap_or_else(|| serde_json::to_string(event).unwrap_or_default())
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -5,6 +5,8 @@
 //! runner = "runners/gitpod-runner"     # default: <cluster>/<service> of the first target
 //! owner = "host-1"                     # default: the ECS task id, or <hostname>:<pid>
 //! channel = "stable"                   # overrides policy.channel
+//! wave_position = 0.0                  # pin this runner's place in staged waves (percent;
+//!                                      # 0 = first wave, a canary); default: drawn from `runner`
 //!
 //! [[targets]]                          # deployment order; the first runs the runner image
 //! name = "runner"
@@ -89,6 +91,7 @@ struct FileConfig {
     runner: Option<String>,
     owner: Option<String>,
     channel: Option<String>,
+    wave_position: Option<f64>,
     #[serde(default)]
     targets: Vec<TargetFile>,
     #[serde(default)]
@@ -757,7 +760,22 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Settings, AppError> {
         }
     }
 
+    let wave_seed = match file.wave_position {
+        None => None,
+        Some(p) if p.is_finite() && (0.0..=100.0).contains(&p) => {
+            Some(update_policy::WaveSeed::at_percent(p))
+        }
+        Some(p) => {
+            return Err(AppError::config(
+                "wave_position",
+                format!(
+                    "is {p}; use a share of the fleet from 0 (the first wave) to 100 (the last)"
+                ),
+            ));
+        }
+    };
     let mut updater = UpdaterConfig::new(runner, owner, targets);
+    updater.wave_seed = wave_seed;
     updater.lease = lease;
     updater.step_budget = step_budget;
     updater.lock_wait = lock_wait;
@@ -882,6 +900,21 @@ listen = "127.0.0.1:9100"
     }
 
     #[test]
+    fn the_wave_position_pins_the_seed_or_is_drawn_from_the_runner() {
+        let drawn = load(GOOD).unwrap();
+        assert_eq!(drawn.updater.wave_seed, None);
+        let pinned = load(&GOOD.replace(
+            "channel = \"stable\"",
+            "channel = \"stable\"\nwave_position = 0.0",
+        ))
+        .unwrap();
+        assert_eq!(
+            pinned.updater.wave_seed,
+            Some(update_policy::WaveSeed::at_percent(0.0))
+        );
+    }
+
+    #[test]
     fn bad_keys_and_values_are_named() {
         let cases = [
             (GOOD.replace("owner = ", "ownr = "), "ownr"),
@@ -908,6 +941,13 @@ listen = "127.0.0.1:9100"
             (
                 GOOD.replace("channel = \"stable\"", "channel = \"no way\""),
                 "channel",
+            ),
+            (
+                GOOD.replace(
+                    "channel = \"stable\"",
+                    "channel = \"stable\"\nwave_position = 140.0",
+                ),
+                "wave_position",
             ),
             (
                 GOOD.replace("listen = \"127.0.0.1:9100\"", "listen = \"nowhere\""),

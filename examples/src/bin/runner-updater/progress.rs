@@ -3,8 +3,9 @@
 
 use std::{io::IsTerminal, sync::Mutex, time::Duration};
 
-use ecs_rollout::{ProgressEvent, ProgressSink, RollbackInitiator, RolloutState};
+use ecs_rollout::{ProgressEvent, ProgressSink, RolloutState};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use updater_examples::progress_text::{self, Arns};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,11 +85,6 @@ fn family(arn: &str) -> String {
         .to_string()
 }
 
-/// The revision part of a task-definition ARN (`runner:3`).
-fn revision(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 fn counts(event: &ProgressEvent) -> Option<String> {
     match event {
         ProgressEvent::DeploymentProgress {
@@ -114,81 +110,13 @@ fn counts(event: &ProgressEvent) -> Option<String> {
     }
 }
 
-/// One line for an event, or `None` for the noisy ones.
+/// One line for an event, or `None` for the noisy ones (the counts of
+/// `DeploymentProgress` are the spinner's message instead).
 fn describe(event: &ProgressEvent) -> Option<String> {
-    Some(match event {
-        ProgressEvent::CurrentState {
-            task_definition_arn,
-            version,
-            ..
-        } => format!(
-            "running {} (version {})",
-            revision(task_definition_arn),
-            version.as_deref().unwrap_or("unknown")
-        ),
-        ProgressEvent::TaskDefinitionRegistered { arn } => format!("registered {}", revision(arn)),
-        ProgressEvent::DeploymentStarted {
-            deployment_id,
-            task_definition_arn,
-            rollback,
-        } => format!(
-            "{} {deployment_id} → {}",
-            if *rollback {
-                "rollback deployment"
-            } else {
-                "deployment"
-            },
-            revision(task_definition_arn)
-        ),
-        ProgressEvent::TaskStopped { reason, .. } => format!("task stopped: {reason}"),
-        ProgressEvent::BakeStarted { bake_time } => {
-            format!("healthy; baking for {} s", bake_time.as_secs())
-        }
-        ProgressEvent::RollbackStarted {
-            initiator,
-            task_definition_arn,
-            reason,
-        } => format!(
-            "rollback by {} to {}: {reason}",
-            match initiator {
-                RollbackInitiator::Ecs => "ECS (circuit breaker)",
-                RollbackInitiator::Us => "the updater",
-            },
-            revision(task_definition_arn)
-        ),
-        ProgressEvent::DeploymentConfigurationFixed { problems } => {
-            format!("deployment configuration fixed: {}", problems.join("; "))
-        }
-        ProgressEvent::DeploymentConfigurationWarning { problems } => {
-            format!(
-                "warning: unsafe deployment configuration: {}",
-                problems.join("; ")
-            )
-        }
-        ProgressEvent::WaitingForIdle { in_progress } => {
-            format!(
-                "waiting for deployments to finish: {}",
-                in_progress.join(", ")
-            )
-        }
-        ProgressEvent::RetryScheduled {
-            operation,
-            attempt,
-            delay,
-            ..
-        } => format!(
-            "{operation} failed, retry {attempt} in {} ms",
-            delay.as_millis()
-        ),
-        ProgressEvent::RevisionMarked { arn, outcome } => {
-            format!("tagged {} with outcome {outcome}", revision(arn))
-        }
-        ProgressEvent::RevisionDeregistered { arn } => {
-            format!("deregistered {} (retention)", revision(arn))
-        }
-        ProgressEvent::Finished { outcome } => format!("finished: {outcome}"),
-        _ => return None,
-    })
+    match event {
+        ProgressEvent::DeploymentProgress { .. } => None,
+        other => progress_text::describe(other, Arns::Revision),
+    }
 }
 
 impl ProgressSink for LiveProgress {
@@ -276,6 +204,10 @@ mod tests {
     fn arns_shorten() {
         let arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/gitpod-runner:3";
         assert_eq!(family(arn), "gitpod-runner");
-        assert_eq!(revision(arn), "gitpod-runner:3");
+        let registered = ProgressEvent::TaskDefinitionRegistered { arn: arn.into() };
+        assert_eq!(
+            describe(&registered).as_deref(),
+            Some("registered gitpod-runner:3")
+        );
     }
 }
