@@ -1,0 +1,71 @@
+//! How each rollout outcome of the first target becomes the cycle's outcome
+//! (`classify`): an operator's deployment during ours is `Superseded` (never
+//! quarantined, never "interrupted" and resumed); a rollback that fails too
+//! is `RollbackFailed` (a person must look), never reported as a clean
+//! `RolledBack`. Simulated: ECS (`SimulatedEcs`), the clock.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ecs_rollout::{EcsApi, ImageBehaviour, UpdateServiceRequest};
+use runner_updater::{CycleOutcome, QuarantineStore};
+
+#[tokio::test]
+async fn an_operator_deploying_during_our_update_supersedes_it() {
+    let fx = Fixture::new();
+    let new_runner = runner_image("20250102.1", "02");
+    fx.publish(release("20250102.1", "02", "7"));
+    // Our tasks never get healthy, so the operator's hotfix lands first.
+    fx.script(&new_runner, ImageBehaviour::NeverHealthy);
+    let hotfix = fx
+        .sim
+        .register_task_definition(&spec(
+            "runner",
+            "runner",
+            &runner_image("20250101.2", "0f"),
+            "20250101.2",
+        ))
+        .await
+        .unwrap();
+    fx.sim.schedule_operator_update(
+        Duration::from_secs(90),
+        UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: hotfix.arn.clone(),
+            ..Default::default()
+        },
+    );
+    let report = fx.updater("host-a").run_once().await.unwrap();
+    assert!(
+        matches!(report.outcome, CycleOutcome::Superseded { .. }),
+        "{}",
+        report.summary()
+    );
+    assert!(!report.quarantined, "{}", report.summary());
+    let (record, _) = fx.quarantine.load(RUNNER_KEY).await.unwrap();
+    assert!(record.quarantine.is_empty(), "{record:?}");
+    // The operator's revision stays; we did not fight it.
+    assert_eq!(
+        fx.primary_image("runner").await,
+        runner_image("20250101.2", "0f")
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_that_fails_too_is_rollback_failed_not_rolled_back() {
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    fx.script(&runner_image("20250102.1", "02"), ImageBehaviour::CrashLoop);
+    // The running image can no longer be pulled: there is no way back.
+    fx.script(&runner_image("20250101.1", "01"), ImageBehaviour::PullError);
+    let report = fx.updater("host-a").run_once().await.unwrap();
+    assert!(
+        matches!(report.outcome, CycleOutcome::RollbackFailed { .. }),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(report.targets[0].outcome_kind, "rollback_failed");
+}
