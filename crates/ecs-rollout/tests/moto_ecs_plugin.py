@@ -568,3 +568,30 @@ OPERATIONS = {
 
 def handle(operation, body):
     return OPERATIONS[operation](body)
+
+
+# ------------------------------------------------- benches/side-by-side
+# Added for benches/side-by-side (not used by the Rust tests; nothing above
+# changes): `ecs_rollback` drops the deployment it rolled back to from the
+# service's list without stopping that deployment's tasks, so after the
+# rollback settles ListTasks shows twice the desired count RUNNING, which a
+# tool counting tasks (fabfuel's ecs-deploy) never accepts as done. Real ECS
+# ends with the desired count running.
+
+
+def _stop_replaced_tasks(body):
+    """ECS scales in the tasks of every earlier deployment of the service
+    once the PRIMARY one is done: every still-RUNNING task started by a
+    deployment of this service other than the PRIMARY is stopped (as
+    `complete` does for the deployments it still lists)."""
+    backend, service = _service(body)
+    primary = _primary(service)
+    key = (service._account_id, service.cluster_name, service.name)
+    others = _SERVICE_DEPLOYMENTS.get(key, set()) - {primary["id"]}
+    before = [t.task_arn for t in backend.tasks.get(service.cluster_name, {}).values()
+              if t.started_by in others and t.desired_status == "RUNNING"]
+    _stop_tasks_of(backend, service, others)
+    return {"stopped_tasks": before}
+
+
+OPERATIONS["stop_replaced_tasks"] = _stop_replaced_tasks
