@@ -25,20 +25,20 @@ driven by this process on the wall clock, the same for every tool and
 independent of how often a tool asks:
 
   * a new PRIMARY deployment whose runner image is the scenario's bad image:
-    BREAKER_SECS after it appeared, ECS's circuit breaker trips and rolls it
-    back (the plugin's `ecs_rollback`: our deployment ACTIVE/FAILED with 3
+    ECS_STEP_SECS (6.5 s, `--ecs-step`) after it appeared, ECS's circuit
+    breaker trips and rolls it back (the plugin's `ecs_rollback`: our deployment ACTIVE/FAILED with 3
     stopped tasks, a new PRIMARY deployment of the previous task definition,
     service deployment ROLLBACK_IN_PROGRESS);
   * any other new PRIMARY deployment (the good image, ECS's rollback
-    deployment, a tool's own rollback): SETTLE_SECS after it appeared, ECS
+    deployment, a tool's own rollback): ECS_STEP_SECS after it appeared, ECS
     completes it (the plugin's `complete`: its tasks RUNNING and HEALTHY,
     rollout COMPLETED, the older deployments' tasks stopped; a rollback's
     service deployment becomes ROLLBACK_SUCCESSFUL; then the plugin's
     `stop_replaced_tasks` stops the tasks of the deployment ECS rolled back
     to, which `ecs_rollback` leaves RUNNING, so the desired count runs).
 
-So the good deployment is done at t0+5 s and the bad one is back on the old
-revision at t0+10 s, t0 being the tool's UpdateService.
+So the good deployment is done at t0+6.5 s and the bad one is back on the
+old revision at t0+13 s, t0 being the tool's UpdateService.
 
 API calls are counted at moto's WSGI application (a counting middleware
 wrapped around moto's own app in this process): every HTTP request the tool
@@ -53,6 +53,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -78,9 +79,10 @@ GOOD_IMAGE = f"{REPOSITORY}:{NEW_VERSION}@sha256:{'02' * 32}"
 BAD_IMAGE = f"{REPOSITORY}:{NEW_VERSION}@sha256:{'0b' * 32}"
 DESIRED = 2
 
-# The ECS timeline (seconds after a new PRIMARY deployment appeared).
-BREAKER_SECS = 5.0
-SETTLE_SECS = 5.0
+# The ECS timeline: seconds after a new PRIMARY deployment appeared until
+# the breaker trips (bad image) or ECS completes it (any other); `--ecs-step`.
+# 6.5 s is a multiple of no tool's poll interval (1 s, 5 s, 15 s).
+ECS_STEP_SECS = 6.5
 # How often the timeline looks for new deployments.
 TICK_SECS = 0.02
 
@@ -174,7 +176,8 @@ def start_moto(counter):
 class Timeline:
     """Plays ECS on the wall clock (see the module docstring)."""
 
-    def __init__(self, plugin, bad_image):
+    def __init__(self, plugin, bad_image, step):
+        self.step = step
         self.plugin = plugin
         self.bad_image = bad_image
         self.seen = set()
@@ -218,10 +221,10 @@ class Timeline:
                     self.seen.add(d["id"])
                     image = self._image_of(backend, d["taskDefinition"])
                     if image == self.bad_image:
-                        self.due.append((now + BREAKER_SECS, "ecs_rollback", d["id"]))
+                        self.due.append((now + self.step, "ecs_rollback", d["id"]))
                         self._note(f"new deployment {d['id']} of the bad image")
                     else:
-                        self.due.append((now + SETTLE_SECS, "complete", d["id"]))
+                        self.due.append((now + self.step, "complete", d["id"]))
                         self._note(f"new deployment {d['id']} of {image.split('@')[0]}")
                 for item in sorted(self.due):
                     at, kind, deployment_id = item
@@ -345,6 +348,10 @@ version = "7"
 
 
 def tool_env(port, workdir):
+    # Empty AWS config and credentials files: nothing from this machine's
+    # ~/.aws is read.
+    for name in ("aws-config", "aws-credentials"):
+        (workdir / name).write_text("")
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir),
@@ -365,11 +372,13 @@ def message_of(tool, code, stdout, stderr):
     """The tool's own words for its verdict, one line."""
     lines = [l.strip() for l in (stdout + "\n" + stderr).splitlines() if l.strip()]
     if tool.startswith("runner-updater"):
-        summary = lines[0] if lines else ""
-        for line in stdout.splitlines():
-            if line.strip().startswith("outcome:") or line.strip().startswith("target "):
-                summary += " | " + line.strip()
-        return summary
+        # The report: a summary line, then "  outcome: ..." and a line per
+        # target (output.rs, print_report).
+        out = [l.strip() for l in stdout.splitlines() if l.strip()]
+        picked = [l for i, l in enumerate(out)
+                  if l.startswith("target ")
+                  or (i + 1 < len(out) and out[i + 1].startswith("outcome:"))]
+        return " | ".join(picked) if picked else " | ".join(lines[-2:])
     if tool == "ecs-deploy":
         wanted = [l for l in lines if re.search(
             r"successful|failed|error|timeout|deregistered|rolled back", l, re.I)]
@@ -401,6 +410,8 @@ def after_state(ecs):
 def run(args):
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    # A fresh lock, journal and quarantine (the file backend) for every run.
+    shutil.rmtree(workdir / "state", ignore_errors=True)
     image = GOOD_IMAGE if args.scenario == "good" else BAD_IMAGE
 
     plugin = load_plugin()
@@ -408,7 +419,7 @@ def run(args):
     server, port = start_moto(counter)
     ecs = boto_client(port)
     current_arn = set_up(ecs, plugin)
-    timeline = Timeline(plugin, BAD_IMAGE)
+    timeline = Timeline(plugin, BAD_IMAGE, args.ecs_step)
     timeline.start()
 
     time_file = workdir / "time.txt"
@@ -456,6 +467,7 @@ def run(args):
     result = {
         "tool": args.tool,
         "scenario": args.scenario,
+        "ecs_step_secs": args.ecs_step,
         "command": " ".join(command).replace(str(REPO) + "/", ""),
         "exit_code": code,
         "message": message_of(args.tool, code, stdout, stderr),
@@ -466,6 +478,8 @@ def run(args):
         "api_calls_total": len(calls),
         "api_calls": dict(sorted(by_operation.items())),
         "api_errors": [c for c in calls if not str(c[2]).startswith("2")],
+        # Every request: seconds since the tool started, operation, status.
+        "api_call_log": calls,
         "peak_rss_kib": peak_rss_kib(time_file),
         "timeline": [(round(t - started, 2), text) for t, text in timeline.events],
         "after": state,
@@ -491,25 +505,42 @@ def verdict_of(result):
 
 
 def table(paths):
-    results = [json.loads(Path(p).read_text()) for p in paths]
+    """One row per tool and scenario: the run of median wall time (its
+    verdict, message, calls, RSS and the service afterwards), with the
+    range of wall times and call totals over all runs."""
+    runs = {}
+    for p in paths:
+        r = json.loads(Path(p).read_text())
+        runs.setdefault((r["tool"], r["scenario"]), []).append(r)
     order = {t: i for i, t in enumerate(TOOLS)}
-    results.sort(key=lambda r: (order.get(r["tool"], 99), r["scenario"] != "good"))
-    out = ["| tool | scenario | exit | verdict | its message | wall s (to exit) | "
+    out = ["| tool | scenario | exit | verdict | its message | wall s to verdict | "
            "s after ECS settled | API calls | calls by operation | peak RSS MiB | "
            "service afterwards |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        ops = ", ".join(f"{op} {n}" for op, n in r["api_calls"].items())
+    for key in sorted(runs, key=lambda k: (order.get(k[0], 99), k[1] != "good")):
+        group = sorted(runs[key], key=lambda r: r["wall_secs"])
+        r = group[len(group) // 2]
+        n = len(group)
+        exits = sorted({str(g["exit_code"]) for g in group})
+        walls = f"{r['wall_secs']:.1f}"
+        totals = sorted(g["api_calls_total"] for g in group)
+        calls = str(r["api_calls_total"])
+        if n > 1:
+            walls += f" ({group[0]['wall_secs']:.1f}–{group[-1]['wall_secs']:.1f}, n={n})"
+            if totals[0] != totals[-1]:
+                calls += f" ({totals[0]}–{totals[-1]})"
+        ops = ", ".join(f"{op} {c}" for op, c in r["api_calls"].items())
         after = r["after"]
-        state = (f"{after['primary_image']} image ({after['primary_task_definition']}, "
-                 f"{after['primary_task_definition_status']})")
-        rss = f"{r['peak_rss_kib'] / 1024:.0f}" if r["peak_rss_kib"] else "?"
+        state = (f"{after['primary_image']} image, {after['primary_task_definition']} "
+                 f"{after['primary_task_definition_status']}")
+        rss = max((g["peak_rss_kib"] or 0) for g in group)
         message = r["message"].replace("|", "/")
-        if len(message) > 160:
-            message = message[:157] + "..."
-        out.append(f"| {r['tool']} | {r['scenario']} | {r['exit_code']} | {verdict_of(r)} | "
-                   f"{message} | {r['wall_secs']} | {r['after_ecs_settled_secs']} | "
-                   f"{r['api_calls_total']} | {ops} | {rss} | {state} |")
+        if len(message) > 200:
+            message = message[:197] + "..."
+        settled = r["after_ecs_settled_secs"]
+        out.append(f"| {r['tool']} | {r['scenario']} | {'/'.join(exits)} | {verdict_of(r)} | "
+                   f"{message} | {walls} | {settled if settled is not None else '–'} | "
+                   f"{calls} | {ops} | {rss / 1024:.0f} | {state} |")
     print("\n".join(out))
 
 
@@ -524,6 +555,9 @@ def main():
     r.add_argument("--ecs", default="ecs")
     r.add_argument("--aws", default="aws")
     r.add_argument("--runner-updater", default="runner-updater")
+    r.add_argument("--ecs-step", type=float, default=ECS_STEP_SECS,
+                   help="seconds from a new deployment to the breaker tripping or ECS "
+                        "completing it (default %(default)s)")
     t = sub.add_parser("table")
     t.add_argument("results", nargs="+")
     args = parser.parse_args()

@@ -17,6 +17,9 @@
 #                       (default: build the release binary with cargo)
 #   SBS_TOOLS           tools to run (default: all four, see harness.py)
 #   SBS_SCENARIOS       scenarios to run (default: "good bad")
+#   SBS_REPEAT          runs of each (default: 3; the table shows the median)
+#   SBS_ECS_STEP_SECS   the simulated ECS's step: seconds from a deployment to
+#                       its completion or to the breaker's rollback (default 6.5)
 #
 # Network: PyPI for the pinned installs (ecs-deploy and awscli in venvs
 # under SBS_OUT; moto[server] into python3 when missing, as
@@ -32,7 +35,9 @@ repo=$(cd "$here/../.." && pwd)
 out=${SBS_OUT:-$repo/target/side-by-side}
 tools=${SBS_TOOLS:-ecs-deploy runner-updater runner-updater-1s aws-wait}
 scenarios=${SBS_SCENARIOS:-good bad}
-mkdir -p "$out/results"
+repeat=${SBS_REPEAT:-3}
+step=${SBS_ECS_STEP_SECS:-6.5}
+mkdir -p "$out"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -59,7 +64,9 @@ venv() { # venv NAME PACKAGE==VERSION
     if [ ! -x "$dir/bin/python" ]; then
         python3 -m venv "$dir"
     fi
-    if ! "$dir/bin/python" -m pip show "${2%%==*}" 2>/dev/null | grep -qx "Version: ${2##*==}"; then
+    local shown
+    shown=$("$dir/bin/python" -m pip show "${2%%==*}" 2>/dev/null || true)
+    if ! grep -qx "Version: ${2##*==}" <<<"$shown"; then
         say "installing $2 into $dir"
         "$dir/bin/python" -m pip install --quiet "$2"
     fi
@@ -88,17 +95,24 @@ binary=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
     echo "ecs-deploy: $("$out/venv-ecs-deploy/bin/python" -m pip show ecs-deploy | sed -n 's/^Version: //p')"
     echo "awscli: $("$out/venv-awscli/bin/aws" --version 2>&1)"
     echo "runner-updater: $("$binary" --version) ($binary)"
+    echo "simulated ECS step: $step s"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/machine.txt" >&2
 
-for tool in $tools; do
-    for scenario in $scenarios; do
-        say "$tool, $scenario image"
-        python3 "$here/harness.py" run --tool "$tool" --scenario "$scenario" \
-            --out "$out/results/$tool-$scenario.json" --workdir "$out/runs/$tool-$scenario" \
-            --ecs "$out/venv-ecs-deploy/bin/ecs" --aws "$out/venv-awscli/bin/aws" \
-            --runner-updater "$binary"
+rm -rf "$out/results" "$out/runs"
+mkdir -p "$out/results"
+for i in $(seq "$repeat"); do
+    for tool in $tools; do
+        for scenario in $scenarios; do
+            say "run $i/$repeat: $tool, $scenario image"
+            python3 "$here/harness.py" run --tool "$tool" --scenario "$scenario" \
+                --out "$out/results/$tool-$scenario-$i.json" --workdir "$out/runs/$tool-$scenario-$i" \
+                --ecs "$out/venv-ecs-deploy/bin/ecs" --aws "$out/venv-awscli/bin/aws" \
+                --runner-updater "$binary" --ecs-step "$step"
+        done
     done
 done
 
 python3 "$here/harness.py" table "$out"/results/*.json | tee "$out/table.md"
-say "table: $out/table.md; each run's output: $out/runs/<tool>-<scenario>/"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/machine.txt" >&2
+say "table: $out/table.md; each run's output: $out/runs/<tool>-<scenario>-<n>/"
