@@ -6,6 +6,8 @@
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+pub mod runner_config;
+
 pub mod progress_text {
     //! One line of text per rollout progress event, shared by the binaries.
 
