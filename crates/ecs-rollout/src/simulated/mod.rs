@@ -16,9 +16,12 @@
 //! failed one FAILED; stopped-task reasons (`CannotPullContainerError`,
 //! `ResourceInitializationError`, `Essential container in task exited`,
 //! failed health checks); per-image [`ImageBehaviour`]; throttling and 5xx
-//! faults ([`FaultPlan`]); call latency; an operator updating the service
-//! at a scheduled time; and call counting per operation.
+//! faults ([`FaultPlan`]); ECS's per-account request token buckets
+//! ([`RateLimits`], off by default, [`rate_limit`]); call latency; an
+//! operator updating the service at a scheduled time; and call counting
+//! per operation.
 
+pub mod rate_limit;
 mod script;
 mod state;
 
@@ -27,6 +30,7 @@ use std::{collections::BTreeMap, sync::Arc, sync::Mutex, time::Duration};
 use async_trait::async_trait;
 use update_clock::Clock;
 
+pub use rate_limit::{ApiCategory, BucketLimit, RateLimitStats, RateLimits, wire_actions};
 pub use script::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings};
 use state::SimState;
 
@@ -115,6 +119,28 @@ impl SimulatedEcs {
     /// Sets random fault injection for all later calls.
     pub fn set_faults(&self, faults: FaultPlan) {
         self.state().faults = faults;
+    }
+
+    /// ECS's per-account request throttling: from now on every call takes
+    /// a token from its category's bucket (full at this call, refilled on
+    /// the clock) and fails with `ThrottlingException` when it is empty.
+    /// Off by default; [`RateLimits::ecs_documented`] is ECS's table (see
+    /// [`rate_limit`] for the categories and the source).
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        let now = self.clock.monotonic();
+        let mut state = self.state();
+        state.advance(now);
+        state.rate_limiter = Some(rate_limit::RateLimiter::new(&limits, now));
+    }
+
+    /// What the rate limits admitted and throttled so far, per ECS action
+    /// (empty while they are off).
+    pub fn rate_limit_stats(&self) -> RateLimitStats {
+        self.state()
+            .rate_limiter
+            .as_ref()
+            .map(|l| l.stats().clone())
+            .unwrap_or_default()
     }
 
     /// The next `calls` API calls fail with `ThrottlingException` (a storm).

@@ -55,6 +55,8 @@ pub(super) struct SimState {
     pub(super) rollback_adopts_tasks: bool,
 }
 
+    /// ECS's request throttling, when switched on (`set_rate_limits`).
+    pub(super) rate_limiter: Option<super::rate_limit::RateLimiter>,
 /// A service deployment (the ServiceDeployment API's view of one
 /// `UpdateService`).
 #[derive(Debug)]
@@ -404,6 +406,7 @@ impl SimState {
         }
     }
 
+            rate_limiter: None,
     fn wall(&self, at: Duration) -> DateTime<Utc> {
         let delta = at.saturating_sub(self.origin_mono);
         self.origin_wall + chrono::Duration::from_std(delta).unwrap_or(chrono::Duration::zero())
@@ -459,6 +462,16 @@ impl SimState {
         Ok(())
     }
 
+        if let Some(limiter) = &mut self.rate_limiter
+            && let Err((action, category)) = limiter.admit(operation, self.applied)
+        {
+            return Err(Error::api(
+                operation,
+                resource,
+                ErrorClass::Throttled,
+                format!("ThrottlingException: Rate exceeded ({action}, {category} bucket empty)"),
+            ));
+        }
     /// Runs the simulation up to monotonic time `now`.
     pub(super) fn advance(&mut self, now: Duration) {
         let tick = self.timings.tick.max(Duration::from_millis(1));
