@@ -33,13 +33,21 @@ pub struct ImageRef {
 impl ImageRef {
     /// Parses an image reference.
     pub fn parse(input: &str) -> Result<Self, Error> {
-        let trimmed = input.trim();
-        Reference::try_from(trimmed)
-            .map(|reference| Self { reference })
-            .map_err(|e| Error::InvalidImageRef {
-                input: input.into(),
-                reason: e.to_string(),
-            })
+        let invalid = |reason: String| Error::InvalidImageRef {
+            input: input.into(),
+            reason,
+        };
+        let reference = Reference::try_from(input.trim()).map_err(|e| invalid(e.to_string()))?;
+        // oci-spec 0.10 reads `Ct/u` as `docker.io/Ct/u`, a name it refuses
+        // itself: a reference whose normal form (what a task definition
+        // gets, what is stored) does not parse back to it is refused.
+        if Reference::try_from(reference.whole()).ok().as_ref() != Some(&reference) {
+            return Err(invalid(format!(
+                "its normal form {reference} is not the same valid reference (a registry host \
+                 needs a dot or a port, repository names are lower case)"
+            )));
+        }
+        Ok(Self { reference })
     }
 
     /// The registry host (and port), e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com`.
@@ -176,6 +184,9 @@ mod tests {
             "repo@sha256:short",
             "a b",
             "registry:5000/",
+            // Found by fuzz/fuzz_targets/image_ref.rs: accepted by oci-spec
+            // as docker.io/Ct/u, which it then refuses.
+            "Ct/u",
         ] {
             assert!(
                 matches!(ImageRef::parse(bad), Err(Error::InvalidImageRef { .. })),
