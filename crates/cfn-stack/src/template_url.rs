@@ -111,6 +111,24 @@ impl TemplateUrlPolicy {
             url: url.to_string(),
             reason: reason.to_string(),
         };
+        // The URL parser drops leading and trailing spaces and control
+        // characters and tabs and newlines anywhere, and reads `\\` as `/`
+        // and `https:host` as `https://host`; CloudFormation receives the
+        // string as written, so only a string both read alike is checked.
+        if !url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        {
+            return Err(reject("not https: it does not start with https://"));
+        }
+        if url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        {
+            return Err(reject(
+                "URL contains whitespace, control characters or backslashes",
+            ));
+        }
         let parsed = Url::parse(url).map_err(|e| reject(&format!("not a URL ({e})")))?;
         if parsed.scheme() != "https" {
             return Err(reject(&format!(
@@ -314,8 +332,20 @@ mod tests {
             ),
             ("https://s3.amazonaws.com/b/./t.yaml", "'..' segments"),
             ("https://b.s3.amazonaws.com/%2E%2e/t.yaml", "'..' segments"),
-            ("not a url", "not a URL"),
-            ("", "not a URL"),
+            ("https://", "not a URL"),
+            ("not a url", "start with https://"),
+            ("", "start with https://"),
+            // Found by fuzz/fuzz_targets/cfn_inputs.rs: the URL parser drops
+            // what CloudFormation would receive.
+            (
+                "\0\0\0https://templates.s3.amazonaws.com/run",
+                "start with https://",
+            ),
+            ("https://s3.amazon\taws.com/b/k", "whitespace"),
+            ("https:\\\\s3.amazonaws.com\\b\\k", "start with https://"),
+            ("https://s3.amazonaws.com\\b\\k", "backslashes"),
+            ("https:s3.amazonaws.com/b/k", "start with https://"),
+            ("https://s3.amazonaws.com/b/k ", "whitespace"),
         ];
         let policy = TemplateUrlPolicy::default();
         for (url, why) in table {
