@@ -1,3 +1,8 @@
 //! Criterion benchmarks of the ECS self-updater crates; run them with
-//! `cargo bench -p updater-benches`. The library part is empty: each bench
-//! is a file under `benches/benches/`.
+//! `cargo bench -p updater-benches`. Each bench is a file under
+//! `benches/benches/`; the library holds what more than a file needs:
+//!
+//! - [`fleet`]: a fleet of rollouts on one simulated ECS with ECS's token
+//!   buckets on, driven on a discrete-event clock ([`fleet::run_simulated`]).
+
+pub mod fleet;

@@ -1,0 +1,148 @@
+//! A fleet rollout on one simulated ECS with ECS's per-account token
+//! buckets on (`updater_benches::fleet`): N services, at most C rollouts in
+//! flight. Criterion times the wall clock of the whole simulation; the
+//! figures that matter are in simulated time and are printed once per
+//! scenario (and written to `target/criterion/fleet-summary.json`):
+//! makespan, the lower bound the buckets and one deployment set, their
+//! ratio, throttling that reached the caller, and ECS calls per service.
+//!
+//! `cargo test --benches` (criterion's test mode, debug build) runs only the
+//! small fleet; `cargo bench` runs N = 10, 100 and 1,000 once for the
+//! figures and times N <= 100 with criterion.
+//!
+//! The ratio makespan / lower bound means something only when every
+//! rollout succeeded: rollouts that end early in a throttling error also
+//! end the makespan early.
+
+use std::{path::PathBuf, time::Duration};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use updater_benches::fleet::{FleetConfig, FleetReport, lower_bound, run_fleet};
+
+/// `cargo bench` passes `--bench`; `cargo test --benches` does not.
+fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn scenarios() -> Vec<(usize, usize)> {
+    if bench_mode() {
+        vec![
+            (10, 10),
+            (100, 10),
+            (100, 100),
+            (1000, 10),
+            (1000, 100),
+            (1000, 1000),
+        ]
+    } else {
+        vec![(10, 10)]
+    }
+}
+
+fn summary_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("criterion").join("fleet-summary.json")
+}
+
+fn row(report: &FleetReport, deployment: Duration) -> serde_json::Value {
+    let limits = ecs_rollout::simulated::RateLimits::ecs_documented();
+    let (bound, limited_by) = lower_bound(report.services, &limits, deployment);
+    let ratio = report.makespan.as_secs_f64() / bound.as_secs_f64();
+    let per_service: serde_json::Map<String, serde_json::Value> = report
+        .calls
+        .keys()
+        .map(|op| (op.to_string(), report.calls_per_service(op).into()))
+        .collect();
+    let wire: serde_json::Map<String, serde_json::Value> = report
+        .wire
+        .admitted
+        .iter()
+        .map(|(op, n)| (op.to_string(), (*n as f64 / report.services as f64).into()))
+        .collect();
+    println!(
+        "fleet/N={}/C={}: makespan {:.0} s, lower bound {:.0} s ({}), ratio {:.2}, \
+         throttling surfaced {}, not succeeded {}, outcomes {:?}, \
+         {:.1} calls/service ({}), {:.1} throttled requests/service",
+        report.services,
+        report.concurrency,
+        report.makespan.as_secs_f64(),
+        bound.as_secs_f64(),
+        limited_by,
+        ratio,
+        report.throttling_surfaced,
+        report.not_succeeded,
+        report.outcomes,
+        report.total_calls_per_service(),
+        report
+            .calls
+            .keys()
+            .map(|op| format!("{op} {:.1}", report.calls_per_service(op)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        report.throttled_per_service(),
+    );
+    serde_json::json!({
+        "services": report.services,
+        "concurrency": report.concurrency,
+        "makespan_s": report.makespan.as_secs_f64(),
+        "lower_bound_s": bound.as_secs_f64(),
+        "lower_bound_set_by": limited_by.to_string(),
+        "single_service_deployment_s": deployment.as_secs_f64(),
+        "ratio": ratio,
+        "throttling_surfaced": report.throttling_surfaced,
+        "not_succeeded": report.not_succeeded,
+        "outcomes": report.outcomes,
+        "calls_per_service": per_service,
+        "total_calls_per_service": report.total_calls_per_service(),
+        "ecs_requests_admitted_per_service": wire,
+        "throttled_requests_per_service": report.throttled_per_service(),
+    })
+}
+
+fn fleet(c: &mut Criterion) {
+    // One service alone: its deployment time, the second term of the bound.
+    let single = run_fleet(&FleetConfig::new(1, 1));
+    assert_eq!(single.not_succeeded, 0, "{single:?}");
+    let deployment = single.makespan;
+    println!(
+        "fleet: one service alone takes {:.0} s simulated ({:.0} calls)",
+        deployment.as_secs_f64(),
+        single.total_calls_per_service()
+    );
+    let mut rows = Vec::new();
+    for (n, concurrency) in scenarios() {
+        let wall = std::time::Instant::now();
+        let report = run_fleet(&FleetConfig::new(n, concurrency));
+        let wall = wall.elapsed();
+        let mut row = row(&report, deployment);
+        println!("fleet/N={n}/C={concurrency}: one simulation took {wall:.2?} of wall time");
+        row["wall_time_s"] = wall.as_secs_f64().into();
+        rows.push(row);
+    }
+    let path = summary_path();
+    if let Some(dir) = path.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let json = serde_json::to_string_pretty(&rows).unwrap_or_default();
+        if std::fs::write(&path, json).is_ok() {
+            println!("fleet: summary written to {}", path.display());
+        }
+    }
+
+    let mut group = c.benchmark_group("fleet");
+    // One N = 1,000 simulation takes 7 to 20 s of wall time in release
+    // (measured): it runs once, above, and criterion times only N <= 100.
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    for (n, concurrency) in scenarios().into_iter().filter(|&(n, _)| n <= 100) {
+        group.bench_function(format!("N={n}/C={concurrency}"), |b| {
+            b.iter(|| run_fleet(&FleetConfig::new(n, concurrency)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fleet);
+criterion_main!(benches);
