@@ -8,7 +8,7 @@ use ecs_rollout::{
     EcsApi, ProgressSink, ResumePoint, Rollout, RolloutConfig, RolloutOutcome, RolloutReport,
     RolloutRequest, RunningRunner,
 };
-use runner_version::{InfraVersion, Release, ReleaseSource};
+use runner_version::{AdmittedRelease, InfraVersion, ReleaseSource};
 use update_clock::Clock;
 use update_lock::{Lease, LeaseGuard, LockError, UpdateLock};
 use update_policy::{
@@ -255,8 +255,8 @@ impl UpdaterBuilder {
 /// the decision with every reason.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CheckReport {
-    /// The release offered.
-    pub release: Release,
+    /// The release offered, as the source's verifier admitted it.
+    pub release: AdmittedRelease,
     /// The state the decision was made on.
     pub state: CurrentState,
     /// The decision.
@@ -447,7 +447,7 @@ impl Updater {
     /// stack and the quarantine store are read again; the release source is
     /// not (one check is one request to it, and one count in
     /// `runner_updater_checks_total`).
-    async fn decide(&self, release: Release) -> Result<CheckReport> {
+    async fn decide(&self, release: AdmittedRelease) -> Result<CheckReport> {
         let now = self.clock.now();
         let unfinished = self
             .journal
@@ -558,7 +558,7 @@ impl Updater {
         &self,
         mut report: CycleReport,
         unfinished: Option<JournalEntry>,
-        release: Option<Release>,
+        release: Option<AdmittedRelease>,
     ) -> Result<CycleReport> {
         let wait_start = self.clock.monotonic();
         let guard = match self
@@ -601,7 +601,7 @@ impl Updater {
         report: &mut CycleReport,
         guard: Arc<LeaseGuard>,
         unfinished: Option<JournalEntry>,
-        release: Option<Release>,
+        release: Option<AdmittedRelease>,
     ) -> Result<()> {
         // Under the lock, the journal and ECS are authoritative: another
         // updater may have started (and died), or finished, since we
@@ -637,7 +637,7 @@ impl Updater {
                     now.format("%Y%m%dT%H%M%SZ"),
                     rand::random::<u32>()
                 ),
-                release,
+                release: release.into_release(),
                 targets: self
                     .config
                     .targets

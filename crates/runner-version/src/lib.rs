@@ -24,6 +24,9 @@
 //! [`HighWaterMark`]: [`MemoryHighWaterMark`], [`FileHighWaterMark`]) and
 //! expired metadata ([`Error::Expired`], on an injected clock). Unsigned
 //! manifests pass only with [`ReleaseVerifierBuilder::allow_unsigned`].
+//! What passes comes out as an [`AdmittedRelease`], which only the verifier
+//! makes: every [`ReleaseCheck`] carries one, so no source (an embedder's
+//! included) can hand out a release that skipped these checks.
 //!
 //! [`ReleaseSource`] backends:
 //! - [`StaticSource`]: memory or manifest files, for tests and the demo.
@@ -85,6 +88,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod admitted;
 mod channel;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -100,6 +104,7 @@ mod verifier;
 mod version;
 mod waves;
 
+pub use admitted::AdmittedRelease;
 pub use channel::Channel;
 pub use ed25519_dalek;
 pub use error::{BoxError, Error, ErrorClass};

@@ -5,7 +5,7 @@ use std::{fmt, sync::Arc};
 use update_clock::{Clock, SystemClock};
 
 use crate::{
-    AcceptedDocument, Channel, Error, HighWaterAdvance, HighWaterMark, Manifest,
+    AcceptedDocument, AdmittedRelease, Channel, Error, HighWaterAdvance, HighWaterMark, Manifest,
     MemoryHighWaterMark, Release, SignatureReport, TrustPolicy,
 };
 
@@ -27,10 +27,12 @@ pub enum Authentication {
 /// - [`decode`](Self::decode) (no I/O): parse, check signatures against the
 ///   [`TrustPolicy`] (or accept unsigned input only when
 ///   [opted in](ReleaseVerifierBuilder::allow_unsigned)), read the release.
-/// - [`admit`](Self::admit): the release is for the requested channel, is
-///   valid (images pinned by digest), has not expired on the injected clock,
-///   and is not lower than the highest version accepted before; then the
-///   high-water mark is raised.
+/// - admission ([`verify`](Self::verify) for bytes, [`admit`](Self::admit)
+///   for a bare release on an unsigned-allowed verifier): the release is for
+///   the requested channel, is valid (images pinned by digest), has not
+///   expired on the injected clock, and is not lower than the highest
+///   version accepted before; then the high-water mark is raised and the
+///   release comes out as an [`AdmittedRelease`], which nothing else makes.
 ///
 /// Cheap to clone (the store and the clock are shared).
 #[derive(Clone)]
@@ -158,8 +160,11 @@ impl ReleaseVerifier {
 
     /// Parses and authenticates manifest bytes (no I/O, no clock): the
     /// release they describe and how it was authenticated. A Gitpod manifest
-    /// gets `channel`; a signed release names its own channel (checked by
-    /// [`admit`](Self::admit)).
+    /// gets `channel`; a signed release names its own channel (checked on
+    /// admission).
+    ///
+    /// The release is not admitted: only [`verify`](Self::verify) (decode,
+    /// then admit) makes an [`AdmittedRelease`] out of bytes.
     pub fn decode(
         &self,
         bytes: &[u8],
@@ -217,32 +222,82 @@ impl ReleaseVerifier {
         }
     }
 
-    /// Admits a decoded (or in-memory) release for `channel`: channel
-    /// match, validity, expiry on the injected clock, rollback against the
-    /// high-water mark, which is raised on success.
+    /// Admits a bare `release` for `channel`: the path for a release that
+    /// carries no signature (one built in memory, or read by an embedder's
+    /// own [`ReleaseSource`](crate::ReleaseSource)).
     ///
-    /// No signed document is remembered; a release decoded from a signed
-    /// manifest should go through
-    /// [`admit_authenticated`](Self::admit_authenticated), which also
-    /// refuses a replayed or altered document of an accepted version.
+    /// A bare [`Release`] has no signature, so it is refused
+    /// ([`Error::MissingSignature`]) unless this verifier
+    /// [allows unsigned releases](ReleaseVerifierBuilder::allow_unsigned);
+    /// signed documents go through [`verify`](Self::verify). Then the same
+    /// checks as for a downloaded manifest: channel match,
+    /// [`Release::validate`], `expires` on the injected clock, rollback
+    /// against the high-water mark, which is raised on success.
+    ///
+    /// ```
+    /// use runner_version::{Channel, Error, ImageRef, Release, ReleaseVerifier, TrustPolicy};
+    /// use runner_version::ed25519_dalek::SigningKey;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let release = Release {
+    ///     version: "20250101.3".parse().unwrap(),
+    ///     channel: Channel::Stable,
+    ///     image: ImageRef::parse(&format!("r.example/runner@sha256:{}", "ab".repeat(32))).unwrap(),
+    ///     proxy_image: None,
+    ///     infra_version: Some("v42".into()),
+    ///     template_url: "https://example.com/runner.json".into(),
+    ///     template_sha256: None,
+    ///     released_at: None,
+    ///     expires: None,
+    ///     waves: Default::default(),
+    /// };
+    ///
+    /// // A verifier with trusted keys refuses a release that carries no signature.
+    /// let key = SigningKey::from_bytes(&[7; 32]).verifying_key();
+    /// let signed_only = ReleaseVerifier::builder()
+    ///     .trust_policy(TrustPolicy::new(1).with_key("release-2025", key))
+    ///     .build()
+    ///     .unwrap();
+    /// let err = signed_only.admit(release.clone(), &Channel::Stable).await.unwrap_err();
+    /// assert!(matches!(err, Error::MissingSignature { .. }), "{err}");
+    ///
+    /// // The explicit opt-in admits it, after the other checks.
+    /// let unsigned_ok = ReleaseVerifier::builder().allow_unsigned().build().unwrap();
+    /// let admitted = unsigned_ok.admit(release.clone(), &Channel::Stable).await.unwrap();
+    /// assert_eq!(admitted, release);
+    /// assert!(unsigned_ok.admit(release, &Channel::Latest).await.is_err()); // channel mismatch
+    /// # });
+    /// ```
     pub async fn admit(
         &self,
-        release: &Release,
+        release: Release,
         channel: &Channel,
-    ) -> Result<HighWaterAdvance, Error> {
+    ) -> Result<AdmittedRelease, Error> {
+        if !self.allow_unsigned {
+            return Err(Error::MissingSignature {
+                origin: format!(
+                    "release {} handed to the verifier as a bare Release (no signature)",
+                    release.version
+                ),
+                required: self.trust.as_ref().map_or(1, TrustPolicy::threshold),
+            });
+        }
         self.admit_inner(release, channel, None).await
     }
 
-    /// [`admit`](Self::admit) for a release [`decode`](Self::decode)d with
-    /// `authentication`: when signed, the high-water mark also remembers the
+    /// Admits a release [`decode`](Self::decode)d with `authentication` by
+    /// this verifier: when signed, the high-water mark also remembers the
     /// signed document's hash, and another document carrying the accepted
     /// version is [`Error::Replay`] until the accepted one expires.
-    pub async fn admit_authenticated(
+    ///
+    /// Not public: an [`Authentication`] can be built by anyone, so only
+    /// this crate's own decode paths may vouch for one.
+    pub(crate) async fn admit_decoded(
         &self,
-        release: &Release,
+        release: Release,
         authentication: &Authentication,
         channel: &Channel,
-    ) -> Result<HighWaterAdvance, Error> {
+    ) -> Result<AdmittedRelease, Error> {
         let document = match authentication {
             Authentication::Signed(report) => Some(AcceptedDocument {
                 sha256: report.document_sha256.clone(),
@@ -253,12 +308,29 @@ impl ReleaseVerifier {
         self.admit_inner(release, channel, document.as_ref()).await
     }
 
+    /// Admits again a release admitted before (an HTTP 304: the cached
+    /// release is not parsed again): channel, validity, expiry on the
+    /// injected clock and the high-water mark are checked again, so a frozen
+    /// server still hits [`Error::Expired`] and a mark raised meanwhile by
+    /// another source still refuses it.
+    #[cfg(feature = "http")]
+    pub(crate) async fn readmit(
+        &self,
+        release: &AdmittedRelease,
+        channel: &Channel,
+    ) -> Result<AdmittedRelease, Error> {
+        self.admit_inner(release.as_ref().clone(), channel, None)
+            .await
+    }
+
+    /// Every admission ends here: the only place an [`AdmittedRelease`] is
+    /// made.
     async fn admit_inner(
         &self,
-        release: &Release,
+        release: Release,
         channel: &Channel,
         document: Option<&AcceptedDocument>,
-    ) -> Result<HighWaterAdvance, Error> {
+    ) -> Result<AdmittedRelease, Error> {
         if &release.channel != channel {
             return Err(Error::ChannelMismatch {
                 requested: channel.to_string(),
@@ -292,20 +364,20 @@ impl ReleaseVerifier {
                 "accepted a newer release"
             );
         }
-        Ok(advance)
+        Ok(AdmittedRelease::new(release))
     }
 
-    /// [`decode`](Self::decode) then [`admit`](Self::admit).
+    /// [`decode`](Self::decode) then admit: the path from manifest bytes to
+    /// an [`AdmittedRelease`] (signatures, channel, validity, expiry,
+    /// rollback; for a signed document also replay).
     pub async fn verify(
         &self,
         bytes: &[u8],
         channel: &Channel,
         origin: &str,
-    ) -> Result<Release, Error> {
+    ) -> Result<AdmittedRelease, Error> {
         let (release, authentication) = self.decode(bytes, channel, origin)?;
-        self.admit_authenticated(&release, &authentication, channel)
-            .await?;
-        Ok(release)
+        self.admit_decoded(release, &authentication, channel).await
     }
 }
 

@@ -7,19 +7,24 @@ use async_trait::async_trait;
 use ecs_rollout::{ContainerDefinition, ServiceSetup, SimulatedEcs, TaskDefinitionSpec};
 use runner_updater::{InfraVersionSource as Infra, MemoryJournal, MemoryQuarantine, ReleaseImage};
 use runner_updater::{Target, Updater, UpdaterConfig};
-use runner_version::{Channel, Release, ReleaseCheck, ReleaseSource};
+use runner_version::{Channel, Release, ReleaseCheck, ReleaseSource, ReleaseVerifier};
 use update_clock::ManualClock;
 use update_lock::{Lease, LeaseLock, LockConfig, LockError, LockRecord, LockStore};
 use update_lock::{MemoryLockStore, WriteCondition, WriteOutcome};
 
-/// A release source of one's own: here, always the same release.
+/// A release source of one's own: here, always the same release. What it
+/// hands out must be admitted by a verifier (a bare release carries no
+/// signature, so only an `allow_unsigned()` verifier admits it; signed bytes
+/// would go through `verify`).
 #[derive(Debug)]
-struct FixedRelease(Release);
+struct FixedRelease(Release, ReleaseVerifier);
 
 #[async_trait]
 impl ReleaseSource for FixedRelease {
-    async fn check(&self, _: &Channel) -> Result<ReleaseCheck, runner_version::Error> {
-        Ok(ReleaseCheck::Fetched(self.0.clone()))
+    async fn check(&self, channel: &Channel) -> Result<ReleaseCheck, runner_version::Error> {
+        Ok(ReleaseCheck::Fetched(
+            self.1.admit(self.0.clone(), channel).await?,
+        ))
     }
 }
 
@@ -69,6 +74,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "version": "20250102.1", "channel": "stable", "image": image("20250102.1", 2),
         "infra_version": "7", "template_url": "https://s3.amazonaws.com/releases/runner.json"
     }))?;
+    let unsigned = ReleaseVerifier::builder()
+        .allow_unsigned()
+        .clock(clock.clone())
+        .build()?;
     let store = Arc::new(CountingStore::default());
     let lock = LeaseLock::new(store.clone(), clock.clone(), LockConfig::default())?;
     // No version label: the version is read from the image tag.
@@ -79,7 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The clock jumps, so no background heartbeat: the lease is renewed per step.
     config.lease = Lease::new(std::time::Duration::from_secs(600))?.without_heartbeat();
     let updater = Updater::builder()
-        .source(Arc::new(FixedRelease(release)))
+        .source(Arc::new(FixedRelease(release, unsigned)))
         .lock(Arc::new(lock))
         .journal(Arc::new(MemoryJournal::new(store.0.clone()))) // fenced by the lock's records
         .quarantine(Arc::new(MemoryQuarantine::default()))

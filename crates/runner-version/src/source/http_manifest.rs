@@ -13,7 +13,8 @@ use reqwest::{StatusCode, header};
 
 use super::http_config::status_class;
 use crate::{
-    Channel, Error, ErrorClass, HttpConfig, Release, ReleaseCheck, ReleaseSource, ReleaseVerifier,
+    AdmittedRelease, Channel, Error, ErrorClass, HttpConfig, ReleaseCheck, ReleaseSource,
+    ReleaseVerifier,
 };
 
 /// Counters of an [`HttpManifestSource`], for tests and metrics.
@@ -37,7 +38,7 @@ struct Counters {
 #[derive(Debug, Clone)]
 struct Cached {
     etag: String,
-    release: Release,
+    release: AdmittedRelease,
 }
 
 /// A release manifest (either format) fetched with `GET` from one URL per
@@ -180,8 +181,8 @@ impl ReleaseSource for HttpManifestSource {
             };
             self.counters.not_modified.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%url, %channel, "manifest not modified");
-            self.verifier.admit(&cached.release, channel).await?;
-            return Ok(ReleaseCheck::NotModified(cached.release));
+            let release = self.verifier.readmit(&cached.release, channel).await?;
+            return Ok(ReleaseCheck::NotModified(release));
         }
         if !status.is_success() {
             return Err(Error::HttpStatus {

@@ -20,30 +20,35 @@ use std::{fmt::Debug, sync::Arc};
 
 use async_trait::async_trait;
 
-use crate::{Channel, Error, Release};
+use crate::{AdmittedRelease, Channel, Error};
 
 /// The result of asking a source for the newest release of a channel.
+///
+/// Both variants carry an [`AdmittedRelease`], which only the
+/// [`ReleaseVerifier`](crate::ReleaseVerifier) makes: a source cannot hand
+/// out a release that skipped admission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReleaseCheck {
-    /// The source returned a release document, which was parsed and
-    /// verified.
-    Fetched(Release),
+    /// The source returned a release document, which was parsed, verified
+    /// and admitted.
+    Fetched(AdmittedRelease),
     /// The source said the document did not change since the last check
     /// (HTTP 304): the cached release is returned without parsing, after
-    /// re-checking its expiry and the high-water mark.
-    NotModified(Release),
+    /// admitting it again (expiry and the high-water mark re-checked).
+    NotModified(AdmittedRelease),
 }
 
 impl ReleaseCheck {
-    /// The release, however it was obtained.
-    pub fn release(&self) -> &Release {
+    /// The release, however it was obtained (it reads as a
+    /// [`Release`](crate::Release)).
+    pub fn release(&self) -> &AdmittedRelease {
         match self {
             Self::Fetched(r) | Self::NotModified(r) => r,
         }
     }
 
     /// The release, however it was obtained.
-    pub fn into_release(self) -> Release {
+    pub fn into_release(self) -> AdmittedRelease {
         match self {
             Self::Fetched(r) | Self::NotModified(r) => r,
         }
@@ -52,6 +57,14 @@ impl ReleaseCheck {
 
 /// A source of releases: an HTTP manifest, the Gitpod API, a file, memory,
 /// or an embedder's own.
+///
+/// An embedder's own source admits what it reads through its
+/// [`ReleaseVerifier`](crate::ReleaseVerifier):
+/// [`verify`](crate::ReleaseVerifier::verify) for manifest bytes (signed or,
+/// on explicit opt-in, unsigned), or
+/// [`admit`](crate::ReleaseVerifier::admit) for a bare
+/// [`Release`](crate::Release) on a verifier that allows unsigned releases;
+/// there is no other way to build the [`ReleaseCheck`] it returns.
 ///
 /// Contract (checked by the `conformance` suite):
 /// - [`check`](Self::check) returns the newest release published on
@@ -71,7 +84,7 @@ pub trait ReleaseSource: Send + Sync + Debug + 'static {
     async fn check(&self, channel: &Channel) -> Result<ReleaseCheck, Error>;
 
     /// The newest release on `channel`.
-    async fn latest(&self, channel: &Channel) -> Result<Release, Error> {
+    async fn latest(&self, channel: &Channel) -> Result<AdmittedRelease, Error> {
         Ok(self.check(channel).await?.into_release())
     }
 }
@@ -81,7 +94,7 @@ impl<T: ReleaseSource + ?Sized> ReleaseSource for Arc<T> {
     async fn check(&self, channel: &Channel) -> Result<ReleaseCheck, Error> {
         (**self).check(channel).await
     }
-    async fn latest(&self, channel: &Channel) -> Result<Release, Error> {
+    async fn latest(&self, channel: &Channel) -> Result<AdmittedRelease, Error> {
         (**self).latest(channel).await
     }
 }
@@ -91,7 +104,7 @@ impl<T: ReleaseSource + ?Sized> ReleaseSource for Box<T> {
     async fn check(&self, channel: &Channel) -> Result<ReleaseCheck, Error> {
         (**self).check(channel).await
     }
-    async fn latest(&self, channel: &Channel) -> Result<Release, Error> {
+    async fn latest(&self, channel: &Channel) -> Result<AdmittedRelease, Error> {
         (**self).latest(channel).await
     }
 }

@@ -120,16 +120,8 @@ impl ReleaseSource for StaticSource {
             Some(Entry::Memory(release)) => {
                 // A published release carries no signature: it passes only
                 // where an unsigned manifest would, like on the network.
-                if !self.verifier.allows_unsigned() {
-                    return Err(Error::MissingSignature {
-                        origin: format!("release {} published in memory", release.version),
-                        required: self
-                            .verifier
-                            .trust_policy()
-                            .map_or(1, crate::TrustPolicy::threshold),
-                    });
-                }
-                (*release, crate::Authentication::UnsignedAllowed)
+                let admitted = self.verifier.admit(*release, channel).await?;
+                return Ok(ReleaseCheck::Fetched(admitted));
             }
             Some(Entry::Bytes(bytes)) => {
                 self.verifier
@@ -155,8 +147,9 @@ impl ReleaseSource for StaticSource {
                 self.verifier.decode(&bytes, channel, &origin)?
             }
         };
-        self.verifier
-            .admit_authenticated(&release, &authentication, channel)
+        let release = self
+            .verifier
+            .admit_decoded(release, &authentication, channel)
             .await?;
         Ok(ReleaseCheck::Fetched(release))
     }

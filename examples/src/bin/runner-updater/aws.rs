@@ -198,7 +198,7 @@ async fn dry_run(ctx: &Ctx) -> Result<Exit, AppError> {
     let release = check
         .unfinished
         .as_ref()
-        .map_or(&check.release, |e| &e.release);
+        .map_or(&*check.release, |e| &e.release);
     let mut targets = Vec::new();
     for target in &ctx.settings.updater.targets {
         let service = ecs

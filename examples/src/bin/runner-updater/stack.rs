@@ -126,7 +126,8 @@ async fn plan(ctx: &Ctx, args: &StackPlanArgs) -> Result<Exit, AppError> {
         let release = source
             .latest(&ctx.settings.policy.channel)
             .await
-            .map_err(AppError::failed)?;
+            .map_err(AppError::failed)?
+            .into_release();
         (
             Some(release.template_url),
             args.template_sha256.clone().or(release.template_sha256),
