@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use ecs_rollout::{
     ContainerDefinition, DeploymentConfiguration, HealthCheck, ServiceSetup, SimulatedEcs,
     TaskDefinitionSpec,
@@ -143,7 +143,14 @@ fn spec() -> TaskDefinitionSpec {
 
 /// The runner service on the simulator and an updater checking the local
 /// manifest server.
-fn world(port: u16) -> (Updater, Arc<SimulatedEcs>, Arc<HttpManifestSource>) {
+fn world(
+    port: u16,
+) -> (
+    Updater,
+    Arc<SimulatedEcs>,
+    Arc<HttpManifestSource>,
+    Arc<ManualClock>,
+) {
     let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
     let sim = Arc::new(SimulatedEcs::new(clock.clone(), 7));
     sim.create_service(ServiceSetup {
@@ -197,11 +204,61 @@ fn world(port: u16) -> (Updater, Arc<SimulatedEcs>, Arc<HttpManifestSource>) {
         .quarantine(Arc::new(MemoryQuarantine::default()))
         .ecs(sim.clone())
         .infra(InfraVersionSource::Fixed("7".into()))
-        .clock(clock)
+        .clock(clock.clone())
         .config(config)
         .build()
         .expect("updater");
-    (updater, sim, source)
+    (updater, sim, source, clock)
+}
+
+/// `VmHWM` (peak resident set) and `VmRSS` of this process, from
+/// `/proc/self/status` (Linux).
+fn memory_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// `--rss-checks N` (used by `benches/idle-rss.sh`): N idle cycles, the
+/// clock moved one check interval (60 s) between them, then the process's
+/// peak and current RSS; no criterion run.
+fn rss_mode() -> Option<u64> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--rss-checks")?;
+    args.get(i + 1)?.parse().ok()
+}
+
+fn rss(checks: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let wire = Arc::new(Wire::default());
+    let port = rt.block_on(serve(wire.clone()));
+    let (updater, _sim, _source, clock) = world(port);
+    rt.block_on(updater.run_once()).expect("first cycle");
+    let (hwm_first, _) = memory_kib();
+    for _ in 0..checks {
+        clock.advance(Duration::from_secs(60));
+        let report = rt.block_on(updater.run_once()).expect("idle cycle");
+        assert_eq!(report.outcome.code(), "skipped", "{}", report.summary());
+    }
+    let (hwm, rss) = memory_kib();
+    println!(
+        "idle rss: {checks} idle checks ({} simulated), {} requests on the wire; VmHWM {hwm} KiB after the first check {hwm_first} KiB, VmRSS now {rss} KiB",
+        humantime_minutes(checks * 60),
+        wire.snapshot()[0],
+    );
+}
+
+fn humantime_minutes(secs: u64) -> String {
+    format!("{:.1} h", secs as f64 / 3600.0)
 }
 
 fn idle(c: &mut Criterion) {
@@ -211,7 +268,7 @@ fn idle(c: &mut Criterion) {
         .expect("runtime");
     let wire = Arc::new(Wire::default());
     let port = rt.block_on(serve(wire.clone()));
-    let (updater, sim, source) = world(port);
+    let (updater, sim, source, _clock) = world(port);
 
     // The first check fetches the manifest (200); every later one is idle.
     let first = rt.block_on(updater.run_once()).expect("first cycle");
@@ -250,4 +307,12 @@ fn idle(c: &mut Criterion) {
 }
 
 criterion_group!(benches, idle);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(checks) = rss_mode() {
+        rss(checks);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
