@@ -18,6 +18,14 @@ if ! python3 -c "import moto, moto.server, flask, werkzeug; assert moto.__versio
     python3 -m pip install --quiet "moto[server]==$MOTO_VERSION"
 fi
 
+# crates/runner-version/tests/tuf.rs builds its TUF repositories with
+# python-tuf (an independent implementation), pinned.
+TUF_VERSION=7.0.1
+if ! python3 -c "import tuf, securesystemslib, cryptography; assert tuf.__version__ == '$TUF_VERSION'" >/dev/null 2>&1; then
+    echo "==> installing tuf==$TUF_VERSION from PyPI"
+    python3 -m pip install --quiet "tuf==$TUF_VERSION" "securesystemslib[crypto]"
+fi
+
 echo "==> cargo test (all crates, all features, incl. doctests, examples and benches in test mode)"
 cargo test --workspace --all-features --lib --bins --tests --examples --benches
 cargo test --workspace --all-features --doc

@@ -322,6 +322,69 @@ pub enum Error {
         /// How to handle it.
         class: ErrorClass,
     },
+    /// TUF metadata has expired (from `TufReleaseSource`, feature `tuf`):
+    /// judged by `tough` on the system clock.
+    #[error(
+        "TUF repository {repository}: the {role} metadata expired{} (system clock {now}); the \
+         repository is stale or frozen, its publisher must re-sign the {role} role",
+        expiry_text(.expired_at)
+    )]
+    TufExpired {
+        /// The repository's metadata base URL.
+        repository: String,
+        /// The role (`root`, `timestamp`, `snapshot`, `targets`).
+        role: String,
+        /// The expired metadata's `expires`, when it could be read.
+        expired_at: Option<DateTime<Utc>>,
+        /// The system clock's reading.
+        now: DateTime<Utc>,
+    },
+    /// TUF metadata older than what the client trusted before (from
+    /// `TufReleaseSource`): a rollback, refused by `tough` against its
+    /// datastore.
+    #[error(
+        "TUF repository {repository}: rollback refused, the {role} metadata offered is version \
+         {offered_version} but version {trusted_version} was trusted before"
+    )]
+    TufRollback {
+        /// The repository's metadata base URL.
+        repository: String,
+        /// The role rolled back.
+        role: String,
+        /// The version trusted before (kept in the datastore).
+        trusted_version: u64,
+        /// The version offered now.
+        offered_version: u64,
+    },
+    /// A TUF target (or metadata file) differs from the hash its signed
+    /// metadata lists (from `TufReleaseSource`): altered in transit or on
+    /// the server.
+    #[error(
+        "TUF repository {repository}: {target} does not match its signed hash (sha256 \
+         {calculated_sha256}, signed {expected_sha256}); it was altered, do not deploy it"
+    )]
+    TufTargetMismatch {
+        /// The repository's metadata base URL.
+        repository: String,
+        /// What was downloaded (the target's URL or name).
+        target: String,
+        /// The sha256 (hex) the signed metadata lists.
+        expected_sha256: String,
+        /// The sha256 (hex) of what was served.
+        calculated_sha256: String,
+    },
+    /// Any other failure to verify a TUF repository (signatures, thresholds,
+    /// malformed metadata, the datastore), from `TufReleaseSource`.
+    #[error("TUF repository {repository}: {reason}")]
+    TufRepository {
+        /// The repository's metadata base URL.
+        repository: String,
+        /// What `tough` said.
+        reason: String,
+        /// `tough`'s error.
+        #[source]
+        source: BoxError,
+    },
     /// Reading or writing a local file (manifest, high-water mark) failed.
     #[error("{action} {path} failed ({class}): {source}")]
     Storage {
@@ -335,6 +398,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn expiry_text(expired_at: &Option<DateTime<Utc>>) -> String {
+    expired_at.map_or_else(String::new, |t| format!(" at {t}"))
 }
 
 impl Error {

@@ -40,6 +40,13 @@
 //!   [`HttpConfig`], with reqwest.
 //! - `fs` (default): [`FileHighWaterMark`] and manifest files for
 //!   [`StaticSource`], with tokio's blocking pool.
+//! - `tuf`: `TufReleaseSource` (implies `http` and `fs`): the release
+//!   document as a target of a TUF repository, verified by awslabs' `tough`
+//!   (root rotation, thresholds, expiry, rollback protection kept in a
+//!   persistent datastore), then admitted by the verifier like every other
+//!   source; how the document itself is trusted is explicit
+//!   (`TufDocumentTrust`). TUF metadata expiry is judged on the system
+//!   clock (`tough` takes no injected clock).
 //! - `conformance`: the behaviour suite every backend runs.
 //!
 //! Without `http` and `fs` the crate is pure domain code (no tokio, no HTTP
@@ -121,6 +128,8 @@ pub use source::{
     HttpManifestSourceBuilder, HttpSourceStats, RunnerSettings,
 };
 pub use source::{ReleaseCheck, ReleaseSource, StaticSource};
+#[cfg(feature = "tuf")]
+pub use source::{TufDocumentTrust, TufReleaseSource, TufReleaseSourceBuilder};
 pub use trust::{SignatureReport, TrustPolicy, parse_public_key};
 pub use verifier::{Authentication, ReleaseVerifier, ReleaseVerifierBuilder};
 pub use version::{CalendarVersion, Version, VersionScheme};

@@ -7,6 +7,8 @@ mod http_config;
 #[cfg(feature = "http")]
 mod http_manifest;
 mod static_source;
+#[cfg(feature = "tuf")]
+mod tuf;
 
 #[cfg(feature = "http")]
 pub use gitpod_api::{BearerToken, GitpodApiSource, GitpodApiSourceBuilder, RunnerSettings};
@@ -15,6 +17,8 @@ pub use http_config::HttpConfig;
 #[cfg(feature = "http")]
 pub use http_manifest::{HttpManifestSource, HttpManifestSourceBuilder, HttpSourceStats};
 pub use static_source::StaticSource;
+#[cfg(feature = "tuf")]
+pub use tuf::{TufDocumentTrust, TufReleaseSource, TufReleaseSourceBuilder};
 
 use std::{fmt::Debug, sync::Arc};
 
