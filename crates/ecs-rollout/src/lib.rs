@@ -141,7 +141,7 @@ pub use config::{DeploymentConfigurationPolicy, MonitorConfig, RolloutConfig, Ro
 pub use current::{RunningRunner, VersionSource};
 pub use error::{BoxError, Error, ErrorClass, ResourceKind, Result};
 pub use gate::{OpenGate, RolloutStep, StepGate};
-pub use monitor::{FOREIGN_PRIMARY_POLLS, list_all_tasks};
+pub use monitor::{FOREIGN_PRIMARY_POLLS, UNSEEN_DEPLOYMENT_GRACE, list_all_tasks};
 pub use outcome::{
     FailureReason, QuarantineNotice, RollbackEvidence, RolloutEvidence, RolloutOutcome,
     RolloutReport, StoppedTaskEvidence, VerdictSource,

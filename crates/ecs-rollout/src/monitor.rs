@@ -151,6 +151,17 @@ struct Inspection {
 /// `2 · poll_min` (10 s by default).
 pub const FOREIGN_PRIMARY_POLLS: u32 = 3;
 
+/// How long a watch waits for its deployment to appear in a
+/// `DescribeServices` answer before a PRIMARY that is not ours may count as
+/// foreign at all. ECS lists the deployment an `UpdateService` created from
+/// the moment it returns, and keeps it listed while it has tasks, so an
+/// answer without it predates our update: an eventually consistent read
+/// (seen lagging for tens of seconds), not someone else's deployment.
+/// Without this, a 30 s stale window outlasts [`FOREIGN_PRIMARY_POLLS`] and
+/// our own healthy deployment is reported as superseded (found by the
+/// updater's simulation campaign).
+pub const UNSEEN_DEPLOYMENT_GRACE: Duration = Duration::from_secs(120);
+
 /// The mutable state of one watch, across polls.
 #[derive(Debug, Default)]
 struct WatchState {
@@ -163,6 +174,8 @@ struct WatchState {
     our_created_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Consecutive polls with a PRIMARY that is not ours and not provably newer.
     foreign_polls: u32,
+    /// Whether any read listed our deployment.
+    seen_ours: bool,
     /// Whether the last successful poll saw a change (or pending tasks).
     busy: bool,
     /// The ServiceDeployment API is absent (or refused): judge by
@@ -258,6 +271,7 @@ impl Monitor<'_> {
             .describe_service(&watch.target.cluster, &watch.target.service)
             .await?;
         let ours = service.deployment(watch.deployment_id).cloned();
+        st.seen_ours |= ours.is_some();
         if let Some(d) = &ours {
             obs.failed_tasks = d.failed_tasks;
             if d.rollout_state_reason.is_some() {
@@ -307,8 +321,15 @@ impl Monitor<'_> {
                 (primary.created_at, st.our_created_at),
                 (Some(theirs), Some(mine)) if theirs > mine
             );
-            st.foreign_polls += 1;
             st.busy = true;
+            if !st.seen_ours && obs.duration < UNSEEN_DEPLOYMENT_GRACE {
+                tracing::info!(
+                    primary = %primary.id,
+                    "our deployment is not listed yet: a read from before our update"
+                );
+                return Ok(None);
+            }
+            st.foreign_polls += 1;
             if !newer && st.foreign_polls < FOREIGN_PRIMARY_POLLS {
                 tracing::info!(
                     primary = %primary.id,

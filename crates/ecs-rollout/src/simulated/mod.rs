@@ -226,6 +226,22 @@ impl SimulatedEcs {
         self.state().scheduled.push((at, request));
     }
 
+    /// The service's desired count becomes `desired` once `after` has passed
+    /// on the clock (an autoscaling policy or an operator scaling out or in):
+    /// no new deployment; the PRIMARY deployment launches or stops tasks.
+    pub fn schedule_desired_count(
+        &self,
+        after: Duration,
+        cluster: &str,
+        service: &str,
+        desired: i32,
+    ) {
+        let at = self.clock.monotonic() + after;
+        self.state()
+            .scheduled_scaling
+            .push((at, cluster.to_owned(), service.to_owned(), desired));
+    }
+
     /// API calls received so far, per operation (including failed ones).
     pub fn calls(&self) -> BTreeMap<&'static str, u64> {
         self.state().calls.clone()

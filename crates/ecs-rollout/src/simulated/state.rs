@@ -34,6 +34,8 @@ pub(super) struct SimState {
     services: Vec<SimService>,
     tasks: Vec<SimTask>,
     pub(super) scheduled: Vec<(Duration, UpdateServiceRequest)>,
+    /// Scheduled changes of a service's desired count: (at, cluster, service, desired).
+    pub(super) scheduled_scaling: Vec<(Duration, String, String, i32)>,
     pub(super) calls: BTreeMap<&'static str, u64>,
     next_id: u64,
     /// Armed by `fail_reads_after_next_update`: (window, class).
@@ -53,10 +55,10 @@ pub(super) struct SimState {
     /// ECS's rollback deployment takes over the running tasks of the last
     /// COMPLETED deployment (which keep that deployment's `startedBy`).
     pub(super) rollback_adopts_tasks: bool,
-}
-
     /// ECS's request throttling, when switched on (`set_rate_limits`).
     pub(super) rate_limiter: Option<super::rate_limit::RateLimiter>,
+}
+
 /// A service deployment (the ServiceDeployment API's view of one
 /// `UpdateService`).
 #[derive(Debug)]
@@ -393,6 +395,7 @@ impl SimState {
             services: Vec::new(),
             tasks: Vec::new(),
             scheduled: Vec::new(),
+            scheduled_scaling: Vec::new(),
             calls: BTreeMap::new(),
             next_id: 1,
             pending_read_outage: None,
@@ -403,10 +406,10 @@ impl SimState {
             service_deployments_api: false,
             service_deployment_lag: Duration::ZERO,
             rollback_adopts_tasks: false,
+            rate_limiter: None,
         }
     }
 
-            rate_limiter: None,
     fn wall(&self, at: Duration) -> DateTime<Utc> {
         let delta = at.saturating_sub(self.origin_mono);
         self.origin_wall + chrono::Duration::from_std(delta).unwrap_or(chrono::Duration::zero())
@@ -459,9 +462,6 @@ impl SimState {
                 "ServerException (HTTP 500): Service unavailable. Try again later.",
             ));
         }
-        Ok(())
-    }
-
         if let Some(limiter) = &mut self.rate_limiter
             && let Err((action, category)) = limiter.admit(operation, self.applied)
         {
@@ -472,6 +472,9 @@ impl SimState {
                 format!("ThrottlingException: Rate exceeded ({action}, {category} bucket empty)"),
             ));
         }
+        Ok(())
+    }
+
     /// Runs the simulation up to monotonic time `now`.
     pub(super) fn advance(&mut self, now: Duration) {
         let tick = self.timings.tick.max(Duration::from_millis(1));
@@ -491,6 +494,28 @@ impl SimState {
         for (_, request) in due {
             if let Err(error) = self.update_service(&request, t, "UpdateService(operator)") {
                 tracing::warn!(%error, "simulated operator update failed");
+            }
+        }
+        let (due, later): (Vec<_>, Vec<_>) = self
+            .scheduled_scaling
+            .drain(..)
+            .partition(|(at, ..)| *at <= t);
+        self.scheduled_scaling = later;
+        for (_, cluster, service, desired) in due {
+            match self.service_index(&cluster, &service) {
+                // Like `UpdateService` with only `desiredCount` (an
+                // autoscaling policy or an operator): no new deployment,
+                // the PRIMARY deployment launches or stops tasks.
+                Ok(s) => {
+                    self.services[s].desired = desired.max(0);
+                    let name = self.services[s].name.clone();
+                    self.push_event(
+                        s,
+                        t,
+                        format!("(service {name}) has a desired count of {desired}."),
+                    );
+                }
+                Err(error) => tracing::warn!(%error, "simulated scaling failed"),
             }
         }
     }
