@@ -12,7 +12,7 @@ use runner_version::{AdmittedRelease, InfraVersion, ReleaseSource};
 use update_clock::Clock;
 use update_lock::{Lease, LeaseGuard, LockError, UpdateLock};
 use update_policy::{
-    CheckSchedule, CurrentState, Decision, QuarantineEntry, UpdatePolicy, WaveSeed, evaluate,
+    CheckSchedule, CurrentState, Decision, Hold, QuarantineEntry, UpdatePolicy, WaveSeed, evaluate,
 };
 
 use crate::{
@@ -606,6 +606,17 @@ impl Updater {
         // Under the lock, the journal and ECS are authoritative: another
         // updater may have started (and died), or finished, since we
         // looked. A new update is decided again on what is true now.
+        // An unfinished update seen before the lock may have been finished
+        // (or rolled back and quarantined) by the holder we waited for:
+        // resume only what the journal holds now, else decide afresh.
+        let unfinished = match unfinished {
+            Some(_) => self
+                .journal
+                .load(&self.config.runner)
+                .await?
+                .filter(|e| !e.is_finished()),
+            None => None,
+        };
         let (unfinished, release) = match (unfinished, release) {
             (Some(e), _) => (Some(e), None),
             (None, release) => {
@@ -1092,13 +1103,49 @@ impl Updater {
                     }
                 }
             }
-            CycleOutcome::Superseded { reason } | CycleOutcome::DeployedUnverified { reason } => {
-                let code = outcome.code();
+            CycleOutcome::Superseded { reason } => {
+                // Someone else deployed during ours (an operator's rollback
+                // or hotfix): that counts as a hold, not as an invitation to
+                // deploy the release again at the next check. Without the
+                // hold the next cycle would undo their deployment: keep the
+                // journal open so it is recorded then.
+                let hold = Hold {
+                    reason: format!(
+                        "someone else deployed during the update to {} ({reason}); held as \
+                         after a manual rollback so the updater does not undo it. Lift with \
+                         `runner-updater hold clear`",
+                        release.version
+                    ),
+                    expires_at: None,
+                };
+                let recorded = modify(self.quarantine.as_ref(), &key, |r| {
+                    r.last_outcome = Some(LastOutcome {
+                        at: now,
+                        version: release.version.clone(),
+                        outcome: "superseded".into(),
+                        summary: reason.clone(),
+                    });
+                    r.hold = Some(hold.clone());
+                })
+                .await;
+                if let Err(e) = recorded {
+                    report.outcome = CycleOutcome::Interrupted {
+                        reason: format!(
+                            "could not record the hold after {reason}: {e}; the next cycle \
+                             records it before anything else"
+                        ),
+                    };
+                    return;
+                }
+                tracing::warn!(runner = %key, release = %release.version, %reason,
+                    "superseded by someone else's deployment: held");
+            }
+            CycleOutcome::DeployedUnverified { reason } => {
                 let _ = modify(self.quarantine.as_ref(), &key, |r| {
                     r.last_outcome = Some(LastOutcome {
                         at: now,
                         version: release.version.clone(),
-                        outcome: code.into(),
+                        outcome: "deployed_unverified".into(),
                         summary: reason.clone(),
                     });
                 })

@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::*;
 use ecs_rollout::{EcsApi, ImageBehaviour, UpdateServiceRequest};
 use runner_updater::{CycleOutcome, QuarantineStore};
+use update_policy::SkipReason;
 
 #[tokio::test]
 async fn an_operator_deploying_during_our_update_supersedes_it() {
@@ -52,6 +53,23 @@ async fn an_operator_deploying_during_our_update_supersedes_it() {
         fx.primary_image("runner").await,
         runner_image("20250101.2", "0f")
     );
+    // Their deployment counts as a hold: the next check does not deploy the
+    // release over it (found by the simulation campaign, tests/campaign.rs).
+    let hold = record.hold.expect("a hold after being superseded");
+    assert!(hold.reason.contains("20250102.1"), "{}", hold.reason);
+    assert!(hold.reason.contains("hold clear"), "{}", hold.reason);
+    let before = fx.mutations();
+    fx.clock.advance(Duration::from_secs(600));
+    let next = fx.updater("host-b").run_once().await.unwrap();
+    assert_eq!(next.outcome, CycleOutcome::Skipped, "{}", next.summary());
+    assert!(
+        next.decision
+            .unwrap()
+            .reasons()
+            .iter()
+            .any(|r| matches!(r, SkipReason::Held { .. })),
+    );
+    assert_eq!(fx.mutations(), before, "nothing deployed over the operator");
 }
 
 #[tokio::test]
