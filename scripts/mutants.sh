@@ -57,6 +57,11 @@ while (($#)); do
 done
 ((${#crates[@]})) || crates=("${ORDER[@]}")
 
+# The simulation campaign (crates/runner-updater/tests/campaign.rs) runs
+# 10,000 seeds in CI; a per-mutant test needs far fewer to catch a mutant,
+# and a mutant that stops cycles from finishing would otherwise only time out.
+export CAMPAIGN_SEEDS="${CAMPAIGN_SEEDS:-300}"
+
 run_crate() {
     local crate="$1"; shift
     local features="${FEATURES[$crate]-}"
