@@ -828,6 +828,33 @@ impl Updater {
         let release = writer.snapshot().await.release;
         for i in from..self.config.targets.len() {
             let target = &self.config.targets[i];
+            // A target this update already finished may have been replaced
+            // since (an operator rolled it back while this updater was dead
+            // or between targets): going on would undo nothing but would
+            // leave a mixed release, and the next cycle would redeploy over
+            // the operator. Stop here; `conclude` records a hold. A target
+            // whose deployment is already under way (resumed after
+            // UpdateService) is watched to its verdict first: leaving it
+            // unwatched would leave a failing deployment in place.
+            let in_flight = matches!(point, Some(ResumePoint::Deployed { .. }));
+            if i > 0 && !in_flight {
+                let entry = writer.snapshot().await;
+                match self.replaced_targets(&entry, i).await {
+                    Ok(replaced) if replaced.is_empty() => {}
+                    Ok(replaced) => {
+                        let reason = format!(
+                            "{}; not deploying target {} (someone else's deployment is respected)",
+                            replaced.join("; "),
+                            target.name
+                        );
+                        report
+                            .targets
+                            .push(target_report(target, None, &reason, Vec::new()));
+                        return Deployed::Superseded(reason);
+                    }
+                    Err(e) => return Deployed::Interrupted(e.to_string()),
+                }
+            }
             let image = match target.image_of(&release) {
                 Ok(image) => image.clone(),
                 Err(e) => return Deployed::Interrupted(e.to_string()),
@@ -927,6 +954,23 @@ impl Updater {
                 }
             }
         }
+        // Every target succeeded; one finished earlier may have been
+        // replaced while a later one was watched. Then the release is not
+        // what runs: report it as superseded (and hold), never as success.
+        let last = self.config.targets.len() - 1;
+        if last > 0 {
+            let entry = writer.snapshot().await;
+            match self.replaced_targets(&entry, last).await {
+                Ok(replaced) if replaced.is_empty() => {}
+                Ok(replaced) => {
+                    return Deployed::Superseded(format!(
+                        "{}; replaced after this update deployed it",
+                        replaced.join("; ")
+                    ));
+                }
+                Err(e) => return Deployed::Interrupted(e.to_string()),
+            }
+        }
         Deployed::AllSucceeded
     }
 
@@ -939,15 +983,73 @@ impl Updater {
         reason: &str,
     ) -> Result<bool> {
         let entry = writer.snapshot().await;
+        let replaced = self.replaced_targets(&entry, failed).await?;
         let mut all_ok = true;
         for j in (0..failed.min(entry.targets.len())).rev() {
             let p = &entry.targets[j];
             if p.reverted || p.outcome.as_deref() != Some("succeeded") {
                 continue;
             }
+            let name = &self.config.targets[j].name;
+            if replaced
+                .iter()
+                .any(|r| r.starts_with(&format!("target {name}:")))
+            {
+                // Someone else deployed it after us: rolling it back to our
+                // previous task definition would undo their deployment.
+                tracing::warn!(runner = %self.config.runner, target = %name,
+                    "not rolling back: someone else deployed this target after this update");
+                continue;
+            }
             all_ok &= self.revert(writer, j, reason).await?;
         }
         Ok(all_ok)
+    }
+
+    /// The targets before `upto` that this update deployed (and has not
+    /// reverted) whose PRIMARY deployment is now someone else's, each as
+    /// "target NAME: ...". Someone else's means: not our task definition,
+    /// and either a read that still lists our deployment as not PRIMARY, or
+    /// a PRIMARY created after this update started. A stale read from
+    /// before our deployment (its PRIMARY older than the update, ours not
+    /// listed) is not evidence: the monitor already saw ours PRIMARY.
+    async fn replaced_targets(&self, entry: &JournalEntry, upto: usize) -> Result<Vec<String>> {
+        let mut replaced = Vec::new();
+        for (j, p) in entry.targets.iter().enumerate().take(upto) {
+            if p.reverted || p.outcome.as_deref() != Some("succeeded") {
+                continue;
+            }
+            let Some(ours) = p.task_definition_arn.as_deref() else {
+                continue;
+            };
+            let target = &self.config.targets[j];
+            let ecs = ecs_rollout::RetryingEcs::new(
+                self.ecs.clone(),
+                self.clock.clone(),
+                self.config.rollout_config(target).retry,
+            );
+            let service = ecs
+                .describe_service(&target.cluster, &target.service)
+                .await?;
+            let Some(primary) = service.primary() else {
+                continue;
+            };
+            if primary.task_definition_arn == ours {
+                continue;
+            }
+            let ours_listed = p
+                .deployment_id
+                .as_deref()
+                .is_some_and(|id| service.deployments.iter().any(|d| d.id == id));
+            let newer = primary.created_at.is_some_and(|at| at > entry.started_at);
+            if ours_listed || newer {
+                replaced.push(format!(
+                    "target {}: service {} now runs {} (deployment {}), not this update's {ours}",
+                    target.name, target.service, primary.task_definition_arn, primary.id
+                ));
+            }
+        }
+        Ok(replaced)
     }
 
     /// Rolls target `j` back to its journalled previous task definition.

@@ -15,7 +15,8 @@ use std::{
 
 use async_trait::async_trait;
 use common::*;
-use runner_updater::{CycleOutcome, Fence, Journal, JournalEntry, MemoryJournal};
+use ecs_rollout::{EcsApi, UpdateServiceRequest};
+use runner_updater::{CycleOutcome, Fence, Journal, JournalEntry, JournalStep, MemoryJournal};
 use tokio::sync::oneshot;
 use update_lock::{Lease, LeaseGuard, UpdateLock};
 
@@ -71,7 +72,12 @@ impl Journal for HookedJournal {
             let mut hook = self.hook.lock().unwrap();
             let due = match hook.as_ref() {
                 Some(Hook::TakeOverBefore { step, .. } | Hook::DieAfter { step, .. }) => {
-                    entry.step.name() == *step
+                    // "registered" is the first target's; "registered:1" the second's.
+                    let indexed = match &entry.step {
+                        JournalStep::Registered { target, .. } => format!("registered:{target}"),
+                        other => other.name().to_string(),
+                    };
+                    entry.step.name() == *step || indexed == *step
                 }
                 None => false,
             };
@@ -232,6 +238,60 @@ async fn a_restart_after_registration_reuses_the_registered_revision() {
         "runner once, proxy once"
     );
     assert_eq!(fx.calls("UpdateService"), 2);
+}
+
+#[tokio::test]
+async fn an_operator_rollback_while_the_updater_was_dead_between_targets_is_respected() {
+    // Timeline (found by the simulation campaign, seeds 1463, 5430, 8244):
+    // the runner is updated and healthy; the updater registers the proxy's
+    // revision and its task dies. While no updater runs, an operator rolls
+    // the runner back by hand. The next updater resumes the journal: it
+    // must not deploy the proxy (a mixed release over the operator's
+    // rollback), and the next check must not redeploy the runner.
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    die_after(&fx, "host-a", "registered:1").await;
+    assert_eq!(fx.calls("RegisterTaskDefinition"), 2);
+    assert_eq!(fx.calls("UpdateService"), 1, "the runner only");
+    let entry = fx.journal_entry().await;
+    let old_runner = entry.targets[0]
+        .previous_task_definition_arn
+        .clone()
+        .unwrap();
+    fx.clock.advance(Duration::from_secs(300));
+    fx.sim
+        .update_service(&UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: old_runner,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    fx.clock.advance(Duration::from_secs(300));
+
+    let report = fx.resumer("host-b").run_once().await.unwrap();
+    assert!(report.resumed);
+    let CycleOutcome::Superseded { reason } = &report.outcome else {
+        panic!("expected Superseded, got {}", report.summary());
+    };
+    assert!(reason.contains("target runner"), "{reason}");
+    assert!(reason.contains("not deploying target proxy"), "{reason}");
+    assert_eq!(fx.calls("UpdateService"), 2, "the operator's only");
+    assert_eq!(
+        fx.primary_image("runner").await,
+        runner_image("20250101.1", "01")
+    );
+    assert_eq!(
+        fx.primary_image("proxy").await,
+        proxy_image("20250101.1", "01")
+    );
+    assert!(fx.journal_entry().await.is_finished());
+    let before = fx.mutations();
+    fx.clock.advance(Duration::from_secs(600));
+    let next = fx.updater("host-c").run_once().await.unwrap();
+    assert_eq!(next.outcome, CycleOutcome::Skipped, "{}", next.summary());
+    assert_eq!(fx.mutations(), before, "nothing deployed over the operator");
 }
 
 #[tokio::test]

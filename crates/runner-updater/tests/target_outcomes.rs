@@ -87,3 +87,50 @@ async fn a_rollback_that_fails_too_is_rollback_failed_not_rolled_back() {
     );
     assert_eq!(report.targets[0].outcome_kind, "rollback_failed");
 }
+
+#[tokio::test]
+async fn an_operator_rollback_of_the_runner_while_the_proxy_is_watched_is_not_a_success() {
+    // Timeline: the runner's deployment succeeds; while the proxy's is
+    // watched, an operator rolls the runner back by hand. Every target's
+    // own verdict is a success, but the release is not what runs: the
+    // cycle is Superseded (and holds), never Succeeded.
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    let old_runner = fx
+        .sim
+        .describe_service("runners", "runner")
+        .await
+        .unwrap()
+        .primary()
+        .unwrap()
+        .task_definition_arn
+        .clone();
+    fx.sim.schedule_operator_update(
+        Duration::from_secs(OPERATOR_AT_SECS),
+        UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: old_runner,
+            ..Default::default()
+        },
+    );
+    let report = fx.updater("host-a").run_once().await.unwrap();
+    let CycleOutcome::Superseded { reason } = &report.outcome else {
+        panic!("expected Superseded, got {}", report.summary());
+    };
+    assert!(
+        reason.contains("replaced after this update deployed it"),
+        "{reason}"
+    );
+    assert!(!report.quarantined, "{}", report.summary());
+    assert_eq!(
+        fx.primary_image("runner").await,
+        runner_image("20250101.1", "01")
+    );
+    let (record, _) = fx.quarantine.load(RUNNER_KEY).await.unwrap();
+    assert!(record.hold.is_some(), "{record:?}");
+    assert!(record.quarantine.is_empty(), "{record:?}");
+}
+
+/// After the runner's verdict (its bake), before the proxy's.
+const OPERATOR_AT_SECS: u64 = 130;
