@@ -35,6 +35,12 @@ pub enum RolloutStep {
         task_definition_arn: String,
         /// The task definition the service runs now (the rollback target).
         previous_task_definition_arn: String,
+        /// The PRIMARY deployment now (running the previous task
+        /// definition), when ECS listed one: a resumed rollout that finds a
+        /// different deployment of the previous task definition PRIMARY
+        /// knows it was redeployed since ([`ResumePoint::Registered`](crate::ResumePoint::Registered)).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_deployment_id: Option<String>,
     },
     /// UpdateService returned our deployment; about to monitor it.
     Monitoring {
@@ -79,6 +85,7 @@ impl RolloutStep {
             Self::UpdateService {
                 task_definition_arn,
                 previous_task_definition_arn,
+                ..
             } => format!(
                 "UpdateService to {task_definition_arn} (from {previous_task_definition_arn})"
             ),
@@ -151,6 +158,7 @@ mod tests {
         let step = RolloutStep::UpdateService {
             task_definition_arn: "runner:2".into(),
             previous_task_definition_arn: "runner:1".into(),
+            previous_deployment_id: Some("ecs-svc/1".into()),
         };
         let json = serde_json::to_value(&step).unwrap();
         assert_eq!(json["step"], "update_service");

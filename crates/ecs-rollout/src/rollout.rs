@@ -348,8 +348,14 @@ impl Rollout {
                 arn: new_td.arn.clone(),
             });
 
+        let previous_deployment = service.primary().map(|d| d.id.clone());
         let deployment_id = self
-            .deploy(target, &new_td.arn, &previous.arn, fixed_config)
+            .deploy(
+                target,
+                (&new_td.arn, &previous.arn),
+                previous_deployment,
+                fixed_config,
+            )
             .await?;
         self.conclude(Tracked {
             target,
@@ -427,18 +433,20 @@ impl Rollout {
         Ok(reusable.then_some(newest))
     }
 
-    /// Our forward deployment: asks the gate, calls `UpdateService`, and
-    /// returns OUR deployment's id.
+    /// Our forward deployment of `(clone, previous)` over the PRIMARY
+    /// deployment `previous_deployment_id`: asks the gate, calls
+    /// `UpdateService`, and returns OUR deployment's id.
     async fn deploy(
         &self,
         target: &RolloutTarget,
-        task_definition_arn: &str,
-        previous_task_definition_arn: &str,
+        (task_definition_arn, previous_task_definition_arn): (&str, &str),
+        previous_deployment_id: Option<String>,
         deployment_configuration: Option<DeploymentConfiguration>,
     ) -> Result<String> {
         self.gate(RolloutStep::UpdateService {
             task_definition_arn: task_definition_arn.to_owned(),
             previous_task_definition_arn: previous_task_definition_arn.to_owned(),
+            previous_deployment_id,
         })
         .await?;
         let update = self

@@ -404,6 +404,7 @@ async fn resume_from_registered_adopts_a_deployment_that_landed() {
         &ResumePoint::Registered {
             task_definition_arn: new_td.clone(),
             previous_task_definition_arn: previous,
+            previous_deployment_id: None,
         },
     )
     .await;
@@ -445,6 +446,7 @@ async fn resume_from_registered_deploys_once_when_update_service_never_landed() 
             &ResumePoint::Registered {
                 task_definition_arn: new_td.clone(),
                 previous_task_definition_arn: fx.old_task_definition.clone(),
+                previous_deployment_id: None,
             },
         )
         .await
@@ -497,6 +499,7 @@ async fn resume_after_someone_else_deployed_is_superseded_without_changes() {
             &ResumePoint::Registered {
                 task_definition_arn: new_td.clone(),
                 previous_task_definition_arn: fx.old_task_definition.clone(),
+                previous_deployment_id: None,
             },
         )
         .await
@@ -546,6 +549,7 @@ async fn resume_refuses_a_point_of_another_request() {
             &ResumePoint::Registered {
                 task_definition_arn: gate.update_service_target(),
                 previous_task_definition_arn: fx.old_task_definition.clone(),
+                previous_deployment_id: None,
             },
         )
         .await
@@ -599,4 +603,60 @@ async fn resume_points_serialize_with_an_at_tag() {
         task_definition_arns: vec!["runner:1".into()],
     };
     assert_eq!(serde_json::to_value(&step).unwrap()["step"], "deregister");
+}
+
+/// Timeline: the orchestrator journalled the clone and died around its
+/// `UpdateService`; before anyone resumed, the previous task definition was
+/// deployed again (an operator's rollback, or a force-new-deployment of it),
+/// and our deployment, if it landed, is gone from the list. The resumed
+/// rollout must not deploy the clone over that: Superseded, no change.
+/// (Found by the simulation campaign's kill right after `UpdateService`.)
+#[tokio::test]
+async fn resume_from_registered_after_the_previous_revision_was_redeployed_is_superseded() {
+    let fx = Fixture::safe(2);
+    let gate = interrupted_at(&fx, "update_service").await;
+    let new_td = gate.update_service_target();
+    let before = fx.sim.peek_service("runners", "runner").unwrap();
+    let journalled_primary = before.primary().unwrap().id.clone();
+    fx.sim
+        .update_service(&UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: fx.old_task_definition.clone(),
+            force_new_deployment: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let report = fx
+        .rollout(RolloutConfig::default())
+        .resume(
+            &fx.target,
+            &request(),
+            &ResumePoint::Registered {
+                task_definition_arn: new_td.clone(),
+                previous_task_definition_arn: fx.old_task_definition.clone(),
+                previous_deployment_id: Some(journalled_primary.clone()),
+            },
+        )
+        .await
+        .unwrap();
+    let RolloutOutcome::Superseded {
+        by_deployment_id,
+        task_definition_arn,
+        ..
+    } = &report.outcome
+    else {
+        panic!("expected Superseded, got {:#?}", report.outcome);
+    };
+    assert_ne!(by_deployment_id, &journalled_primary);
+    assert_eq!(task_definition_arn, &fx.old_task_definition);
+    assert_eq!(count(&fx, "UpdateService"), 1, "the operator's only");
+    assert_eq!(
+        fx.sim
+            .peek_service("runners", "runner")
+            .unwrap()
+            .task_definition_arn,
+        fx.old_task_definition
+    );
 }

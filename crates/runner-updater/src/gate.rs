@@ -149,10 +149,12 @@ impl StepGate for JournalGate {
             RolloutStep::UpdateService {
                 task_definition_arn,
                 previous_task_definition_arn,
+                previous_deployment_id,
             } => {
-                let (arn, previous) = (
+                let (arn, previous, before) = (
                     task_definition_arn.clone(),
                     previous_task_definition_arn.clone(),
+                    previous_deployment_id.clone(),
                 );
                 self.writer
                     .write_locked(
@@ -164,6 +166,7 @@ impl StepGate for JournalGate {
                         |e| {
                             e.targets[t].task_definition_arn = Some(arn);
                             e.targets[t].previous_task_definition_arn = Some(previous);
+                            e.targets[t].previous_deployment_id = before;
                         },
                     )
                     .await

@@ -750,6 +750,7 @@ impl Updater {
                 let point = ResumePoint::Registered {
                     task_definition_arn,
                     previous_task_definition_arn: previous,
+                    previous_deployment_id: entry.targets[target].previous_deployment_id.clone(),
                 };
                 Ok(self.deploy_from(writer, report, target, Some(point)).await)
             }

@@ -164,8 +164,14 @@ const BEHAVIOURS: [ImageBehaviour; 10] = [
     ImageBehaviour::NeverHealthy,
 ];
 
-const STEPS: [&str; 7] = [
+/// Where an updater can die: right after the journal step of that name was
+/// written, or (`ecs:`) right after that ECS call returned, before the next
+/// journal write (the updater runs in the runner service: its own
+/// `UpdateService` replaces its task).
+const STEPS: [&str; 9] = [
     "locked",
+    "ecs:RegisterTaskDefinition",
+    "ecs:UpdateService",
     "registering",
     "registered",
     "service_updated",
@@ -305,6 +311,7 @@ struct Recording {
     world: Arc<Mutex<World>>,
     scenario: Arc<Scenario>,
     source: Arc<BTreeMap<String, String>>,
+    kill: Kill,
 }
 
 impl Recording {
@@ -356,6 +363,7 @@ impl EcsApi for Recording {
             .unwrap()
             .registered
             .push(registered.clone());
+        maybe_die(&self.kill, "ecs:RegisterTaskDefinition").await;
         Ok(registered)
     }
     async fn tag_resource(
@@ -424,6 +432,7 @@ impl EcsApi for Recording {
                     .schedule_desired_count(after, "runners", "runner", desired);
             }
         }
+        maybe_die(&self.kill, "ecs:UpdateService").await;
         Ok(result)
     }
     async fn list_tasks(&self, request: &ListTasksRequest) -> ecs_rollout::Result<Page<String>> {
@@ -486,13 +495,36 @@ impl Clock for SleepLog {
     }
 }
 
+/// The pending kill of one updater: at which step, after how many of them,
+/// and whom to tell. Shared by its journal and its ECS client.
+type Kill = Arc<Mutex<Option<(&'static str, usize, oneshot::Sender<()>)>>>;
+
+/// Counts `step` down on `kill`; at zero, tells the cycle it died and never
+/// returns (the task is gone).
+async fn maybe_die(kill: &Kill, step: &str) {
+    let die = {
+        let mut kill = kill.lock().unwrap();
+        match kill.as_mut() {
+            Some((at, left, _)) if *at == step => {
+                *left -= 1;
+                if *left == 0 { kill.take() } else { None }
+            }
+            _ => None,
+        }
+    };
+    if let Some((_, _, signal)) = die {
+        let _ = signal.send(());
+        std::future::pending::<()>().await;
+    }
+}
+
 /// The journal as one updater sees it: the shared memory journal, plus the
 /// scenario's kill and wall-clock jump at given writes.
 #[derive(Debug)]
 struct Hooked {
     inner: MemoryJournal,
     clock: Arc<ManualClock>,
-    kill: Mutex<Option<(&'static str, usize, oneshot::Sender<()>)>>,
+    kill: Kill,
     jump: Mutex<Option<(usize, i64)>>,
     writes: Mutex<usize>,
 }
@@ -523,20 +555,7 @@ impl Journal for Hooked {
                 .set_now(self.clock.now() + chrono::Duration::seconds(secs));
         }
         self.inner.write(entry, fence).await?;
-        let die = {
-            let mut kill = self.kill.lock().unwrap();
-            match kill.as_mut() {
-                Some((step, left, _)) if *step == entry.step.name() => {
-                    *left -= 1;
-                    if *left == 0 { kill.take() } else { None }
-                }
-                _ => None,
-            }
-        };
-        if let Some((_, _, signal)) = die {
-            let _ = signal.send(());
-            std::future::pending::<()>().await;
-        }
+        maybe_die(&self.kill, entry.step.name()).await;
         Ok(())
     }
 }
@@ -652,7 +671,9 @@ impl Run {
         config.step_budget = Duration::from_secs(30);
         config.rollout.monitor.bake_time = Duration::from_secs(60);
         config.lock_wait = lock_wait;
+        let kill: Kill = Arc::new(Mutex::new(kill));
         let ecs = Arc::new(Recording {
+            kill: kill.clone(),
             owner: owner.into(),
             sim: self.sim.clone(),
             clock: self.clock.clone(),
@@ -663,7 +684,7 @@ impl Run {
         let journal = Arc::new(Hooked {
             inner: self.journal.clone(),
             clock: self.clock.clone(),
-            kill: Mutex::new(kill),
+            kill,
             jump: Mutex::new(jump),
             writes: Mutex::new(0),
         });

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Rollout, RolloutRequest, Tracked, deployment_configuration_problems};
 use crate::{
-    DeploymentStatus, EcsApi, Error, RegisteredTaskDefinition, Result, RolloutEvidence,
-    RolloutOutcome, RolloutReport, RolloutTarget, RunningRunner,
+    Deployment, DeploymentStatus, EcsApi, Error, RegisteredTaskDefinition, Result, RolloutEvidence,
+    RolloutOutcome, RolloutReport, RolloutTarget, RunningRunner, ServiceDescription,
 };
 
 /// Where an interrupted rollout stood, as the orchestrator journalled it.
@@ -22,6 +22,13 @@ pub enum ResumePoint {
         task_definition_arn: String,
         /// The task definition the service ran before (the rollback target).
         previous_task_definition_arn: String,
+        /// The PRIMARY deployment when the point was journalled (the
+        /// [`RolloutStep::UpdateService`](crate::RolloutStep::UpdateService)
+        /// step's), if known. With it, a different deployment of the
+        /// previous task definition PRIMARY now is not mistaken for "our
+        /// `UpdateService` never landed".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_deployment_id: Option<String>,
     },
     /// UpdateService was sent and returned `deployment_id`.
     Deployed {
@@ -41,6 +48,7 @@ impl ResumePoint {
             Self::Registered {
                 task_definition_arn,
                 previous_task_definition_arn,
+                ..
             }
             | Self::Deployed {
                 task_definition_arn,
@@ -111,8 +119,19 @@ impl Rollout {
         self.check_resumed_clone(&new_td, request)?;
         let (deployment_id, configuration_problems) = match point {
             ResumePoint::Deployed { deployment_id, .. } => (deployment_id.clone(), Vec::new()),
-            ResumePoint::Registered { .. } => {
-                match self.resume_registered(target, &new_td, &previous).await? {
+            ResumePoint::Registered {
+                previous_deployment_id,
+                ..
+            } => {
+                match self
+                    .resume_registered(
+                        target,
+                        &new_td,
+                        &previous,
+                        previous_deployment_id.as_deref(),
+                    )
+                    .await?
+                {
                     Registered::Tracking {
                         deployment_id,
                         problems,
@@ -184,6 +203,7 @@ impl Rollout {
         target: &RolloutTarget,
         new_td: &RegisteredTaskDefinition,
         previous: &RegisteredTaskDefinition,
+        previous_deployment_id: Option<&str>,
     ) -> Result<Registered> {
         let mut service = self
             .ecs
@@ -211,6 +231,33 @@ impl Rollout {
                 resource: target.service.clone(),
                 reason: "the service has no PRIMARY deployment".into(),
             })?;
+            // The previous revision is PRIMARY again, but in another
+            // deployment than when the point was journalled: our
+            // UpdateService landed and was replaced (ECS's circuit breaker
+            // rolled it back, or an operator did), or an operator redeployed
+            // it. Deploying now would undo that. A "deployment failed" event
+            // from when that deployment started names our failed
+            // deployment: watch it to the verdict (ECS rolled it back).
+            // Otherwise someone else deployed.
+            let redeployed = previous_deployment_id.is_some_and(|before| {
+                primary.task_definition_arn == previous.arn && primary.id != before
+            });
+            if redeployed {
+                let problems = deployment_configuration_problems(&service.deployment_configuration);
+                if let Some(failed) = failed_deployment_before(&service, primary) {
+                    tracing::info!(deployment_id = %failed,
+                        "the interrupted rollout's deployment failed and ECS rolled it back");
+                    return Ok(Registered::Tracking {
+                        deployment_id: failed,
+                        problems,
+                    });
+                }
+                return Ok(Registered::Superseded {
+                    by_deployment_id: primary.id.clone(),
+                    task_definition_arn: primary.task_definition_arn.clone(),
+                    problems,
+                });
+            }
             if primary.task_definition_arn != previous.arn {
                 return Ok(Registered::Superseded {
                     by_deployment_id: primary.id.clone(),
@@ -221,7 +268,12 @@ impl Rollout {
             if service.in_progress_deployments().is_empty() {
                 let (problems, fixed) = self.configuration_fix(target, &service)?;
                 let deployment_id = self
-                    .deploy(target, &new_td.arn, &previous.arn, fixed)
+                    .deploy(
+                        target,
+                        (&new_td.arn, &previous.arn),
+                        Some(primary.id.clone()),
+                        fixed,
+                    )
                     .await?;
                 return Ok(Registered::Tracking {
                     deployment_id,
@@ -232,4 +284,30 @@ impl Rollout {
             service = self.idle_service(target).await?;
         }
     }
+}
+
+/// How far apart (on ECS's clock) the "deployment failed" event and the
+/// circuit breaker's rollback deployment can be.
+const ROLLBACK_EVENT_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
+
+/// The id of a deployment that a service event near `rollback`'s creation
+/// reports failed ("(service S) (deployment ID) deployment failed: ..."),
+/// and that the service no longer lists (ECS rolled it back and dropped
+/// it). Events and `createdAt` are both ECS's clock; without a `createdAt`
+/// nothing is matched.
+fn failed_deployment_before(service: &ServiceDescription, rollback: &Deployment) -> Option<String> {
+    let started = rollback.created_at?;
+    service
+        .events
+        .iter()
+        .filter(|e| {
+            e.created_at
+                .is_some_and(|at| (at - started).abs() <= ROLLBACK_EVENT_WINDOW)
+        })
+        .filter(|e| e.message.contains("deployment failed"))
+        .filter_map(|e| {
+            let rest = e.message.split("(deployment ").nth(1)?;
+            Some(rest.split(')').next()?.trim().to_string())
+        })
+        .find(|id| !id.is_empty() && service.deployments.iter().all(|d| &d.id != id))
 }

@@ -154,6 +154,11 @@ pub struct TargetProgress {
     /// Our deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_id: Option<String>,
+    /// The PRIMARY deployment just before our `UpdateService` (it ran the
+    /// previous task definition): a resume that finds another deployment
+    /// of it PRIMARY knows someone redeployed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_deployment_id: Option<String>,
     /// The rollout outcome's kind once known (`succeeded`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
