@@ -582,4 +582,22 @@ mod tests {
             "{err}"
         );
     }
+
+    #[tokio::test]
+    async fn boxed_and_shared_stores_forward_to_the_store() {
+        let shared: Arc<dyn HighWaterMark> = Arc::new(MemoryHighWaterMark::new());
+        let boxed: Box<dyn HighWaterMark> = Box::new(shared.clone());
+        boxed
+            .advance(&Channel::Stable, &v("20250101.2"))
+            .await
+            .unwrap();
+        assert_eq!(
+            boxed.highest(&Channel::Stable).await.unwrap(),
+            Some(v("20250101.2"))
+        );
+        assert_eq!(
+            shared.highest(&Channel::Stable).await.unwrap(),
+            Some(v("20250101.2"))
+        );
+    }
 }

@@ -259,3 +259,20 @@ async fn stored_lease_of_u64_max_is_an_error_on_the_file_store() {
     let text = std::fs::read_to_string(store.state_path("k")).unwrap();
     assert!(text.contains(&u64::MAX.to_string()), "{text}");
 }
+
+#[tokio::test]
+async fn a_guard_reports_the_key_and_the_lease_it_was_acquired_with() {
+    let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+    let lock = LeaseLock::new(MemoryLockStore::new(), clock, LockConfig::default()).unwrap();
+    let lease = Lease::new(Duration::from_secs(120))
+        .unwrap()
+        .with_heartbeat(Duration::from_secs(20))
+        .unwrap();
+    let guard = lock
+        .try_acquire("runners/runner", "a", lease)
+        .await
+        .unwrap();
+    assert_eq!(guard.key(), "runners/runner");
+    assert_eq!(guard.lease(), lease);
+    lock.release(&guard).await.unwrap();
+}

@@ -213,4 +213,18 @@ mod tests {
         }
         assert!(QuarantineBackoff::default().validate().is_ok());
     }
+
+    #[test]
+    fn a_maximum_of_exactly_the_limit_is_accepted() {
+        let limit = QuarantineBackoff {
+            initial: Duration::from_secs(HOUR),
+            maximum: MAXIMUM_BACKOFF,
+        };
+        limit.validate().unwrap();
+        let over = QuarantineBackoff {
+            initial: Duration::from_secs(HOUR),
+            maximum: MAXIMUM_BACKOFF + Duration::from_secs(1),
+        };
+        assert!(over.validate().is_err());
+    }
 }

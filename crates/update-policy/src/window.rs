@@ -241,4 +241,13 @@ mod tests {
         assert_eq!(serde_json::from_str::<UpdateWindow>(&json).unwrap(), night);
         assert_eq!(night.to_string(), "22:00-02:00 UTC");
     }
+
+    #[test]
+    fn displays_seconds_only_when_a_bound_has_them() {
+        let t = |h, m, s| NaiveTime::from_hms_opt(h, m, s).unwrap();
+        let window = UpdateWindow::new(t(8, 0, 30), t(17, 0, 0)).unwrap();
+        assert_eq!(window.to_string(), "08:00:30-17:00 UTC");
+        let window = UpdateWindow::new(t(8, 0, 0), t(17, 30, 5)).unwrap();
+        assert_eq!(window.to_string(), "08:00-17:30:05 UTC");
+    }
 }
