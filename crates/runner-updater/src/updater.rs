@@ -247,6 +247,7 @@ impl UpdaterBuilder {
             progress: self.progress,
             running: tokio::sync::Mutex::new(()),
             active: std::sync::Mutex::new(None),
+            running_cache: std::sync::Mutex::new(None),
         })
     }
 }
@@ -354,6 +355,10 @@ pub struct Updater {
     progress: Option<Arc<dyn ProgressSink>>,
     running: tokio::sync::Mutex<()>,
     active: std::sync::Mutex<Option<Arc<LeaseGuard>>>,
+    /// What the runner's PRIMARY task definition runs, by ARN: a task
+    /// definition revision never changes, so an idle check reads only
+    /// `DescribeServices`.
+    running_cache: std::sync::Mutex<Option<RunningRunner>>,
 }
 
 /// How deploying the targets ended.
@@ -418,12 +423,46 @@ impl Updater {
         Ok(rollout)
     }
 
-    /// What the first target (the runner) runs now, read from ECS.
+    /// What the first target (the runner) runs now, read from ECS: one
+    /// `DescribeServices`, plus one `DescribeTaskDefinition` when the
+    /// PRIMARY runs a task definition this updater has not read before
+    /// (revisions are immutable, so what it runs is kept by ARN).
     pub async fn running(&self) -> Result<RunningRunner> {
-        let rollout = self.rollout_for(0)?;
-        Ok(rollout
-            .current_state(&self.config.targets[0].rollout_target())
-            .await?)
+        let target = &self.config.targets[0];
+        let config = self.config.rollout_config(target);
+        let ecs = ecs_rollout::RetryingEcs::new(
+            self.ecs.clone(),
+            self.clock.clone(),
+            config.retry.clone(),
+        );
+        let service = ecs
+            .describe_service(&target.cluster, &target.service)
+            .await?;
+        let primary = service
+            .primary()
+            .ok_or_else(|| ecs_rollout::Error::UnexpectedResponse {
+                resource: target.service.clone(),
+                reason: "the service has no PRIMARY deployment".into(),
+            })?;
+        let cached = self
+            .running_cache
+            .lock()
+            .unwrap()
+            .clone()
+            .filter(|r| r.task_definition_arn == primary.task_definition_arn);
+        if let Some(running) = cached {
+            return Ok(running);
+        }
+        let td = ecs
+            .describe_task_definition(&primary.task_definition_arn)
+            .await?;
+        let running = RunningRunner::from_task_definition(
+            &td,
+            &config.runner_container,
+            config.version_label.as_deref(),
+        )?;
+        *self.running_cache.lock().unwrap() = Some(running.clone());
+        Ok(running)
     }
 
     /// Checks the source and decides, touching nothing (the decision with

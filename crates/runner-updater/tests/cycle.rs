@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use ecs_rollout::ImageBehaviour;
+use ecs_rollout::{EcsApi, ImageBehaviour};
 use runner_updater::{CycleOutcome, QuarantineStore};
 use update_policy::SkipReason;
 
@@ -321,4 +321,52 @@ async fn losing_sight_of_the_deployment_is_resumed_not_quarantined() {
     assert_eq!(fx.calls("UpdateService"), 2);
     let (record, _) = fx.quarantine.load(RUNNER_KEY).await.unwrap();
     assert!(record.quarantine.is_empty());
+}
+
+#[tokio::test]
+async fn an_idle_check_reads_the_task_definition_only_when_the_primary_changed() {
+    // Nothing to do: the release is what runs. The first check reads the
+    // service and its task definition; the next ones only the service.
+    let fx = Fixture::new();
+    fx.publish(release("20250101.1", "01", "7"));
+    let updater = fx.updater("host-a");
+    let first = updater.check().await.unwrap();
+    assert!(!first.decision.is_update(), "{}", first.decision);
+    let (services, tds) = (
+        fx.calls("DescribeServices"),
+        fx.calls("DescribeTaskDefinition"),
+    );
+    for _ in 0..3 {
+        updater.check().await.unwrap();
+    }
+    assert_eq!(fx.calls("DescribeServices"), services + 3);
+    assert_eq!(
+        fx.calls("DescribeTaskDefinition"),
+        tds,
+        "revisions are immutable"
+    );
+    // Someone deploys another revision: the next check reads and reports it.
+    let hotfix = fx
+        .sim
+        .register_task_definition(&spec(
+            "runner",
+            "runner",
+            &runner_image("20250101.2", "0f"),
+            "20250101.2",
+        ))
+        .await
+        .unwrap();
+    fx.sim
+        .update_service(&ecs_rollout::UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: hotfix.arn.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let running = updater.running().await.unwrap();
+    assert_eq!(running.task_definition_arn, hotfix.arn);
+    assert_eq!(running.image, runner_image("20250101.2", "0f"));
+    assert_eq!(fx.calls("DescribeTaskDefinition"), tds + 1);
 }
