@@ -171,8 +171,13 @@ fn opens_at(seed: WaveSeed, release: &Release, now: DateTime<Utc>) -> Option<Dat
 }
 
 proptest! {
-    // Each case evaluates the whole fleet of 10,000 runners.
-    #![proptest_config(ProptestConfig::with_cases(16))]
+    // Each case evaluates the whole fleet of 10,000 runners, so a failure
+    // is reported after a few shrink steps, not after minutes of them.
+    #![proptest_config(ProptestConfig {
+        cases: 16,
+        max_shrink_iters: 16,
+        ..ProptestConfig::default()
+    })]
 
     /// Counts the runners the decision lets through at each wave's start
     /// (and just before): the share must be the wave's, within 4 standard
