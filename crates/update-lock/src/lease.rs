@@ -339,4 +339,18 @@ mod tests {
             })
         ));
     }
+
+    #[test]
+    fn a_clock_drift_of_exactly_the_maximum_is_accepted() {
+        let at_max = LockConfig {
+            clock_drift_ppm: LockConfig::MAX_CLOCK_DRIFT_PPM,
+            ..LockConfig::default()
+        };
+        at_max.validate().unwrap();
+        let over = LockConfig {
+            clock_drift_ppm: LockConfig::MAX_CLOCK_DRIFT_PPM + 1,
+            ..LockConfig::default()
+        };
+        assert!(over.validate().is_err());
+    }
 }

@@ -276,3 +276,23 @@ async fn a_guard_reports_the_key_and_the_lease_it_was_acquired_with() {
     assert_eq!(guard.lease(), lease);
     lock.release(&guard).await.unwrap();
 }
+
+/// A guard dropped without `release` (the process abandons it) stops its
+/// heartbeat: the lease then lapses and another owner takes the lock.
+#[tokio::test]
+async fn a_dropped_guard_stops_renewing_and_its_lease_lapses() {
+    let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+    let lock = LeaseLock::new(MemoryLockStore::new(), clock, LockConfig::default()).unwrap();
+    let lease = Lease::new(Duration::from_secs(30))
+        .unwrap()
+        .with_heartbeat(Duration::from_secs(5))
+        .unwrap();
+    let a = lock.try_acquire("k", "a", lease).await.unwrap();
+    let token_a = a.token();
+    drop(a);
+    let b = lock
+        .acquire("k", "b", lease, Duration::from_secs(300))
+        .await
+        .expect("the dropped guard's lease lapses");
+    assert!(b.token() > token_a);
+}
