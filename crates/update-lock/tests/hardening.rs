@@ -296,3 +296,23 @@ async fn a_dropped_guard_stops_renewing_and_its_lease_lapses() {
         .expect("the dropped guard's lease lapses");
     assert!(b.token() > token_a);
 }
+
+#[tokio::test]
+async fn a_key_of_exactly_the_maximum_length_is_accepted_and_the_config_is_kept() {
+    let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+    let config = LockConfig {
+        poll_interval: Duration::from_millis(1_234),
+        ..LockConfig::default()
+    };
+    let lock = LeaseLock::new(MemoryLockStore::new(), clock, config.clone()).unwrap();
+    assert_eq!(lock.config().poll_interval, config.poll_interval);
+    let lease = Lease::new(Duration::from_secs(30))
+        .unwrap()
+        .without_heartbeat();
+    let longest = "k".repeat(1024);
+    let guard = lock.try_acquire(&longest, "a", lease).await.unwrap();
+    lock.release(&guard).await.unwrap();
+    let too_long = "k".repeat(1025);
+    let err = lock.try_acquire(&too_long, "a", lease).await.unwrap_err();
+    assert!(err.to_string().contains("at most 1024 bytes"), "{err}");
+}
