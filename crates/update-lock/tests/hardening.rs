@@ -316,3 +316,20 @@ async fn a_key_of_exactly_the_maximum_length_is_accepted_and_the_config_is_kept(
     let err = lock.try_acquire(&too_long, "a", lease).await.unwrap_err();
     assert!(err.to_string().contains("at most 1024 bytes"), "{err}");
 }
+
+/// A stored lease of exactly the maximum is a lease like any other: the
+/// record is held, not corrupt.
+#[tokio::test]
+async fn a_stored_lease_of_exactly_the_maximum_is_held_not_an_error() {
+    let store = MemoryLockStore::new();
+    let record = LockRecord {
+        lease: Lease::MAX_DURATION,
+        ..absurd_record("k")
+    };
+    store.write(&record, &WriteCondition::Absent).await.unwrap();
+    let clock = Arc::new(ManualClock::new(ManualClock::EPOCH_2025));
+    let lock = LeaseLock::new(store, clock, LockConfig::default()).unwrap();
+    let lease = Lease::new(LEASE).unwrap().without_heartbeat();
+    let err = lock.try_acquire("k", "a", lease).await.unwrap_err();
+    assert!(err.is_held(), "{err}");
+}
