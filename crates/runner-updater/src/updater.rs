@@ -876,8 +876,9 @@ impl Updater {
             // whose deployment is already under way (resumed after
             // UpdateService) is watched to its verdict first: leaving it
             // unwatched would leave a failing deployment in place.
+            // (For the first target there is nothing before it to check.)
             let in_flight = matches!(point, Some(ResumePoint::Deployed { .. }));
-            if i > 0 && !in_flight {
+            if !in_flight {
                 let entry = writer.snapshot().await;
                 match self.replaced_targets(&entry, i).await {
                     Ok(replaced) if replaced.is_empty() => {}

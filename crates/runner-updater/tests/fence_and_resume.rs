@@ -75,6 +75,9 @@ impl Journal for HookedJournal {
                     // "registered" is the first target's; "registered:1" the second's.
                     let indexed = match &entry.step {
                         JournalStep::Registered { target, .. } => format!("registered:{target}"),
+                        JournalStep::ServiceUpdated { target, .. } => {
+                            format!("service_updated:{target}")
+                        }
                         other => other.name().to_string(),
                     };
                     entry.step.name() == *step || indexed == *step
@@ -292,6 +295,54 @@ async fn an_operator_rollback_while_the_updater_was_dead_between_targets_is_resp
     let next = fx.updater("host-c").run_once().await.unwrap();
     assert_eq!(next.outcome, CycleOutcome::Skipped, "{}", next.summary());
     assert_eq!(fx.mutations(), before, "nothing deployed over the operator");
+}
+
+#[tokio::test]
+async fn a_deployment_in_flight_is_watched_to_its_verdict_even_when_an_earlier_target_was_replaced()
+{
+    // Timeline: the proxy's UpdateService was journalled and the updater
+    // died; an operator then rolled the runner back. The resumed update
+    // must first watch the proxy's deployment to its verdict (leaving it
+    // unwatched would leave a failing deployment in place), then report
+    // Superseded because the runner was replaced: never Succeeded.
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    die_after(&fx, "host-a", "service_updated:1").await;
+    assert_eq!(fx.calls("UpdateService"), 2);
+    let entry = fx.journal_entry().await;
+    let old_runner = entry.targets[0]
+        .previous_task_definition_arn
+        .clone()
+        .unwrap();
+    fx.sim
+        .update_service(&UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: old_runner,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    fx.clock.advance(Duration::from_secs(600));
+    let report = fx.resumer("host-b").run_once().await.unwrap();
+    assert!(report.resumed);
+    let CycleOutcome::Superseded { reason } = &report.outcome else {
+        panic!("expected Superseded, got {}", report.summary());
+    };
+    assert!(
+        reason.contains("replaced after this update deployed it"),
+        "{reason}"
+    );
+    let proxy = report.targets.iter().find(|t| t.name == "proxy").unwrap();
+    assert_eq!(proxy.outcome_kind, "succeeded", "{}", report.summary());
+    assert_eq!(
+        fx.primary_image("proxy").await,
+        proxy_image("20250102.1", "02")
+    );
+    assert_eq!(
+        fx.primary_image("runner").await,
+        runner_image("20250101.1", "01")
+    );
 }
 
 #[tokio::test]
