@@ -996,21 +996,23 @@ impl Updater {
             }
         }
         // Every target succeeded; one finished earlier may have been
-        // replaced while a later one was watched. Then the release is not
-        // what runs: report it as superseded (and hold), never as success.
-        let last = self.config.targets.len() - 1;
-        if last > 0 {
-            let entry = writer.snapshot().await;
-            match self.replaced_targets(&entry, last).await {
-                Ok(replaced) if replaced.is_empty() => {}
-                Ok(replaced) => {
-                    return Deployed::Superseded(format!(
-                        "{}; replaced after this update deployed it",
-                        replaced.join("; ")
-                    ));
-                }
-                Err(e) => return Deployed::Interrupted(e.to_string()),
+        // replaced while a later one was watched (or the last one right
+        // after its verdict). Then the release is not what runs: report it
+        // as superseded (and hold), never as success. One DescribeServices
+        // per target, once per successful update.
+        let entry = writer.snapshot().await;
+        match self
+            .replaced_targets(&entry, self.config.targets.len())
+            .await
+        {
+            Ok(replaced) if replaced.is_empty() => {}
+            Ok(replaced) => {
+                return Deployed::Superseded(format!(
+                    "{}; replaced after this update deployed it",
+                    replaced.join("; ")
+                ));
             }
+            Err(e) => return Deployed::Interrupted(e.to_string()),
         }
         Deployed::AllSucceeded
     }
