@@ -6,7 +6,7 @@ use cfn_stack::StackUpdater;
 use chrono::{DateTime, Utc};
 use ecs_rollout::{
     EcsApi, ProgressSink, ResumePoint, Rollout, RolloutConfig, RolloutOutcome, RolloutReport,
-    RolloutRequest, RunningRunner,
+    RolloutRequest, RunningRunner, ServiceDescription,
 };
 use runner_version::{AdmittedRelease, InfraVersion, ReleaseSource};
 use update_clock::Clock;
@@ -1049,17 +1049,14 @@ impl Updater {
         Ok(all_ok)
     }
 
-    /// The targets before `upto` that this update deployed (and has not
-    /// reverted) whose PRIMARY deployment is now someone else's, each as
-    /// "target NAME: ...". Someone else's means: not our task definition,
-    /// and either a read that still lists our deployment as not PRIMARY, or
-    /// a PRIMARY created after this update started. A stale read from
-    /// before our deployment (its PRIMARY older than the update, ours not
-    /// listed) is not evidence: the monitor already saw ours PRIMARY.
+    /// The targets before `upto` that this update deployed whose PRIMARY
+    /// deployment is now someone else's ([`replaced_by`]), each as
+    /// "target NAME: ...". (A target this update reverted is replaced by
+    /// our own rollback; the callers skip reverted targets.)
     async fn replaced_targets(&self, entry: &JournalEntry, upto: usize) -> Result<Vec<String>> {
         let mut replaced = Vec::new();
         for (j, p) in entry.targets.iter().enumerate().take(upto) {
-            if p.reverted || p.outcome.as_deref() != Some("succeeded") {
+            if p.outcome.as_deref() != Some("succeeded") {
                 continue;
             }
             let Some(ours) = p.task_definition_arn.as_deref() else {
@@ -1074,18 +1071,9 @@ impl Updater {
             let service = ecs
                 .describe_service(&target.cluster, &target.service)
                 .await?;
-            let Some(primary) = service.primary() else {
-                continue;
-            };
-            if primary.task_definition_arn == ours {
-                continue;
-            }
-            let ours_listed = p
-                .deployment_id
-                .as_deref()
-                .is_some_and(|id| service.deployments.iter().any(|d| d.id == id));
-            let newer = primary.created_at.is_some_and(|at| at > entry.started_at);
-            if ours_listed || newer {
+            if let Some(primary) =
+                replaced_by(&service, ours, p.deployment_id.as_deref(), entry.started_at)
+            {
                 replaced.push(format!(
                     "target {}: service {} now runs {} (deployment {}), not this update's {ours}",
                     target.name, target.service, primary.task_definition_arn, primary.id
@@ -1386,6 +1374,30 @@ impl Updater {
     }
 }
 
+/// The PRIMARY deployment of `service` if it is someone else's, given that
+/// this update (started at `started_at`) deployed `ours` in deployment
+/// `our_deployment` and saw it succeed. Someone else's: not our task
+/// definition, and either the read still lists our deployment (so it is
+/// not stale: ours was replaced), or the PRIMARY was created after the
+/// update started. A stale read from before our deployment (its PRIMARY
+/// older than the update, ours not listed) is no evidence; neither is a
+/// PRIMARY without `createdAt` when ours is not listed.
+fn replaced_by<'s>(
+    service: &'s ServiceDescription,
+    ours: &str,
+    our_deployment: Option<&str>,
+    started_at: DateTime<Utc>,
+) -> Option<&'s ecs_rollout::Deployment> {
+    let primary = service.primary()?;
+    if primary.task_definition_arn == ours {
+        return None;
+    }
+    let ours_listed =
+        our_deployment.is_some_and(|id| service.deployments.iter().any(|d| d.id == id));
+    let newer = primary.created_at.is_some_and(|at| at > started_at);
+    (ours_listed || newer).then_some(primary)
+}
+
 fn until(at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (at - now).to_std().unwrap_or(Duration::ZERO)
 }
@@ -1442,5 +1454,101 @@ fn target_report(
         summary: summary.to_string(),
         reverted: None,
         warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use ecs_rollout::{Deployment, DeploymentStatus};
+
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_735_689_600 + secs, 0).unwrap()
+    }
+
+    fn deployment(
+        id: &str,
+        td: &str,
+        status: DeploymentStatus,
+        created: Option<i64>,
+    ) -> Deployment {
+        Deployment {
+            id: id.into(),
+            status: Some(status),
+            task_definition_arn: td.into(),
+            created_at: created.map(at),
+            ..Default::default()
+        }
+    }
+
+    fn service(deployments: Vec<Deployment>) -> ServiceDescription {
+        ServiceDescription {
+            deployments,
+            ..Default::default()
+        }
+    }
+
+    const STARTED: i64 = 100;
+
+    fn judge(s: &ServiceDescription) -> Option<String> {
+        replaced_by(s, "runner:2", Some("ecs-svc/ours"), at(STARTED)).map(|d| d.id.clone())
+    }
+
+    #[test]
+    fn who_runs_a_target_this_update_finished() {
+        use DeploymentStatus::{Active, Primary};
+        // Ours is PRIMARY: not replaced.
+        let s = service(vec![deployment(
+            "ecs-svc/ours",
+            "runner:2",
+            Primary,
+            Some(STARTED + 5),
+        )]);
+        assert_eq!(judge(&s), None);
+        // Someone else's PRIMARY, ours still listed (draining): replaced.
+        let s = service(vec![
+            deployment("ecs-svc/op", "runner:1", Primary, Some(STARTED - 50)),
+            deployment("ecs-svc/ours", "runner:2", Active, Some(STARTED + 5)),
+        ]);
+        assert_eq!(judge(&s).as_deref(), Some("ecs-svc/op"));
+        // Someone else's PRIMARY created after the update started, ours
+        // gone from the list: replaced.
+        let s = service(vec![deployment(
+            "ecs-svc/op",
+            "runner:1",
+            Primary,
+            Some(STARTED + 1),
+        )]);
+        assert_eq!(judge(&s).as_deref(), Some("ecs-svc/op"));
+        // A stale read from before our deployment: the old PRIMARY, created
+        // before the update (or exactly at its start), ours not listed.
+        for created in [STARTED - 3_600, STARTED] {
+            let s = service(vec![deployment(
+                "ecs-svc/old",
+                "runner:1",
+                Primary,
+                Some(created),
+            )]);
+            assert_eq!(judge(&s), None, "created at {created}");
+        }
+        // No createdAt and ours not listed: no evidence.
+        let s = service(vec![deployment("ecs-svc/op", "runner:1", Primary, None)]);
+        assert_eq!(judge(&s), None);
+        // Without our deployment id only the time tells.
+        let s = service(vec![
+            deployment("ecs-svc/old", "runner:1", Primary, Some(STARTED - 1)),
+            deployment("ecs-svc/ours", "runner:2", Active, Some(STARTED + 5)),
+        ]);
+        assert_eq!(replaced_by(&s, "runner:2", None, at(STARTED)), None);
+        // No PRIMARY at all: nothing to say.
+        let s = service(vec![deployment(
+            "ecs-svc/ours",
+            "runner:2",
+            Active,
+            Some(STARTED + 5),
+        )]);
+        assert_eq!(judge(&s), None);
     }
 }
