@@ -356,15 +356,7 @@ async fn an_idle_check_reads_the_task_definition_only_when_the_primary_changed()
         ))
         .await
         .unwrap();
-    fx.sim
-        .update_service(&ecs_rollout::UpdateServiceRequest {
-            cluster: "runners".into(),
-            service: "runner".into(),
-            task_definition: hotfix.arn.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    fx.operator_deploys("runner", &hotfix.arn).await;
     let running = updater.running().await.unwrap();
     assert_eq!(running.task_definition_arn, hotfix.arn);
     assert_eq!(running.image, runner_image("20250101.2", "0f"));

@@ -15,7 +15,6 @@ use std::{
 
 use async_trait::async_trait;
 use common::*;
-use ecs_rollout::{EcsApi, UpdateServiceRequest};
 use runner_updater::{CycleOutcome, Fence, Journal, JournalEntry, JournalStep, MemoryJournal};
 use tokio::sync::oneshot;
 use update_lock::{Lease, LeaseGuard, UpdateLock};
@@ -262,15 +261,7 @@ async fn an_operator_rollback_while_the_updater_was_dead_between_targets_is_resp
         .clone()
         .unwrap();
     fx.clock.advance(Duration::from_secs(300));
-    fx.sim
-        .update_service(&UpdateServiceRequest {
-            cluster: "runners".into(),
-            service: "runner".into(),
-            task_definition: old_runner,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    fx.operator_deploys("runner", &old_runner).await;
     fx.clock.advance(Duration::from_secs(300));
 
     let report = fx.resumer("host-b").run_once().await.unwrap();
@@ -314,15 +305,7 @@ async fn a_deployment_in_flight_is_watched_to_its_verdict_even_when_an_earlier_t
         .previous_task_definition_arn
         .clone()
         .unwrap();
-    fx.sim
-        .update_service(&UpdateServiceRequest {
-            cluster: "runners".into(),
-            service: "runner".into(),
-            task_definition: old_runner,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    fx.operator_deploys("runner", &old_runner).await;
     fx.clock.advance(Duration::from_secs(600));
     let report = fx.resumer("host-b").run_once().await.unwrap();
     assert!(report.resumed);

@@ -214,6 +214,20 @@ impl Fixture {
         td.spec.container_definitions[0].image.clone()
     }
 
+    /// An operator points `service` at `task_definition` by hand (an
+    /// `UpdateService` outside the updater, e.g. a manual rollback).
+    pub async fn operator_deploys(&self, service: &str, task_definition: &str) {
+        self.sim
+            .update_service(&ecs_rollout::UpdateServiceRequest {
+                cluster: "runners".into(),
+                service: service.into(),
+                task_definition: task_definition.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
     pub fn calls(&self, op: &str) -> u64 {
         self.sim.calls().get(op).copied().unwrap_or(0)
     }
