@@ -660,3 +660,77 @@ async fn resume_from_registered_after_the_previous_revision_was_redeployed_is_su
         fx.old_task_definition
     );
 }
+
+/// Timeline: the orchestrator journalled the clone, its `UpdateService`
+/// landed, and it died before journalling the deployment; the new tasks
+/// crash-looped and ECS's circuit breaker rolled the deployment back and
+/// dropped it from the list. The resumed rollout finds the previous
+/// revision PRIMARY in a new deployment: the "deployment failed" event names
+/// ours, which is watched to ECS's verdict (rolled back, quarantined), not
+/// deployed again and not taken for someone else's deployment.
+#[tokio::test]
+async fn resume_from_registered_after_ecs_rolled_our_deployment_back_is_rolled_back_by_ecs() {
+    let fx = Fixture::safe(2);
+    fx.new_image_behaves(ImageBehaviour::CrashLoop);
+    let before = fx.sim.peek_service("runners", "runner").unwrap();
+    let journalled_primary = before.primary().unwrap().id.clone();
+    let gate = interrupted_at(&fx, "monitoring").await;
+    let new_td = gate.update_service_target();
+    assert_eq!(count(&fx, "UpdateService"), 1);
+    let ours = fx
+        .sim
+        .peek_service("runners", "runner")
+        .unwrap()
+        .primary()
+        .unwrap()
+        .id
+        .clone();
+    fx.clock.advance(Duration::from_secs(3_600));
+    let now = fx.sim.describe_service("runners", "runner").await.unwrap();
+    assert!(
+        now.deployments.iter().all(|d| d.id != ours),
+        "ECS dropped the rolled-back deployment: {:#?}",
+        now.deployments
+    );
+    let report = resume(
+        &fx,
+        &ResumePoint::Registered {
+            task_definition_arn: new_td.clone(),
+            previous_task_definition_arn: fx.old_task_definition.clone(),
+            previous_deployment_id: Some(journalled_primary),
+        },
+    )
+    .await;
+    let RolloutOutcome::RolledBackByEcs { evidence, .. } = &report.outcome else {
+        panic!("expected RolledBackByEcs, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.deployment_id, ours);
+    assert_eq!(count(&fx, "UpdateService"), 1, "never deployed again");
+    assert!(report.quarantine.is_some());
+}
+
+/// The journalled PRIMARY is still PRIMARY: our `UpdateService` never
+/// landed, and the clone is deployed once.
+#[tokio::test]
+async fn resume_from_registered_with_the_journalled_primary_unchanged_deploys_once() {
+    let fx = Fixture::safe(2);
+    let before = fx.sim.peek_service("runners", "runner").unwrap();
+    let journalled_primary = before.primary().unwrap().id.clone();
+    let gate = interrupted_at(&fx, "update_service").await;
+    let new_td = gate.update_service_target();
+    let report = resume(
+        &fx,
+        &ResumePoint::Registered {
+            task_definition_arn: new_td.clone(),
+            previous_task_definition_arn: fx.old_task_definition.clone(),
+            previous_deployment_id: Some(journalled_primary),
+        },
+    )
+    .await;
+    assert!(
+        matches!(report.outcome, RolloutOutcome::Succeeded { .. }),
+        "{:#?}",
+        report.outcome
+    );
+    assert_eq!(count(&fx, "UpdateService"), 1);
+}

@@ -231,6 +231,13 @@ impl Rollout {
                 resource: target.service.clone(),
                 reason: "the service has no PRIMARY deployment".into(),
             })?;
+            if primary.task_definition_arn != previous.arn {
+                return Ok(Registered::Superseded {
+                    by_deployment_id: primary.id.clone(),
+                    task_definition_arn: primary.task_definition_arn.clone(),
+                    problems: deployment_configuration_problems(&service.deployment_configuration),
+                });
+            }
             // The previous revision is PRIMARY again, but in another
             // deployment than when the point was journalled: our
             // UpdateService landed and was replaced (ECS's circuit breaker
@@ -239,9 +246,7 @@ impl Rollout {
             // from when that deployment started names our failed
             // deployment: watch it to the verdict (ECS rolled it back).
             // Otherwise someone else deployed.
-            let redeployed = previous_deployment_id.is_some_and(|before| {
-                primary.task_definition_arn == previous.arn && primary.id != before
-            });
+            let redeployed = previous_deployment_id.is_some_and(|before| primary.id != before);
             if redeployed {
                 let problems = deployment_configuration_problems(&service.deployment_configuration);
                 if let Some(failed) = failed_deployment_before(&service, primary) {
@@ -256,13 +261,6 @@ impl Rollout {
                     by_deployment_id: primary.id.clone(),
                     task_definition_arn: primary.task_definition_arn.clone(),
                     problems,
-                });
-            }
-            if primary.task_definition_arn != previous.arn {
-                return Ok(Registered::Superseded {
-                    by_deployment_id: primary.id.clone(),
-                    task_definition_arn: primary.task_definition_arn.clone(),
-                    problems: deployment_configuration_problems(&service.deployment_configuration),
                 });
             }
             if service.in_progress_deployments().is_empty() {
@@ -309,5 +307,6 @@ fn failed_deployment_before(service: &ServiceDescription, rollback: &Deployment)
             let rest = e.message.split("(deployment ").nth(1)?;
             Some(rest.split(')').next()?.trim().to_string())
         })
-        .find(|id| !id.is_empty() && service.deployments.iter().all(|d| &d.id != id))
+        .filter(|id| !id.is_empty())
+        .find(|id| service.deployments.iter().all(|d| &d.id != id))
 }
