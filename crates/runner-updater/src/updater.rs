@@ -423,6 +423,16 @@ impl Updater {
         Ok(rollout)
     }
 
+    /// The ECS backend with `target`'s retry policy, for the reads the
+    /// updater makes outside a rollout.
+    fn retrying_ecs(&self, target: &Target) -> ecs_rollout::RetryingEcs<Arc<dyn EcsApi>> {
+        ecs_rollout::RetryingEcs::new(
+            self.ecs.clone(),
+            self.clock.clone(),
+            self.config.rollout_config(target).retry,
+        )
+    }
+
     /// What the first target (the runner) runs now, read from ECS: one
     /// `DescribeServices`, plus one `DescribeTaskDefinition` when the
     /// PRIMARY runs a task definition this updater has not read before
@@ -430,11 +440,7 @@ impl Updater {
     pub async fn running(&self) -> Result<RunningRunner> {
         let target = &self.config.targets[0];
         let config = self.config.rollout_config(target);
-        let ecs = ecs_rollout::RetryingEcs::new(
-            self.ecs.clone(),
-            self.clock.clone(),
-            config.retry.clone(),
-        );
+        let ecs = self.retrying_ecs(target);
         let service = ecs
             .describe_service(&target.cluster, &target.service)
             .await?;
@@ -885,7 +891,7 @@ impl Updater {
                     Ok(replaced) => {
                         let reason = format!(
                             "{}; not deploying target {} (someone else's deployment is respected)",
-                            replaced.join("; "),
+                            messages(&replaced),
                             target.name
                         );
                         report
@@ -1009,7 +1015,7 @@ impl Updater {
             Ok(replaced) => {
                 return Deployed::Superseded(format!(
                     "{}; replaced after this update deployed it",
-                    replaced.join("; ")
+                    messages(&replaced)
                 ));
             }
             Err(e) => return Deployed::Interrupted(e.to_string()),
@@ -1034,10 +1040,7 @@ impl Updater {
                 continue;
             }
             let name = &self.config.targets[j].name;
-            if replaced
-                .iter()
-                .any(|r| r.starts_with(&format!("target {name}:")))
-            {
+            if replaced.iter().any(|(k, _)| *k == j) {
                 // Someone else deployed it after us: rolling it back to our
                 // previous task definition would undo their deployment.
                 tracing::warn!(runner = %self.config.runner, target = %name,
@@ -1051,9 +1054,13 @@ impl Updater {
 
     /// The targets before `upto` that this update deployed whose PRIMARY
     /// deployment is now someone else's ([`replaced_by`]), each as
-    /// "target NAME: ...". (A target this update reverted is replaced by
-    /// our own rollback; the callers skip reverted targets.)
-    async fn replaced_targets(&self, entry: &JournalEntry, upto: usize) -> Result<Vec<String>> {
+    /// (index, "target NAME: ..."). (A target this update reverted is
+    /// replaced by our own rollback; the callers skip reverted targets.)
+    async fn replaced_targets(
+        &self,
+        entry: &JournalEntry,
+        upto: usize,
+    ) -> Result<Vec<(usize, String)>> {
         let mut replaced = Vec::new();
         for (j, p) in entry.targets.iter().enumerate().take(upto) {
             if p.outcome.as_deref() != Some("succeeded") {
@@ -1063,20 +1070,20 @@ impl Updater {
                 continue;
             };
             let target = &self.config.targets[j];
-            let ecs = ecs_rollout::RetryingEcs::new(
-                self.ecs.clone(),
-                self.clock.clone(),
-                self.config.rollout_config(target).retry,
-            );
-            let service = ecs
+            let service = self
+                .retrying_ecs(target)
                 .describe_service(&target.cluster, &target.service)
                 .await?;
             if let Some(primary) =
                 replaced_by(&service, ours, p.deployment_id.as_deref(), entry.started_at)
             {
-                replaced.push(format!(
-                    "target {}: service {} now runs {} (deployment {}), not this update's {ours}",
-                    target.name, target.service, primary.task_definition_arn, primary.id
+                replaced.push((
+                    j,
+                    format!(
+                        "target {}: service {} now runs {} (deployment {}), not this update's \
+                         {ours}",
+                        target.name, target.service, primary.task_definition_arn, primary.id
+                    ),
                 ));
             }
         }
@@ -1396,6 +1403,15 @@ fn replaced_by<'s>(
         our_deployment.is_some_and(|id| service.deployments.iter().any(|d| d.id == id));
     let newer = primary.created_at.is_some_and(|at| at > started_at);
     (ours_listed || newer).then_some(primary)
+}
+
+/// The replaced targets' messages, joined.
+fn messages(replaced: &[(usize, String)]) -> String {
+    replaced
+        .iter()
+        .map(|(_, m)| m.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn until(at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
