@@ -134,3 +134,41 @@ async fn an_operator_rollback_of_the_runner_while_the_proxy_is_watched_is_not_a_
 
 /// After the runner's verdict (its bake), before the proxy's.
 const OPERATOR_AT_SECS: u64 = 130;
+
+#[tokio::test]
+async fn a_later_failure_does_not_roll_back_a_target_an_operator_replaced() {
+    // Timeline: the runner's deployment succeeds; while the proxy's
+    // (crash-looping) deployment is watched, an operator deploys a hotfix
+    // to the runner. The proxy fails and is rolled back; the runner is not
+    // rolled back to our previous revision over the operator's hotfix.
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    fx.script(&proxy_image("20250102.1", "02"), ImageBehaviour::CrashLoop);
+    let hotfix = fx
+        .sim
+        .register_task_definition(&spec(
+            "runner",
+            "runner",
+            &runner_image("20250101.2", "0f"),
+            "20250101.2",
+        ))
+        .await
+        .unwrap();
+    fx.sim.schedule_operator_update(
+        Duration::from_secs(OPERATOR_AT_SECS),
+        UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: hotfix.arn.clone(),
+            ..Default::default()
+        },
+    );
+    let report = fx.updater("host-a").run_once().await.unwrap();
+    assert!(report.quarantined, "{}", report.summary());
+    assert_eq!(
+        fx.primary_image("runner").await,
+        runner_image("20250101.2", "0f"),
+        "the operator's hotfix stays: {}",
+        report.summary()
+    );
+}
