@@ -15,7 +15,9 @@ use std::{
 
 use async_trait::async_trait;
 use common::*;
-use runner_updater::{CycleOutcome, Fence, Journal, JournalEntry, JournalStep, MemoryJournal};
+use runner_updater::{
+    CycleOutcome, Fence, Journal, JournalEntry, JournalStep, MemoryJournal, QuarantineStore,
+};
 use tokio::sync::oneshot;
 use update_lock::{Lease, LeaseGuard, UpdateLock};
 
@@ -30,6 +32,12 @@ enum Hook {
     },
     /// After the write landed: signal, then never return (the task died).
     DieAfter {
+        step: &'static str,
+        signal: Option<oneshot::Sender<()>>,
+    },
+    /// Instead of the write: signal, then never return (the task died just
+    /// before it journalled `step`).
+    DieBefore {
         step: &'static str,
         signal: Option<oneshot::Sender<()>>,
     },
@@ -70,7 +78,11 @@ impl Journal for HookedJournal {
         let fire = {
             let mut hook = self.hook.lock().unwrap();
             let due = match hook.as_ref() {
-                Some(Hook::TakeOverBefore { step, .. } | Hook::DieAfter { step, .. }) => {
+                Some(
+                    Hook::TakeOverBefore { step, .. }
+                    | Hook::DieAfter { step, .. }
+                    | Hook::DieBefore { step, .. },
+                ) => {
                     // "registered" is the first target's; "registered:1" the second's.
                     let indexed = match &entry.step {
                         JournalStep::Registered { target, .. } => format!("registered:{target}"),
@@ -106,6 +118,13 @@ impl Journal for HookedJournal {
             }
             Some(Hook::DieAfter { mut signal, .. }) => {
                 self.inner.write(entry, fence).await?;
+                if let Some(s) = signal.take() {
+                    let _ = s.send(());
+                }
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+            Some(Hook::DieBefore { mut signal, .. }) => {
                 if let Some(s) = signal.take() {
                     let _ = s.send(());
                 }
@@ -417,4 +436,178 @@ async fn two_updaters_started_at_once_make_one_deployment() {
     );
     assert_eq!(fx.calls("RegisterTaskDefinition"), 2);
     assert_eq!(fx.calls("UpdateService"), 2);
+}
+
+const CRASH_LOOP: ecs_rollout::ImageBehaviour = ecs_rollout::ImageBehaviour::CrashLoop;
+const NEVER_HEALTHY: ecs_rollout::ImageBehaviour = ecs_rollout::ImageBehaviour::NeverHealthy;
+
+/// Timeline for the resume tests below: the runner's deployment succeeds,
+/// the proxy's fails (`behaviour`: it crash-loops and ECS's breaker rolls it
+/// back, or it never turns healthy and the updater rolls it back), and the updater's task dies
+/// right after journalling `step` of that failure. The next task's updater
+/// must finish the failure: both targets back on the previous release, the
+/// release quarantined, the outcome `RolledBack` (not `RollbackFailed`: every
+/// rollback succeeded) and no second deployment of the bad release.
+async fn a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback(
+    step: &'static str,
+    before: bool,
+    behaviour: ecs_rollout::ImageBehaviour,
+) {
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    fx.script(&proxy_image("20250102.1", "02"), behaviour);
+    if before {
+        let (tx, rx) = oneshot::channel();
+        let hook = Hook::DieBefore {
+            step,
+            signal: Some(tx),
+        };
+        let journal = HookedJournal::new(fx.journal.clone(), hook);
+        kill_after(
+            &fx.updater_with("host-a", journal, Fixture::config("host-a")),
+            rx,
+        )
+        .await;
+    } else {
+        die_after(&fx, "host-a", step).await;
+        let died = fx.journal_entry().await;
+        assert_eq!(died.step.name(), step);
+        if let JournalStep::RollingBack { target, .. } = died.step {
+            // The first rollback journalled: the proxy's own when the
+            // updater rolls it back, else the runner's (ECS rolled the
+            // proxy back).
+            let never_healthy = matches!(behaviour, NEVER_HEALTHY);
+            assert_eq!(target, usize::from(never_healthy), "{:?}", died.step);
+        }
+    }
+    let forward = fx.calls("UpdateService");
+    let report = fx.resumer("host-b").run_once().await.unwrap();
+    assert!(report.resumed);
+    assert!(
+        matches!(report.outcome, CycleOutcome::RolledBack { .. }),
+        "after a crash at '{step}': {}",
+        report.summary()
+    );
+    assert!(report.quarantined, "{}", report.summary());
+    assert_eq!(
+        fx.primary_image("runner").await,
+        runner_image("20250101.1", "01"),
+        "the runner is rolled back with the proxy (no mixed release): {}",
+        report.summary()
+    );
+    assert_eq!(
+        fx.primary_image("proxy").await,
+        proxy_image("20250101.1", "01")
+    );
+    if before {
+        // Every rollback had finished before the crash: the resume rolls
+        // nothing back again (not even a no-op rollback step).
+        assert!(
+            !report.journalled.iter().any(|s| s == "rolling_back"),
+            "{:?}",
+            report.journalled
+        );
+    }
+    // The same deployments as the same failure without a crash: nothing
+    // deployed twice, no target rolled back twice.
+    let uncrashed = Fixture::new();
+    uncrashed.publish(release("20250102.1", "02", "7"));
+    uncrashed.script(&proxy_image("20250102.1", "02"), behaviour);
+    let clean = uncrashed.updater("host-a").run_once().await.unwrap();
+    assert!(matches!(clean.outcome, CycleOutcome::RolledBack { .. }));
+    assert_eq!(
+        fx.calls("UpdateService"),
+        uncrashed.calls("UpdateService"),
+        "after a crash at '{step}' ({forward} before the resume): {}",
+        report.summary()
+    );
+    // The failure is counted once, although the quarantine may have been
+    // recorded before the crash and again by the resume.
+    let (record, _) = fx.quarantine.load(RUNNER_KEY).await.unwrap();
+    let entries: Vec<_> = record
+        .quarantine
+        .iter()
+        .filter(|q| q.version.to_string() == "20250102.1")
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        entries[0].attempts, 1,
+        "one failure, one attempt: {entries:?}"
+    );
+    assert!(fx.journal_entry().await.is_finished());
+}
+
+#[tokio::test]
+async fn a_crash_while_rolling_back_after_the_proxy_failed_resumes_the_rollback_of_both_targets() {
+    a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback("rolling_back", false, CRASH_LOOP)
+        .await;
+}
+
+#[tokio::test]
+async fn a_crash_after_quarantining_the_proxy_release_still_rolls_the_runner_back() {
+    a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback("quarantined", false, CRASH_LOOP)
+        .await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_quarantine_was_recorded_but_before_the_journal_closed_counts_the_failure_once()
+ {
+    // The quarantine store is written at the end of the cycle, before the
+    // journal's `done`: the resume concludes again and must not count the
+    // same failure twice (which would double its backoff).
+    a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback("done", true, CRASH_LOOP).await;
+}
+
+#[tokio::test]
+async fn a_crash_while_the_updater_rolls_back_a_proxy_that_never_turned_healthy_finishes_both_rollbacks()
+ {
+    // The proxy's new tasks never report healthy: ECS's breaker never
+    // trips, so the updater itself rolls the proxy back at its deadline,
+    // and dies right after journalling that rollback. The resume finishes
+    // the proxy's rollback and rolls the runner back too.
+    a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback(
+        "rolling_back",
+        false,
+        NEVER_HEALTHY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_crash_after_quarantining_a_proxy_that_never_turned_healthy_still_rolls_back_both_targets()
+ {
+    a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback(
+        "quarantined",
+        false,
+        NEVER_HEALTHY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_crash_while_rolling_back_the_proxy_then_a_failed_runner_rollback_is_rollback_failed() {
+    // As above (the updater rolls back a proxy that never turned healthy and
+    // dies right after journalling it), but the runner's previous image can
+    // no longer be pulled: the resumed proxy rollback succeeds, the runner's
+    // fails. One target is left on the new release: `RollbackFailed`.
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    fx.script(&proxy_image("20250102.1", "02"), NEVER_HEALTHY);
+    fx.script(
+        &runner_image("20250101.1", "01"),
+        ecs_rollout::ImageBehaviour::PullError,
+    );
+    die_after(&fx, "host-a", "rolling_back").await;
+    let report = fx.resumer("host-b").run_once().await.unwrap();
+    assert!(report.resumed);
+    assert!(
+        matches!(report.outcome, CycleOutcome::RollbackFailed { .. }),
+        "{}",
+        report.summary()
+    );
+    assert!(report.quarantined, "{}", report.summary());
+    assert_eq!(
+        fx.primary_image("proxy").await,
+        proxy_image("20250101.1", "01")
+    );
 }

@@ -172,3 +172,22 @@ async fn a_later_failure_does_not_roll_back_a_target_an_operator_replaced() {
         report.summary()
     );
 }
+
+#[tokio::test]
+async fn a_failed_rollback_of_an_earlier_target_is_rollback_failed() {
+    // Timeline: the runner's deployment succeeds; the proxy's crash-loops
+    // and is rolled back; the runner's rollback to its previous revision
+    // cannot pull that image. One target is left on the new release: a
+    // person must look, so the cycle is `RollbackFailed`, never `RolledBack`.
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    fx.script(&proxy_image("20250102.1", "02"), ImageBehaviour::CrashLoop);
+    fx.script(&runner_image("20250101.1", "01"), ImageBehaviour::PullError);
+    let report = fx.updater("host-a").run_once().await.unwrap();
+    assert!(
+        matches!(report.outcome, CycleOutcome::RollbackFailed { .. }),
+        "{}",
+        report.summary()
+    );
+    assert!(report.quarantined, "{}", report.summary());
+}
