@@ -282,3 +282,73 @@ impl QuarantineStore for FileQuarantine {
         .map_err(|e| Error::store("quarantine", "file", ErrorClass::Transient, e))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(version: &str) -> QuarantineEntry {
+        QuarantineEntry {
+            version: version.parse().unwrap(),
+            image_digest: None,
+            reason: "crash loop".into(),
+            attempts: 1,
+            retry_after: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn clearing_a_quarantine_removes_only_that_version_and_says_whether_it_was_there() {
+        let mut record = RunnerRecord::default();
+        record.quarantine(entry("20250102.1"));
+        record.quarantine(entry("20250103.1"));
+        assert!(!record.clear_quarantine(&"20250104.1".parse().unwrap()));
+        assert_eq!(record.quarantine.len(), 2);
+        assert!(record.clear_quarantine(&"20250102.1".parse().unwrap()));
+        let left: Vec<String> = record
+            .quarantine
+            .iter()
+            .map(|e| e.version.to_string())
+            .collect();
+        assert_eq!(left, ["20250103.1"]);
+        assert!(!record.clear_quarantine(&"20250102.1".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn the_memory_store_refuses_a_write_from_a_stale_revision() {
+        // Two updaters read the same record; the second write would lose
+        // the first's quarantine entry, so it must be refused.
+        let store = MemoryQuarantine::default();
+        let (_, first) = store.load("runners/a").await.unwrap();
+        let mut record = RunnerRecord::default();
+        record.quarantine(entry("20250102.1"));
+        assert!(store.store("runners/a", &record, first).await.unwrap());
+        assert!(
+            !store
+                .store("runners/a", &RunnerRecord::default(), first)
+                .await
+                .unwrap()
+        );
+        let (stored, now) = store.load("runners/a").await.unwrap();
+        assert_eq!(stored, record);
+        assert_ne!(now, first);
+        assert!(store.store("runners/a", &stored, now).await.unwrap());
+        let (_, after) = store.load("runners/a").await.unwrap();
+        assert!(
+            after != now && after != first,
+            "every write moves the revision"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_record_file_is_an_empty_record_but_an_unreadable_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileQuarantine::open(dir.path()).unwrap();
+        let (record, revision) = store.load("runners/a").await.unwrap();
+        assert_eq!(record, RunnerRecord::default());
+        assert_eq!(revision, Revision(0));
+        // A directory where the record should be: not "no record".
+        std::fs::create_dir(store.path("runners/b")).unwrap();
+        assert!(store.load("runners/b").await.is_err());
+    }
+}

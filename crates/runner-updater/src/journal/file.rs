@@ -105,3 +105,21 @@ impl Journal for FileJournal {
         .map_err(|e| Error::store("journal", "file", ErrorClass::Transient, e))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_journal_is_none_but_an_unreadable_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            read(&dir.path().join("absent.journal.json"))
+                .unwrap()
+                .is_none()
+        );
+        // A directory where the journal should be: not "no journal" (which
+        // would start a new update over an unfinished one).
+        assert!(read(dir.path()).is_err());
+    }
+}

@@ -254,3 +254,19 @@ pub(crate) fn file_name(key: &str, suffix: &str) -> String {
     out.push_str(suffix);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn a_key_becomes_one_file_name_with_only_safe_bytes_kept() {
+        // `/` and `.` would reach other directories or files.
+        assert_eq!(
+            file_name("runners/a-b_C9", ".journal.json"),
+            "runners%2Fa-b_C9.journal.json"
+        );
+        assert_eq!(file_name("../x y", ".lock"), "%2E%2E%2Fx%20y.lock");
+        assert_ne!(file_name("a-b", ""), file_name("a_b", ""));
+    }
+}
