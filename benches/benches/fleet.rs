@@ -24,19 +24,32 @@ fn bench_mode() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
-fn scenarios() -> Vec<(usize, usize)> {
-    if bench_mode() {
-        vec![
-            (10, 10),
-            (100, 10),
-            (100, 100),
-            (1000, 10),
-            (1000, 100),
-            (1000, 1000),
-        ]
-    } else {
-        vec![(10, 10)]
+/// Every (N, C) through one shared, pacing client; the largest also with
+/// every rollout on its own (the set-up before `SharedEcs`) and with a
+/// batch window.
+fn scenarios() -> Vec<FleetConfig> {
+    if !bench_mode() {
+        return vec![
+            FleetConfig::new(10, 10),
+            FleetConfig::new(10, 10).unshared(),
+        ];
     }
+    let mut all: Vec<FleetConfig> = [
+        (10, 10),
+        (100, 10),
+        (100, 100),
+        (1000, 10),
+        (1000, 100),
+        (1000, 1000),
+    ]
+    .into_iter()
+    .map(|(n, c)| FleetConfig::new(n, c))
+    .collect();
+    for (n, c) in [(100, 100), (1000, 100), (1000, 1000)] {
+        all.push(FleetConfig::new(n, c).unshared());
+        all.push(FleetConfig::new(n, c).batch_window(Duration::from_secs(1)));
+    }
+    all
 }
 
 fn summary_path() -> PathBuf {
@@ -48,7 +61,7 @@ fn summary_path() -> PathBuf {
 
 fn row(report: &FleetReport, deployment: Duration) -> serde_json::Value {
     let limits = ecs_rollout::simulated::RateLimits::ecs_documented();
-    let (bound, limited_by) = lower_bound(report.services, &limits, deployment);
+    let (bound, limited_by) = lower_bound(report.services, report.concurrency, &limits, deployment);
     let ratio = report.makespan.as_secs_f64() / bound.as_secs_f64();
     let per_service: serde_json::Map<String, serde_json::Value> = report
         .calls
@@ -62,11 +75,12 @@ fn row(report: &FleetReport, deployment: Duration) -> serde_json::Value {
         .map(|(op, n)| (op.to_string(), (*n as f64 / report.services as f64).into()))
         .collect();
     println!(
-        "fleet/N={}/C={}: makespan {:.0} s, lower bound {:.0} s ({}), ratio {:.2}, \
+        "fleet/N={}/C={}/{}: makespan {:.0} s, lower bound {:.0} s (set by {}), ratio {:.2}, \
          throttling surfaced {}, not succeeded {}, outcomes {:?}, \
-         {:.1} calls/service ({}), {:.1} throttled requests/service",
+         {:.1} calls/service ({}), {:.1} throttled requests/service, shared client {:?}",
         report.services,
         report.concurrency,
+        report.client,
         report.makespan.as_secs_f64(),
         bound.as_secs_f64(),
         limited_by,
@@ -82,10 +96,17 @@ fn row(report: &FleetReport, deployment: Duration) -> serde_json::Value {
             .collect::<Vec<_>>()
             .join(", "),
         report.throttled_per_service(),
+        report.shared,
     );
     serde_json::json!({
         "services": report.services,
         "concurrency": report.concurrency,
+        "client": report.client,
+        "shared_waited": report.shared.as_ref().map(|s| s.waited),
+        "shared_total_wait_s": report.shared.as_ref().map(|s| s.total_wait.as_secs_f64()),
+        "shared_refused": report.shared.as_ref().map(|s| s.refused),
+        "shared_batches": report.shared.as_ref().map(|s| s.batches),
+        "shared_batched_services": report.shared.as_ref().map(|s| s.batched_services),
         "makespan_s": report.makespan.as_secs_f64(),
         "lower_bound_s": bound.as_secs_f64(),
         "lower_bound_set_by": limited_by.to_string(),
@@ -112,12 +133,17 @@ fn fleet(c: &mut Criterion) {
         single.total_calls_per_service()
     );
     let mut rows = Vec::new();
-    for (n, concurrency) in scenarios() {
+    for config in scenarios() {
         let wall = std::time::Instant::now();
-        let report = run_fleet(&FleetConfig::new(n, concurrency));
+        let report = run_fleet(&config);
         let wall = wall.elapsed();
         let mut row = row(&report, deployment);
-        println!("fleet/N={n}/C={concurrency}: one simulation took {wall:.2?} of wall time");
+        println!(
+            "fleet/N={}/C={}/{}: one simulation took {wall:.2?} of wall time",
+            config.services,
+            config.concurrency,
+            config.client()
+        );
         row["wall_time_s"] = wall.as_secs_f64().into();
         rows.push(row);
     }
@@ -136,10 +162,14 @@ fn fleet(c: &mut Criterion) {
     // (measured): it runs once, above, and criterion times only N <= 100.
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
-    for (n, concurrency) in scenarios().into_iter().filter(|&(n, _)| n <= 100) {
-        group.bench_function(format!("N={n}/C={concurrency}"), |b| {
-            b.iter(|| run_fleet(&FleetConfig::new(n, concurrency)))
-        });
+    for config in scenarios().into_iter().filter(|c| c.services <= 100) {
+        let name = format!(
+            "N={}/C={}/{}",
+            config.services,
+            config.concurrency,
+            config.client()
+        );
+        group.bench_function(name, |b| b.iter(|| run_fleet(&config)));
     }
     group.finish();
 }

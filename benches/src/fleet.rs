@@ -8,59 +8,21 @@
 //! set ([`lower_bound`]), the rollouts that ended in an error or a
 //! non-success caused by throttling, and the ECS calls per service.
 
-use std::{
-    collections::BTreeMap,
-    future::Future,
-    pin::pin,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    task::{Context, Poll, Wake, Waker},
-    time::Duration,
-};
+use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
 
 use ecs_rollout::{
     ContainerDefinition, DeploymentConfiguration, EcsApi, ErrorClass, HealthCheck, Rollout,
-    RolloutConfig, RolloutOutcome, RolloutRequest, RolloutTarget, ServiceSetup, SimTimings,
-    SimulatedEcs, TaskDefinitionSpec,
+    RolloutConfig, RolloutOutcome, RolloutRequest, RolloutTarget, ServiceSetup, SharedEcs,
+    SharedEcsConfig, SharedEcsStats, SimTimings, SimulatedEcs, TaskDefinitionSpec,
     simulated::{ApiCategory, RateLimitStats, RateLimits},
 };
 use futures::StreamExt;
 use update_clock::{Clock, ManualClock};
 
-/// Drives `future` to completion on `clock` as a discrete-event simulation:
-/// polls while something is runnable, and when every task is parked on a
-/// sleep, advances the clock to the earliest deadline. Concurrent sleeps
-/// overlap (unlike an auto-advancing clock, where each sleep adds its own
-/// duration). Needs no async runtime; the future must wait on nothing but
-/// `clock` (panics on a deadlock: nothing runnable and nobody asleep).
+/// Drives `future` to completion on `clock` as a discrete-event simulation
+/// ([`ManualClock::run`]).
 pub fn run_simulated<F: Future>(clock: &ManualClock, future: F) -> F::Output {
-    struct Flag(AtomicBool);
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-    let flag = Arc::new(Flag(AtomicBool::new(true)));
-    let waker = Waker::from(flag.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        if flag.0.swap(false, Ordering::SeqCst) {
-            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                return output;
-            }
-            continue;
-        }
-        let deadline = clock
-            .next_deadline()
-            .expect("deadlock: nothing runnable and no sleeper on the clock");
-        clock.advance(deadline.saturating_sub(clock.monotonic()));
-    }
+    clock.run(future)
 }
 
 /// One fleet run.
@@ -76,6 +38,10 @@ pub struct FleetConfig {
     pub rate_limits: RateLimits,
     /// Seed of the simulator; rollout `i` jitters its retries with `seed + i`.
     pub seed: u64,
+    /// Every rollout goes through one [`SharedEcs`] with this configuration
+    /// (client-side pacing by ECS's buckets, batched `DescribeServices`);
+    /// `None`: each rollout calls the simulator directly and only retries.
+    pub shared: Option<SharedEcsConfig>,
 }
 
 impl FleetConfig {
@@ -88,6 +54,31 @@ impl FleetConfig {
             desired_count: 2,
             rate_limits: RateLimits::ecs_documented(),
             seed: 13,
+            shared: Some(SharedEcsConfig::default()),
+        }
+    }
+
+    /// The same without a [`SharedEcs`]: every rollout on its own.
+    pub fn unshared(mut self) -> Self {
+        self.shared = None;
+        self
+    }
+
+    /// The same with a [`SharedEcs`] whose `DescribeServices` wait up to
+    /// `window` for company.
+    pub fn batch_window(mut self, window: Duration) -> Self {
+        let mut shared = self.shared.unwrap_or_default();
+        shared.batch_window = window;
+        self.shared = Some(shared);
+        self
+    }
+
+    /// A short name of the client set-up, for reports.
+    pub fn client(&self) -> String {
+        match &self.shared {
+            None => "unshared".into(),
+            Some(shared) if shared.batch_window.is_zero() => "shared".into(),
+            Some(shared) => format!("shared+{}ms", shared.batch_window.as_millis()),
         }
     }
 }
@@ -99,6 +90,10 @@ pub struct FleetReport {
     pub services: usize,
     /// Rollouts in flight at once (C).
     pub concurrency: usize,
+    /// [`FleetConfig::client`].
+    pub client: String,
+    /// What the [`SharedEcs`] did, if there was one.
+    pub shared: Option<SharedEcsStats>,
     /// Simulated time from the start to the last verdict.
     pub makespan: Duration,
     /// Outcomes by kind (`succeeded`, …) and errors (`error:<class>`).
@@ -202,8 +197,14 @@ pub fn run_fleet(config: &FleetConfig) -> FleetReport {
         image: image(NEW_VERSION).parse().expect("image"),
         version: NEW_VERSION.parse().expect("version"),
     };
-    let ecs: Arc<dyn EcsApi> = sim.clone();
     let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let shared = config.shared.clone().map(|shared_config| {
+        Arc::new(SharedEcs::new(sim.clone(), dyn_clock.clone(), shared_config).expect("config"))
+    });
+    let ecs: Arc<dyn EcsApi> = match &shared {
+        Some(shared) => shared.clone(),
+        None => sim.clone(),
+    };
     let rollouts: Vec<Rollout> = (0..config.services)
         .map(|i| {
             let mut rollout_config = RolloutConfig::default();
@@ -262,6 +263,8 @@ pub fn run_fleet(config: &FleetConfig) -> FleetReport {
     FleetReport {
         services: config.services,
         concurrency: config.concurrency,
+        client: config.client(),
+        shared: shared.map(|s| s.stats()),
         makespan: end - start,
         outcomes,
         throttling_surfaced,
@@ -282,13 +285,21 @@ pub const PRE_DEPLOY_REQUESTS: [(ApiCategory, u32); 4] = [
     (ApiCategory::ServiceModify, 1),
 ];
 
-/// The lower bound of a fleet's makespan: the last service cannot start
-/// deploying before every bucket has let through the requests all `n`
-/// services make before their deployments (a bucket of burst `b` refilled
-/// at `r` per second lets `k > b` requests through in no less than
-/// `(k − b) / r` seconds), and it then takes `deployment` (one service's
-/// makespan on its own) to its verdict.
-pub fn lower_bound(n: usize, limits: &RateLimits, deployment: Duration) -> (Duration, ApiCategory) {
+/// The lower bound of a fleet's makespan, and what sets it: the larger of
+/// - the buckets: the last service cannot start deploying before every
+///   bucket has let through the requests all `n` services make before their
+///   deployments (a bucket of burst `b` refilled at `r` per second lets
+///   `k > b` requests through in no less than `(k − b) / r` seconds), and it
+///   then takes `deployment` (one service's makespan on its own) to its
+///   verdict;
+/// - the concurrency: with at most `concurrency` rollouts in flight, each
+///   taking `deployment`, the `n` services need `⌈n / concurrency⌉` rounds.
+pub fn lower_bound(
+    n: usize,
+    concurrency: usize,
+    limits: &RateLimits,
+    deployment: Duration,
+) -> (Duration, Bound) {
     let mut worst = (0.0f64, ApiCategory::TaskDefinitionModify);
     for (category, per_service) in PRE_DEPLOY_REQUESTS {
         let Some(limit) = limits.get(category) else {
@@ -301,7 +312,32 @@ pub fn lower_bound(n: usize, limits: &RateLimits, deployment: Duration) -> (Dura
             worst = (secs, category);
         }
     }
-    (deployment + Duration::from_secs_f64(worst.0), worst.1)
+    let buckets = deployment + Duration::from_secs_f64(worst.0);
+    let rounds = n.div_ceil(concurrency.max(1)) as u32;
+    let concurrency_bound = deployment * rounds;
+    if concurrency_bound > buckets {
+        (concurrency_bound, Bound::Concurrency)
+    } else {
+        (buckets, Bound::Bucket(worst.1))
+    }
+}
+
+/// What sets a [`lower_bound`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The requests every service makes before deploying, through this bucket.
+    Bucket(ApiCategory),
+    /// Rounds of `concurrency` deployments.
+    Concurrency,
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bucket(category) => write!(f, "{category} bucket"),
+            Self::Concurrency => f.write_str("concurrency"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -325,14 +361,21 @@ mod tests {
         let d = Duration::from_secs(100);
         // 1,000 registrations: 20 in the burst, then one per second.
         assert_eq!(
-            lower_bound(1000, &limits, d),
+            lower_bound(1000, 100, &limits, d),
             (
                 d + Duration::from_secs(980),
-                ApiCategory::TaskDefinitionModify
+                Bound::Bucket(ApiCategory::TaskDefinitionModify)
             )
         );
         // Ten services fit in every burst.
-        assert_eq!(lower_bound(10, &limits, d).0, d);
+        assert_eq!(lower_bound(10, 10, &limits, d).0, d);
+        // Ten at a time: a hundred take ten rounds, more than the buckets.
+        assert_eq!(
+            lower_bound(100, 10, &limits, d),
+            (d * 10, Bound::Concurrency)
+        );
+        // 101 take eleven.
+        assert_eq!(lower_bound(101, 10, &limits, d).0, d * 11);
     }
 
     #[test]
@@ -341,5 +384,32 @@ mod tests {
         assert_eq!(report.outcomes.get("succeeded"), Some(&5), "{report:?}");
         assert_eq!(report.throttling_surfaced, 0);
         assert!(report.makespan > Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_fleet_past_the_registration_burst_waits_its_turn_instead_of_being_throttled() {
+        // 40 registrations: 20 in ECS's burst, the rest one per second.
+        let shared = run_fleet(&FleetConfig::new(40, 40));
+        assert_eq!(shared.outcomes.get("succeeded"), Some(&40), "{shared:?}");
+        assert_eq!(shared.wire.total_throttled(), 0, "{shared:?}");
+        let stats = shared.shared.as_ref().expect("shared client");
+        assert!(stats.waited >= 20, "{stats:?}");
+        let deployment = run_fleet(&FleetConfig::new(1, 1)).makespan;
+        let limits = RateLimits::ecs_documented();
+        let (bound, set_by) = lower_bound(40, 40, &limits, deployment);
+        assert_eq!(set_by, Bound::Bucket(ApiCategory::TaskDefinitionModify));
+        assert!(
+            shared.makespan >= bound,
+            "{:?} < {bound:?}",
+            shared.makespan
+        );
+        assert!(
+            shared.makespan.as_secs_f64() <= bound.as_secs_f64() * 1.15,
+            "{:?} vs {bound:?}",
+            shared.makespan
+        );
+        // On their own, the same rollouts are throttled (and absorb it).
+        let alone = run_fleet(&FleetConfig::new(40, 40).unshared());
+        assert!(alone.wire.total_throttled() > 0, "{alone:?}");
     }
 }

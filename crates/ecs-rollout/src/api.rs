@@ -474,6 +474,23 @@ pub trait EcsApi: Send + Sync + Debug + 'static {
     /// is still returned (check `status`); an unknown one is `NotFound`.
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceDescription>;
 
+    /// `DescribeServices` for several services of one cluster in one
+    /// request (ECS takes at most 10): one answer per name, in the order
+    /// asked (`NotFound` for an unknown one); `Err` when the request itself
+    /// failed. The default reads them one by one with
+    /// [`describe_service`](Self::describe_service).
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<Result<ServiceDescription>>> {
+        let mut answers = Vec::with_capacity(services.len());
+        for service in services {
+            answers.push(self.describe_service(cluster, service).await);
+        }
+        Ok(answers)
+    }
+
     /// `DescribeTaskDefinition` with `include TAGS`: the revision (by ARN
     /// or `family:revision`, or the latest ACTIVE one for a bare family).
     async fn describe_task_definition(
@@ -560,6 +577,13 @@ macro_rules! forward_ecs_api {
                 service: &str,
             ) -> Result<ServiceDescription> {
                 (**self).describe_service(cluster, service).await
+            }
+            async fn describe_services(
+                &self,
+                cluster: &str,
+                services: &[String],
+            ) -> Result<Vec<Result<ServiceDescription>>> {
+                (**self).describe_services(cluster, services).await
             }
             async fn describe_task_definition(
                 &self,

@@ -247,6 +247,42 @@ pub async fn missing_resources_are_not_found(ecs: &dyn EcsApi, cluster: &str) {
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
 
+/// `DescribeServices` of several services answers each one, in the order
+/// asked, an unknown one as [`Error::NotFound`], and the same description
+/// as reading it alone.
+pub async fn describe_services_answers_each_in_order(
+    ecs: &dyn EcsApi,
+    cluster: &str,
+    service: &str,
+) {
+    let missing = "ecs-rollout-conformance-missing".to_owned();
+    let asked = [missing.clone(), service.to_owned(), missing];
+    let answers = ecs
+        .describe_services(cluster, &asked)
+        .await
+        .expect("describe services");
+    assert_eq!(answers.len(), 3, "one answer per service asked");
+    for i in [0, 2] {
+        assert!(
+            matches!(&answers[i], Err(Error::NotFound { name, .. }) if name.ends_with(&asked[i])),
+            "{:?}",
+            answers[i]
+        );
+    }
+    let batched = answers[1].as_ref().expect("the known service");
+    let alone = ecs
+        .describe_service(cluster, service)
+        .await
+        .expect("describe service");
+    assert_eq!(batched.service_name, service);
+    assert_eq!(batched.service_arn, alone.service_arn);
+    assert_eq!(batched.task_definition_arn, alone.task_definition_arn);
+    assert_eq!(
+        batched.primary().map(|d| &d.id),
+        alone.primary().map(|d| &d.id)
+    );
+}
+
 /// The optional service-deployment history either works or says
 /// [`Error::Unsupported`].
 pub async fn service_deployments_are_optional(ecs: &dyn EcsApi, cluster: &str, service: &str) {

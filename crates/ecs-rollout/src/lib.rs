@@ -125,6 +125,7 @@ mod retention;
 mod retry;
 mod revision;
 mod rollout;
+mod shared;
 pub mod simulated;
 mod stopped_reason;
 pub mod task_definition;
@@ -156,6 +157,7 @@ pub use rollout::{
     ECS_ROLLBACK_WAIT_POLLS, RecordedDeployment, ResumePoint, Rollout, RolloutRequest,
     deployment_configuration_problems,
 };
+pub use shared::{DESCRIBE_SERVICES_BATCH, SharedEcs, SharedEcsConfig, SharedEcsStats};
 pub use simulated::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, SimulatedEcs};
 pub use stopped_reason::{StoppedReasonClass, classify_stopped_reason};
 pub use task_definition::{ContainerDefinition, HealthCheck, TaskDefinitionSpec};

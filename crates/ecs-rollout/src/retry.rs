@@ -250,6 +250,16 @@ impl<E: EcsApi> EcsApi for RetryingEcs<E> {
         })
         .await
     }
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<Result<ServiceDescription>>> {
+        self.call("DescribeServices", || {
+            self.inner.describe_services(cluster, services)
+        })
+        .await
+    }
     async fn describe_task_definition(
         &self,
         task_definition: &str,
@@ -431,5 +441,49 @@ mod tests {
         assert_eq!(err.class(), Some(ErrorClass::Permanent));
         assert_eq!(ecs.stats().attempts(), 1);
         assert_eq!(clock.monotonic(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_describe_services_is_retried_whole_and_answers_each_service() {
+        let clock = clock();
+        let sim = SimulatedEcs::new(clock.clone(), 1);
+        for name in ["a", "b"] {
+            sim.create_service(crate::ServiceSetup {
+                cluster: "c".into(),
+                service: name.into(),
+                task_definition: crate::TaskDefinitionSpec {
+                    family: name.into(),
+                    container_definitions: vec![crate::ContainerDefinition {
+                        name: "app".into(),
+                        image: "nginx:1".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                desired_count: 1,
+                deployment_configuration: crate::DeploymentConfiguration::safe_rolling(),
+            })
+            .unwrap();
+        }
+        sim.throttle_next(2);
+        let ecs = RetryingEcs::new(sim, clock, RetryPolicy::default());
+        let asked = ["b".to_owned(), "nobody".to_owned(), "a".to_owned()];
+        let answers = ecs.describe_services("c", &asked).await.unwrap();
+        assert_eq!(answers.len(), 3);
+        assert_eq!(answers[0].as_ref().unwrap().service_name, "b");
+        assert!(
+            matches!(answers[1], Err(Error::NotFound { .. })),
+            "{:?}",
+            answers[1]
+        );
+        assert_eq!(answers[2].as_ref().unwrap().service_name, "a");
+        let stats = ecs.stats();
+        assert_eq!((stats.attempts(), stats.throttled()), (3, 2));
+        assert_eq!(stats.by_operation()["DescribeServices"], 3);
+        // ECS takes at most ten services per request.
+        let eleven: Vec<String> = (0..11).map(|i| i.to_string()).collect();
+        let error = ecs.describe_services("c", &eleven).await.unwrap_err();
+        assert_eq!(error.class(), Some(ErrorClass::Permanent));
+        assert!(error.to_string().contains("at most 10"), "{error}");
     }
 }

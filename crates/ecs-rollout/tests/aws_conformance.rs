@@ -49,6 +49,7 @@ async fn service_behaviours() {
         &runner_task_definition("svc-family"),
     )
     .await;
+    conformance::describe_services_answers_each_in_order(&a.ecs, "runners", "runner").await;
     conformance::service_deployments_are_optional(&a.ecs, "runners", "runner").await;
 }
 

@@ -68,6 +68,7 @@ async fn service_behaviours() {
         &spec("svc-family"),
     )
     .await;
+    conformance::describe_services_answers_each_in_order(&ecs, "conformance", "svc").await;
     conformance::service_deployments_are_optional(&ecs, "conformance", "svc").await;
 }
 

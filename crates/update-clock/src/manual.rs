@@ -115,6 +115,60 @@ impl ManualClock {
     pub fn next_deadline(&self) -> Option<Duration> {
         self.state().sleepers.iter().map(|s| s.deadline).min()
     }
+
+    /// Drives `future` to completion as a discrete-event simulation on this
+    /// clock: polls while something is runnable, and when every task is
+    /// parked on a sleep, advances the clock to the earliest deadline.
+    /// Concurrent sleeps overlap (unlike [`auto_advancing`](Self::auto_advancing),
+    /// where each sleep adds its own duration), so many tasks sharing one
+    /// clock see the times they would see in real life. Needs no async
+    /// runtime; the future must wait on nothing but this clock and on
+    /// what its own tasks do (it panics on a deadlock: nothing runnable and
+    /// nobody asleep).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use update_clock::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new(ManualClock::EPOCH_2025);
+    /// let elapsed = clock.run(async {
+    ///     clock.sleep(Duration::from_secs(5)).await;
+    ///     clock.monotonic()
+    /// });
+    /// assert_eq!(elapsed, Duration::from_secs(5));
+    /// ```
+    pub fn run<F: std::future::Future>(&self, future: F) -> F::Output {
+        use std::{
+            pin::pin,
+            sync::atomic::{AtomicBool, Ordering},
+            task::{Context, Poll, Wake, Waker},
+        };
+        struct Flag(AtomicBool);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+            fn wake_by_ref(self: &Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let flag = Arc::new(Flag(AtomicBool::new(true)));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if flag.0.swap(false, Ordering::SeqCst) {
+                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    return output;
+                }
+                continue;
+            }
+            let deadline = self
+                .next_deadline()
+                .expect("deadlock: nothing runnable and no sleeper on the clock");
+            self.advance(deadline.saturating_sub(self.monotonic()));
+        }
+    }
 }
 
 #[async_trait]
@@ -172,6 +226,41 @@ async fn yield_once() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_overlaps_concurrent_sleeps_and_jumps_to_each_deadline() {
+        let clock = ManualClock::new(ManualClock::EPOCH_2025);
+        let (a, b, c) = clock.run(async {
+            let at = |secs| {
+                let clock = clock.clone();
+                async move {
+                    clock.sleep(Duration::from_secs(secs)).await;
+                    clock.monotonic()
+                }
+            };
+            tokio::join!(at(3), at(10), at(7))
+        });
+        assert_eq!(
+            (a, b, c),
+            (
+                Duration::from_secs(3),
+                Duration::from_secs(10),
+                Duration::from_secs(7)
+            )
+        );
+        assert_eq!(clock.monotonic(), Duration::from_secs(10));
+        assert_eq!(
+            clock.now(),
+            ManualClock::EPOCH_2025 + Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "deadlock")]
+    fn run_panics_when_nothing_can_make_progress() {
+        let clock = ManualClock::new(ManualClock::EPOCH_2025);
+        clock.run(std::future::pending::<()>());
+    }
 
     #[tokio::test]
     async fn manual_sleep_waits_for_advance() {

@@ -190,6 +190,57 @@ impl EcsApi for AwsEcs {
         })
     }
 
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<Result<ServiceDescription>>> {
+        let out = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.to_vec()))
+            .send()
+            .await
+            .map_err(|e| to_error("DescribeServices", cluster, e, None))?;
+        let found: Vec<ServiceDescription> = out
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .map(service_from_sdk)
+            .collect();
+        let failures = out.failures.unwrap_or_default();
+        // ECS answers in no promised order: match each name (or ARN) asked.
+        Ok(services
+            .iter()
+            .map(|asked| {
+                let resource = format!("{cluster}/{asked}");
+                let named = |name: &str, arn: &str| {
+                    name == asked || arn == asked || arn.ends_with(&format!("/{asked}"))
+                };
+                if let Some(service) = found
+                    .iter()
+                    .find(|s| named(&s.service_name, &s.service_arn))
+                {
+                    return Ok(service.clone());
+                }
+                let failure = failures
+                    .iter()
+                    .find(|f| named("", f.arn.as_deref().unwrap_or_default()));
+                match failure.and_then(|f| f.reason.as_deref()) {
+                    None | Some("MISSING") => Err(Error::NotFound {
+                        kind: ResourceKind::Service,
+                        name: resource,
+                    }),
+                    Some(reason) => Err(Error::UnexpectedResponse {
+                        resource,
+                        reason: format!("DescribeServices failed: {reason}"),
+                    }),
+                }
+            })
+            .collect())
+    }
+
     async fn describe_task_definition(
         &self,
         task_definition: &str,

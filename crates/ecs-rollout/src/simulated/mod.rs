@@ -35,7 +35,7 @@ pub use script::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings};
 use state::SimState;
 
 use crate::{
-    EcsApi, ErrorClass, ListTasksRequest, Page, PageToken, RegisteredTaskDefinition, Result,
+    EcsApi, Error, ErrorClass, ListTasksRequest, Page, PageToken, RegisteredTaskDefinition, Result,
     ServiceDescription, TaskDefinitionSpec, TaskDescription, UpdateServiceRequest,
     UpdateServiceResult, circuit_breaker_threshold,
 };
@@ -292,6 +292,34 @@ impl EcsApi for SimulatedEcs {
             Some(stale) => Ok(stale),
             None => state.describe_service(cluster, service),
         }
+    }
+
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<Result<ServiceDescription>>> {
+        if services.len() > 10 {
+            return Err(Error::api(
+                "DescribeServices",
+                cluster,
+                ErrorClass::Permanent,
+                format!(
+                    "InvalidParameterException: at most 10 services per request, {} given",
+                    services.len()
+                ),
+            ));
+        }
+        // One request: one call counted, one token, one fault draw.
+        self.enter("DescribeServices", cluster).await?;
+        let state = self.state();
+        Ok(services
+            .iter()
+            .map(|service| match state.stale_service(cluster, service) {
+                Some(stale) => Ok(stale),
+                None => state.describe_service(cluster, service),
+            })
+            .collect())
     }
 
     async fn describe_task_definition(

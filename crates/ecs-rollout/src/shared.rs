@@ -1,0 +1,804 @@
+//! One ECS backend shared by many rollouts in one process: [`SharedEcs`]
+//! paces every request with client-side token buckets that mirror ECS's
+//! per-account buckets, so a fleet waits for its turn instead of being
+//! throttled, and merges the `DescribeServices` reads that wait together
+//! into one request of up to [`DESCRIBE_SERVICES_BATCH`] services.
+//!
+//! Why: ECS throttles per account and Region
+//! ([`RateLimits::ecs_documented`]). A thousand rollouts that each retry
+//! their own throttled calls with backoff waste the bucket's refills in
+//! their backoff gaps and, past the retry budget, surface the throttling to
+//! the caller ([`Error::RetriesExhausted`]). Pacing books each request a
+//! slot in a bucket modelled on ECS's (a reservation, first come first
+//! served, like GCRA), so the refills are used as they come and nobody
+//! gives up. Other clients of the same account share ECS's buckets, so
+//! throttling stays possible: [`Rollout`](crate::Rollout)'s retry layer
+//! (which wraps this one) absorbs it.
+//!
+//! ```
+//! use std::{sync::Arc, time::Duration};
+//! use ecs_rollout::{EcsApi, SharedEcs, SharedEcsConfig, SimulatedEcs};
+//! use update_clock::{Clock, ManualClock};
+//!
+//! let clock = Arc::new(ManualClock::new(ManualClock::EPOCH_2025));
+//! let backend: Arc<dyn EcsApi> = Arc::new(SimulatedEcs::new(clock.clone(), 1));
+//! let config = SharedEcsConfig {
+//!     batch_window: Duration::from_millis(500),
+//!     ..SharedEcsConfig::default()
+//! };
+//! // One per process (per account and Region); give every Rollout a clone.
+//! let shared: Arc<dyn EcsApi> = Arc::new(SharedEcs::new(backend, clock, config).unwrap());
+//! # let _ = shared;
+//! ```
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use tokio::sync::oneshot;
+use update_clock::Clock;
+
+use crate::{
+    EcsApi, Error, ErrorClass, ListTasksRequest, Page, PageToken, RegisteredTaskDefinition, Result,
+    ServiceDeploymentInfo, ServiceDescription, StopType, TaskDefinitionSpec, TaskDescription,
+    UpdateServiceRequest, UpdateServiceResult,
+    simulated::{ApiCategory, BucketLimit, RateLimits, wire_actions},
+};
+
+/// The most services one `DescribeServices` request may name (ECS's limit).
+pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+
+/// Added to every wait for a token, so that a request paced to the instant
+/// the modelled bucket refills does not reach ECS a moment before ECS's own
+/// bucket has (clocks and rounding differ).
+const SLACK: Duration = Duration::from_millis(10);
+
+/// How a [`SharedEcs`] paces and batches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedEcsConfig {
+    /// The buckets to pace by. Default: [`RateLimits::ecs_documented`];
+    /// lower them when other clients use the same account heavily.
+    /// [`RateLimits::none`] paces nothing.
+    pub limits: RateLimits,
+    /// How long a `DescribeServices` of one service waits for others of the
+    /// same cluster to share its request, even when a token is free.
+    /// Default zero: only reads that already wait for a token are merged.
+    /// A window of about a second merges the polls of a large fleet at the
+    /// cost of that much latency per poll.
+    pub batch_window: Duration,
+    /// The longest a request may be booked ahead. A request that would
+    /// wait longer fails at once as throttled ([`ErrorClass::Throttled`],
+    /// so the retry layer tries again later) without booking a slot.
+    /// Default 30 minutes.
+    pub max_wait: Duration,
+}
+
+impl Default for SharedEcsConfig {
+    fn default() -> Self {
+        Self {
+            limits: RateLimits::ecs_documented(),
+            batch_window: Duration::ZERO,
+            max_wait: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl SharedEcsConfig {
+    /// Rejects a configuration that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        for category in ApiCategory::ALL {
+            if let Some(limit) = self.limits.get(category)
+                && (limit.burst == 0 || limit.refill_per_second == 0)
+            {
+                return Err(Error::InvalidConfig {
+                    field: "SharedEcsConfig::limits",
+                    reason: format!(
+                        "the {category} bucket must hold and refill at least one token \
+                         (burst {}, refill {} per second); leave a category out to not pace it",
+                        limit.burst, limit.refill_per_second
+                    ),
+                });
+            }
+        }
+        if self.batch_window > self.max_wait {
+            return Err(Error::InvalidConfig {
+                field: "SharedEcsConfig::batch_window",
+                reason: "must not exceed max_wait".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What a [`SharedEcs`] did so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SharedEcsStats {
+    /// ECS requests booked, per action (wire name).
+    pub requests: BTreeMap<&'static str, u64>,
+    /// Requests that had to wait for a token.
+    pub waited: u64,
+    /// Their total wait.
+    pub total_wait: Duration,
+    /// Requests refused because they would have waited longer than
+    /// [`SharedEcsConfig::max_wait`].
+    pub refused: u64,
+    /// `DescribeServices` requests sent for more than one service.
+    pub batches: u64,
+    /// Services read by those batched requests.
+    pub batched_services: u64,
+}
+
+/// A bucket of the client-side model: `tokens` may go negative, which
+/// books the future (each request takes the next slot).
+#[derive(Debug, Clone)]
+struct Pacer {
+    burst: f64,
+    rate: f64,
+    tokens: f64,
+    last: Duration,
+}
+
+impl Pacer {
+    fn new(limit: BucketLimit, now: Duration) -> Self {
+        Self {
+            burst: f64::from(limit.burst),
+            rate: f64::from(limit.refill_per_second),
+            tokens: f64::from(limit.burst),
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Duration) {
+        let elapsed = now.saturating_sub(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = self.last.max(now);
+    }
+
+    /// How long a request booked now would wait.
+    fn wait(&mut self, now: Duration) -> Duration {
+        self.refill(now);
+        let after = self.tokens - 1.0;
+        if after >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-after / self.rate) + SLACK
+        }
+    }
+
+    fn book(&mut self) {
+        self.tokens -= 1.0;
+    }
+}
+
+type Answer = Result<ServiceDescription>;
+
+/// `DescribeServices` reads of one cluster waiting to share a request.
+#[derive(Debug)]
+struct Batch {
+    members: Vec<(String, oneshot::Sender<Answer>)>,
+}
+
+#[derive(Debug)]
+struct State {
+    pacers: BTreeMap<ApiCategory, Pacer>,
+    /// Every batch not yet sent, by id.
+    batches: HashMap<u64, Batch>,
+    /// The batch of each cluster that still takes members (not full).
+    open: HashMap<String, u64>,
+    next_batch: u64,
+    stats: SharedEcsStats,
+}
+
+/// An [`EcsApi`] decorator for a fleet in one process: client-side pacing
+/// by ECS's token buckets and batched `DescribeServices` (see the
+/// [module docs](self)). Share one (behind an `Arc`) among every
+/// [`Rollout`](crate::Rollout) of the same account and Region.
+#[derive(Debug)]
+pub struct SharedEcs {
+    inner: Arc<dyn EcsApi>,
+    clock: Arc<dyn Clock>,
+    config: SharedEcsConfig,
+    state: Mutex<State>,
+}
+
+impl SharedEcs {
+    /// Wraps `inner`; the buckets start full.
+    pub fn new(
+        inner: Arc<dyn EcsApi>,
+        clock: Arc<dyn Clock>,
+        config: SharedEcsConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        let now = clock.monotonic();
+        let pacers = ApiCategory::ALL
+            .into_iter()
+            .filter_map(|c| Some((c, Pacer::new(config.limits.get(c)?, now))))
+            .collect();
+        Ok(Self {
+            inner,
+            clock,
+            config,
+            state: Mutex::new(State {
+                pacers,
+                batches: HashMap::new(),
+                open: HashMap::new(),
+                next_batch: 0,
+                stats: SharedEcsStats::default(),
+            }),
+        })
+    }
+
+    /// What it did so far.
+    pub fn stats(&self) -> SharedEcsStats {
+        self.state().stats.clone()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Books the ECS requests `operation` stands for and returns how long
+    /// to wait before sending them, or refuses when that is over `max_wait`.
+    fn book(
+        state: &mut State,
+        config: &SharedEcsConfig,
+        now: Duration,
+        operation: &'static str,
+        resource: &str,
+    ) -> Result<Duration> {
+        let actions = wire_actions(operation);
+        let mut wait = Duration::ZERO;
+        for action in actions {
+            if let Some(pacer) =
+                ApiCategory::of_action(action).and_then(|c| state.pacers.get_mut(&c))
+            {
+                wait = wait.max(pacer.wait(now));
+            }
+        }
+        if wait > config.max_wait {
+            state.stats.refused += 1;
+            return Err(Error::api(
+                operation,
+                resource,
+                ErrorClass::Throttled,
+                format!(
+                    "client-side pacing: ECS's request buckets of this account are booked for \
+                     {} s ahead, more than SharedEcsConfig::max_wait ({} s)",
+                    wait.as_secs(),
+                    config.max_wait.as_secs()
+                ),
+            ));
+        }
+        for action in actions {
+            if let Some(pacer) =
+                ApiCategory::of_action(action).and_then(|c| state.pacers.get_mut(&c))
+            {
+                pacer.book();
+            }
+            *state.stats.requests.entry(action).or_default() += 1;
+        }
+        if !wait.is_zero() {
+            state.stats.waited += 1;
+            state.stats.total_wait += wait;
+        }
+        Ok(wait)
+    }
+
+    /// Waits for the slot of one `operation` on `resource`.
+    async fn pace(&self, operation: &'static str, resource: &str) -> Result<()> {
+        let wait = {
+            let mut state = self.state();
+            Self::book(
+                &mut state,
+                &self.config,
+                self.clock.monotonic(),
+                operation,
+                resource,
+            )?
+        };
+        if !wait.is_zero() {
+            self.clock.sleep(wait).await;
+        }
+        Ok(())
+    }
+
+    /// Takes batch `id` out of the state (closing it to newcomers).
+    fn take_batch(&self, cluster: &str, id: u64) -> Option<Batch> {
+        let mut state = self.state();
+        if state.open.get(cluster) == Some(&id) {
+            state.open.remove(cluster);
+        }
+        state.batches.remove(&id)
+    }
+
+    /// Leads the batch `id` of `cluster`: waits `wait`, closes the batch,
+    /// sends one request for its services and answers each member.
+    async fn lead(&self, cluster: &str, id: u64, wait: Duration) {
+        // Dropped before the batch is taken (the leader's caller gave up):
+        // the members' senders go with it, so they read alone.
+        struct Abandon<'a>(&'a SharedEcs, &'a str, u64);
+        impl Drop for Abandon<'_> {
+            fn drop(&mut self) {
+                drop(self.0.take_batch(self.1, self.2));
+            }
+        }
+        let guard = Abandon(self, cluster, id);
+        self.clock.sleep(wait).await;
+        std::mem::forget(guard);
+        let Some(batch) = self.take_batch(cluster, id) else {
+            return;
+        };
+        let members = batch.members;
+        if members.len() > 1 {
+            let mut state = self.state();
+            state.stats.batches += 1;
+            state.stats.batched_services += members.len() as u64;
+        }
+        let mut names: Vec<String> = Vec::with_capacity(members.len());
+        for (service, _) in &members {
+            if !names.contains(service) {
+                names.push(service.clone());
+            }
+        }
+        let answers: Result<Vec<Answer>> = if names.len() == 1 {
+            Ok(vec![self.inner.describe_service(cluster, &names[0]).await])
+        } else {
+            self.inner.describe_services(cluster, &names).await
+        };
+        match answers {
+            Ok(answers) => {
+                let by_name: HashMap<&str, Answer> =
+                    names.iter().map(String::as_str).zip(answers).collect();
+                for (service, sender) in members {
+                    let resource = format!("{cluster}/{service}");
+                    let answer = match by_name.get(service.as_str()) {
+                        Some(Ok(description)) => Ok(description.clone()),
+                        Some(Err(error)) => Err(copy_error(error, &resource)),
+                        None => Err(Error::UnexpectedResponse {
+                            resource,
+                            reason: "DescribeServices answered fewer services than it was \
+                                     asked for"
+                                .into(),
+                        }),
+                    };
+                    let _ = sender.send(answer);
+                }
+            }
+            Err(error) => {
+                for (service, sender) in members {
+                    let resource = format!("{cluster}/{service}");
+                    let _ = sender.send(Err(copy_error(&error, &resource)));
+                }
+            }
+        }
+    }
+}
+
+/// The same failure for another caller ([`Error`] is not `Clone`: its
+/// source is not).
+fn copy_error(error: &Error, resource: &str) -> Error {
+    match error {
+        Error::Api {
+            operation,
+            class,
+            message,
+            ..
+        } => Error::api(operation, resource, *class, message.clone()),
+        Error::NotFound { kind, name } => Error::NotFound {
+            kind: *kind,
+            name: name.clone(),
+        },
+        Error::RetriesExhausted { last, .. } => copy_error(last, resource),
+        other => Error::UnexpectedResponse {
+            resource: resource.to_owned(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+#[async_trait]
+impl EcsApi for SharedEcs {
+    async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceDescription> {
+        let resource = format!("{cluster}/{service}");
+        enum Plan {
+            Direct,
+            Join(oneshot::Receiver<Answer>),
+            Lead(oneshot::Receiver<Answer>, u64, Duration),
+        }
+        let plan = {
+            let mut state = self.state();
+            let state = &mut *state;
+            let open = state.open.get(cluster).copied();
+            if let Some(batch) = open.and_then(|id| state.batches.get_mut(&id)) {
+                let (sender, receiver) = oneshot::channel();
+                batch.members.push((service.to_owned(), sender));
+                if batch.members.len() >= DESCRIBE_SERVICES_BATCH {
+                    state.open.remove(cluster);
+                }
+                Plan::Join(receiver)
+            } else {
+                let now = self.clock.monotonic();
+                let wait = Self::book(state, &self.config, now, "DescribeServices", &resource)?
+                    .max(self.config.batch_window);
+                if wait.is_zero() {
+                    Plan::Direct
+                } else {
+                    let id = state.next_batch;
+                    state.next_batch += 1;
+                    let (sender, receiver) = oneshot::channel();
+                    state.batches.insert(
+                        id,
+                        Batch {
+                            members: vec![(service.to_owned(), sender)],
+                        },
+                    );
+                    state.open.insert(cluster.to_owned(), id);
+                    Plan::Lead(receiver, id, wait)
+                }
+            }
+        };
+        let receiver = match plan {
+            Plan::Direct => return self.inner.describe_service(cluster, service).await,
+            Plan::Join(receiver) => receiver,
+            Plan::Lead(receiver, id, wait) => {
+                self.lead(cluster, id, wait).await;
+                receiver
+            }
+        };
+        match receiver.await {
+            Ok(answer) => answer,
+            // The leader was dropped (its caller gave up): read alone.
+            Err(_) => {
+                self.pace("DescribeServices", &resource).await?;
+                self.inner.describe_service(cluster, service).await
+            }
+        }
+    }
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<Result<ServiceDescription>>> {
+        self.pace("DescribeServices", cluster).await?;
+        self.inner.describe_services(cluster, services).await
+    }
+    async fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> Result<RegisteredTaskDefinition> {
+        self.pace("DescribeTaskDefinition", task_definition).await?;
+        self.inner.describe_task_definition(task_definition).await
+    }
+    async fn register_task_definition(
+        &self,
+        spec: &TaskDefinitionSpec,
+    ) -> Result<RegisteredTaskDefinition> {
+        self.pace("RegisterTaskDefinition", &spec.family).await?;
+        self.inner.register_task_definition(spec).await
+    }
+    async fn tag_resource(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        self.pace("TagResource", arn).await?;
+        self.inner.tag_resource(arn, tags).await
+    }
+    async fn deregister_task_definition(&self, arn: &str) -> Result<()> {
+        self.pace("DeregisterTaskDefinition", arn).await?;
+        self.inner.deregister_task_definition(arn).await
+    }
+    async fn list_task_definition_revisions(
+        &self,
+        family: &str,
+        next_token: PageToken,
+    ) -> Result<Page<String>> {
+        self.pace("ListTaskDefinitions", family).await?;
+        self.inner
+            .list_task_definition_revisions(family, next_token)
+            .await
+    }
+    async fn update_service(&self, request: &UpdateServiceRequest) -> Result<UpdateServiceResult> {
+        self.pace("UpdateService", &request.service).await?;
+        self.inner.update_service(request).await
+    }
+    async fn list_tasks(&self, request: &ListTasksRequest) -> Result<Page<String>> {
+        self.pace("ListTasks", &request.cluster).await?;
+        self.inner.list_tasks(request).await
+    }
+    async fn describe_tasks(
+        &self,
+        cluster: &str,
+        task_arns: &[String],
+    ) -> Result<Vec<TaskDescription>> {
+        self.pace("DescribeTasks", cluster).await?;
+        self.inner.describe_tasks(cluster, task_arns).await
+    }
+    async fn describe_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Vec<ServiceDeploymentInfo>> {
+        self.pace("DescribeServiceDeployments", service).await?;
+        self.inner
+            .describe_service_deployments(cluster, service)
+            .await
+    }
+    async fn stop_service_deployment(
+        &self,
+        service_deployment_arn: &str,
+        stop_type: StopType,
+    ) -> Result<()> {
+        self.pace("StopServiceDeployment", service_deployment_arn)
+            .await?;
+        self.inner
+            .stop_service_deployment(service_deployment_arn, stop_type)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DeploymentConfiguration, ServiceSetup, SimulatedEcs, TaskDefinitionSpec};
+    use futures::future::join_all;
+    use update_clock::ManualClock;
+
+    const CLUSTER: &str = "fleet";
+
+    fn spec(family: &str, image: &str) -> TaskDefinitionSpec {
+        TaskDefinitionSpec {
+            family: family.into(),
+            container_definitions: vec![crate::ContainerDefinition {
+                name: "app".into(),
+                image: image.into(),
+                essential: Some(true),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn fixture(
+        limits: RateLimits,
+        config: SharedEcsConfig,
+    ) -> (ManualClock, Arc<SimulatedEcs>, SharedEcs) {
+        let clock = ManualClock::new(ManualClock::EPOCH_2025);
+        let sim = Arc::new(SimulatedEcs::new(Arc::new(clock.clone()), 7));
+        for i in 0..12 {
+            sim.create_service(ServiceSetup {
+                cluster: CLUSTER.into(),
+                service: format!("svc-{i}"),
+                task_definition: spec(&format!("svc-{i}"), "nginx:1"),
+                desired_count: 1,
+                deployment_configuration: DeploymentConfiguration::safe_rolling(),
+            })
+            .expect("service");
+        }
+        sim.set_rate_limits(limits);
+        let shared = SharedEcs::new(sim.clone(), Arc::new(clock.clone()), config).expect("config");
+        (clock, sim, shared)
+    }
+
+    fn only(category: ApiCategory, burst: u32, refill: u32) -> SharedEcsConfig {
+        SharedEcsConfig {
+            limits: RateLimits::none().with(category, BucketLimit::new(burst, refill)),
+            ..SharedEcsConfig::default()
+        }
+    }
+
+    fn names(services: &[Result<ServiceDescription>]) -> Vec<String> {
+        services
+            .iter()
+            .map(|s| match s {
+                Ok(s) => s.service_name.clone(),
+                Err(e) => format!("error: {e}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn paced_registrations_wait_their_slot_and_are_never_throttled() {
+        let config = only(ApiCategory::TaskDefinitionModify, 20, 1);
+        let (clock, sim, shared) = fixture(config.limits.clone(), config);
+        let specs: Vec<TaskDefinitionSpec> = (0..30)
+            .map(|i| spec(&format!("family-{i}"), "nginx:2"))
+            .collect();
+        let results = clock.run(join_all(
+            specs.iter().map(|s| shared.register_task_definition(s)),
+        ));
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(sim.rate_limit_stats().total_throttled(), 0);
+        // 20 in the burst, then one per second: the 30th goes 10 s in.
+        let elapsed = clock.monotonic();
+        assert!(elapsed >= Duration::from_secs(10), "{elapsed:?}");
+        assert!(elapsed <= Duration::from_secs(10) + SLACK, "{elapsed:?}");
+        let stats = shared.stats();
+        assert_eq!(stats.waited, 10, "{stats:?}");
+        assert_eq!(stats.requests.get("RegisterTaskDefinition"), Some(&30));
+    }
+
+    #[test]
+    fn reads_that_wait_together_share_one_describe_services() {
+        let config = only(ApiCategory::ServiceRead, 1, 1);
+        let (clock, sim, shared) = fixture(config.limits.clone(), config);
+        // The token is free: one read alone, at once.
+        let first = clock.run(shared.describe_service(CLUSTER, "svc-0"));
+        assert_eq!(first.expect("read").service_name, "svc-0");
+        assert_eq!(clock.monotonic(), Duration::ZERO);
+        // Twelve more (one unknown) wait: ten share the next token, two the one after.
+        let mut asked: Vec<String> = (0..11).map(|i| format!("svc-{i}")).collect();
+        asked.insert(4, "nobody".into());
+        let answers = clock.run(join_all(
+            asked.iter().map(|s| shared.describe_service(CLUSTER, s)),
+        ));
+        for (asked, answer) in asked.iter().zip(&answers) {
+            match answer {
+                Ok(service) => assert_eq!(&service.service_name, asked),
+                Err(Error::NotFound { name, .. }) => {
+                    assert_eq!(asked, "nobody");
+                    assert_eq!(name, "fleet/nobody");
+                }
+                Err(other) => panic!("{asked}: {other}"),
+            }
+        }
+        assert_eq!(
+            sim.calls().get("DescribeServices"),
+            Some(&3),
+            "{:?}",
+            names(&answers)
+        );
+        assert_eq!(sim.rate_limit_stats().total_throttled(), 0);
+        let stats = shared.stats();
+        assert_eq!(
+            (stats.batches, stats.batched_services),
+            (2, 12),
+            "{stats:?}"
+        );
+        assert!(clock.monotonic() <= Duration::from_secs(2) + SLACK);
+    }
+
+    #[test]
+    fn a_batch_window_merges_reads_even_when_tokens_are_free() {
+        let config = SharedEcsConfig {
+            batch_window: Duration::from_secs(1),
+            ..SharedEcsConfig::default()
+        };
+        let (clock, sim, shared) = fixture(RateLimits::none(), config);
+        let asked = ["svc-1", "svc-2", "svc-1"];
+        let answers = clock.run(join_all(
+            asked.iter().map(|s| shared.describe_service(CLUSTER, s)),
+        ));
+        assert_eq!(names(&answers), asked);
+        assert_eq!(sim.calls().get("DescribeServices"), Some(&1));
+        assert_eq!(clock.monotonic(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_failed_batch_gives_each_member_the_failure_on_its_own_service() {
+        let config = only(ApiCategory::ServiceRead, 1, 1);
+        let (clock, sim, shared) = fixture(config.limits.clone(), config);
+        clock
+            .run(shared.describe_service(CLUSTER, "svc-0"))
+            .expect("read");
+        sim.throttle_next(1);
+        let asked = ["svc-1", "svc-2", "svc-3"];
+        let answers = clock.run(join_all(
+            asked.iter().map(|s| shared.describe_service(CLUSTER, s)),
+        ));
+        for (asked, answer) in asked.iter().zip(answers) {
+            match answer {
+                Err(Error::Api {
+                    class,
+                    resource,
+                    operation,
+                    ..
+                }) => {
+                    assert_eq!(class, ErrorClass::Throttled);
+                    assert_eq!(operation, "DescribeServices");
+                    assert_eq!(resource, format!("{CLUSTER}/{asked}"));
+                }
+                other => panic!("{asked}: {other:?}"),
+            }
+        }
+        assert_eq!(sim.calls().get("DescribeServices"), Some(&2));
+    }
+
+    #[test]
+    fn a_dropped_leader_leaves_its_members_to_read_alone() {
+        let config = only(ApiCategory::ServiceRead, 1, 1);
+        let (clock, _sim, shared) = fixture(config.limits.clone(), config);
+        clock
+            .run(shared.describe_service(CLUSTER, "svc-0"))
+            .expect("read");
+        let answer = clock.run(async {
+            let mut leader = Box::pin(shared.describe_service(CLUSTER, "svc-1"));
+            assert!(futures::poll!(leader.as_mut()).is_pending());
+            let mut member = Box::pin(shared.describe_service(CLUSTER, "svc-2"));
+            assert!(futures::poll!(member.as_mut()).is_pending());
+            drop(leader);
+            member.await
+        });
+        assert_eq!(answer.expect("read alone").service_name, "svc-2");
+        assert!(shared.state().batches.is_empty());
+        assert!(shared.state().open.is_empty());
+    }
+
+    #[test]
+    fn a_request_booked_too_far_ahead_is_refused_as_throttled_and_books_nothing() {
+        let config = SharedEcsConfig {
+            max_wait: Duration::from_secs(3),
+            ..only(ApiCategory::TaskDefinitionModify, 1, 1)
+        };
+        let (clock, sim, shared) = fixture(config.limits.clone(), config);
+        let specs: Vec<TaskDefinitionSpec> = (0..5)
+            .map(|i| spec(&format!("family-{i}"), "nginx:2"))
+            .collect();
+        // Slots at 0, 1, 2 and 3 s (each plus the slack): the fourth is past 3 s.
+        let results = clock.run(join_all(
+            specs.iter().map(|s| shared.register_task_definition(s)),
+        ));
+        let refused: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(refused.len(), 2, "{results:?}");
+        for error in refused {
+            assert_eq!(error.class(), Some(ErrorClass::Throttled));
+            let text = error.to_string();
+            assert!(text.contains("SharedEcsConfig::max_wait"), "{text}");
+        }
+        let stats = shared.stats();
+        assert_eq!(stats.refused, 2);
+        assert_eq!(stats.requests.get("RegisterTaskDefinition"), Some(&3));
+        assert_eq!(sim.calls().get("RegisterTaskDefinition"), Some(&3));
+    }
+
+    #[test]
+    fn configurations_that_cannot_work_are_refused() {
+        let zero = only(ApiCategory::ServiceModify, 0, 5);
+        let error = zero.validate().expect_err("empty bucket");
+        assert!(error.to_string().contains("service modify"), "{error}");
+        let never = only(ApiCategory::ServiceModify, 5, 0);
+        assert!(never.validate().is_err());
+        let window = SharedEcsConfig {
+            batch_window: Duration::from_secs(10),
+            max_wait: Duration::from_secs(1),
+            ..SharedEcsConfig::default()
+        };
+        assert!(window.validate().is_err());
+        assert!(SharedEcsConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn copies_of_a_failure_keep_its_class_and_name_their_own_resource() {
+        let api = Error::api("DescribeServices", "fleet", ErrorClass::Transient, "503");
+        let exhausted = Error::RetriesExhausted {
+            operation: "DescribeServices",
+            attempts: 3,
+            last: Box::new(Error::api(
+                "DescribeServices",
+                "fleet",
+                ErrorClass::Throttled,
+                "Rate exceeded",
+            )),
+        };
+        let copy = copy_error(&api, "fleet/a");
+        assert!(
+            matches!(&copy, Error::Api { class: ErrorClass::Transient, resource, .. } if resource == "fleet/a"),
+            "{copy:?}"
+        );
+        let copy = copy_error(&exhausted, "fleet/b");
+        assert_eq!(copy.class(), Some(ErrorClass::Throttled));
+        let missing = Error::NotFound {
+            kind: crate::ResourceKind::Cluster,
+            name: "fleet".into(),
+        };
+        assert!(
+            matches!(copy_error(&missing, "fleet/c"), Error::NotFound { name, .. } if name == "fleet")
+        );
+        let other = Error::Busy {
+            service: "a".into(),
+            in_progress: vec![],
+        };
+        assert!(
+            matches!(copy_error(&other, "fleet/d"), Error::UnexpectedResponse { resource, .. } if resource == "fleet/d")
+        );
+    }
+}
