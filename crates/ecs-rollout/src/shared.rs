@@ -618,6 +618,152 @@ mod tests {
     }
 
     #[test]
+    fn buckets_refill_at_their_rate_up_to_their_burst() {
+        let config = only(ApiCategory::TaskDefinitionModify, 2, 4);
+        let (clock, sim, shared) = fixture(config.limits.clone(), config);
+        let specs: Vec<TaskDefinitionSpec> = (0..3)
+            .map(|i| spec(&format!("family-{i}"), "nginx:2"))
+            .collect();
+        let three = || join_all(specs.iter().map(|s| shared.register_task_definition(s)));
+        // Two in the burst, the third a quarter of a second later (4 per second).
+        let results = clock.run(three());
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let quarter = Duration::from_millis(250) + SLACK;
+        assert_eq!(clock.monotonic(), quarter);
+        // Ten idle seconds refill the bucket to its burst of two, not 40:
+        // the same three take the same quarter of a second again.
+        clock.run(clock.sleep(Duration::from_secs(10)));
+        let start = clock.monotonic();
+        clock.run(three());
+        assert_eq!(clock.monotonic() - start, quarter);
+        // Half a second idle after draining refills two tokens (4 per
+        // second, from -1 booked): two go at once, the third waits 0.25 s.
+        clock.run(clock.sleep(Duration::from_millis(500) - SLACK));
+        let start = clock.monotonic();
+        clock.run(three());
+        assert_eq!(clock.monotonic() - start, quarter);
+        assert_eq!(sim.rate_limit_stats().total_throttled(), 0);
+        assert_eq!(shared.stats().waited, 3);
+    }
+
+    #[test]
+    fn a_request_may_wait_exactly_max_wait() {
+        let config = SharedEcsConfig {
+            max_wait: Duration::from_secs(1) + SLACK,
+            ..only(ApiCategory::TaskDefinitionModify, 1, 1)
+        };
+        let (clock, _sim, shared) = fixture(config.limits.clone(), config);
+        let specs = [spec("a", "nginx:2"), spec("b", "nginx:2")];
+        let results = clock.run(join_all(
+            specs.iter().map(|s| shared.register_task_definition(s)),
+        ));
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(shared.stats().refused, 0);
+    }
+
+    #[test]
+    fn every_call_reaches_the_backend_and_books_its_requests() {
+        let (clock, sim, shared) = fixture(RateLimits::none(), SharedEcsConfig::default());
+        sim.enable_service_deployments(true);
+        clock.run(async {
+            let registered = shared
+                .register_task_definition(&spec("svc-3", "nginx:2"))
+                .await
+                .expect("register");
+            assert_eq!(registered.spec.family, "svc-3");
+            let described = shared
+                .describe_task_definition(&registered.arn)
+                .await
+                .expect("describe");
+            assert_eq!(described.arn, registered.arn);
+            let tags = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
+            shared
+                .tag_resource(&registered.arn, &tags)
+                .await
+                .expect("tag");
+            let tagged = sim.peek_task_definition(&registered.arn).expect("peek");
+            assert_eq!(tagged.spec.tags.get("k").map(String::as_str), Some("v"));
+            let listed = shared
+                .list_task_definition_revisions("svc-3", None)
+                .await
+                .expect("list");
+            assert!(listed.items.contains(&registered.arn), "{listed:?}");
+            let updated = shared
+                .update_service(&UpdateServiceRequest {
+                    cluster: CLUSTER.into(),
+                    service: "svc-3".into(),
+                    task_definition: registered.arn.clone(),
+                    ..Default::default()
+                })
+                .await
+                .expect("update");
+            assert!(!updated.deployment_id.is_empty());
+            let history = shared
+                .describe_service_deployments(CLUSTER, "svc-3")
+                .await
+                .expect("service deployments");
+            assert!(!history.is_empty());
+            clock.sleep(Duration::from_secs(30)).await;
+            let tasks = shared
+                .list_tasks(&ListTasksRequest {
+                    cluster: CLUSTER.into(),
+                    service: "svc-3".into(),
+                    desired_status: crate::DesiredStatus::Running,
+                    next_token: None,
+                    max_results: None,
+                })
+                .await
+                .expect("list tasks");
+            assert!(!tasks.items.is_empty());
+            let described = shared
+                .describe_tasks(CLUSTER, &tasks.items)
+                .await
+                .expect("describe tasks");
+            assert_eq!(described.len(), tasks.items.len());
+            let batch = shared
+                .describe_services(CLUSTER, &["svc-3".to_owned(), "svc-4".to_owned()])
+                .await
+                .expect("describe services");
+            assert_eq!(names(&batch), ["svc-3", "svc-4"]);
+            let stop = shared
+                .stop_service_deployment("arn:aws:ecs:nowhere", StopType::Rollback)
+                .await;
+            assert!(stop.is_err(), "an unknown service deployment: {stop:?}");
+            let old = sim
+                .peek_service(CLUSTER, "svc-0")
+                .expect("peek")
+                .task_definition_arn;
+            shared
+                .register_task_definition(&spec("svc-0", "nginx:3"))
+                .await
+                .expect("register");
+            shared
+                .deregister_task_definition(&old)
+                .await
+                .expect("deregister");
+            let gone = sim.peek_task_definition(&old).expect("peek");
+            assert_eq!(gone.status, crate::TaskDefinitionStatus::Inactive);
+        });
+        let requests = shared.stats().requests;
+        let expected = [
+            ("RegisterTaskDefinition", 2),
+            ("DescribeTaskDefinition", 1),
+            ("TagResource", 1),
+            ("ListTaskDefinitions", 1),
+            ("UpdateService", 1),
+            ("ListServiceDeployments", 1),
+            ("DescribeServiceDeployments", 1),
+            ("DescribeServiceRevisions", 1),
+            ("ListTasks", 1),
+            ("DescribeTasks", 1),
+            ("DescribeServices", 1),
+            ("StopServiceDeployment", 1),
+            ("DeregisterTaskDefinition", 1),
+        ];
+        assert_eq!(requests, BTreeMap::from(expected));
+    }
+
+    #[test]
     fn reads_that_wait_together_share_one_describe_services() {
         let config = only(ApiCategory::ServiceRead, 1, 1);
         let (clock, sim, shared) = fixture(config.limits.clone(), config);
@@ -671,6 +817,18 @@ mod tests {
         assert_eq!(names(&answers), asked);
         assert_eq!(sim.calls().get("DescribeServices"), Some(&1));
         assert_eq!(clock.monotonic(), Duration::from_secs(1));
+        assert_eq!(
+            (shared.stats().batches, shared.stats().batched_services),
+            (1, 3)
+        );
+        // Alone in its window: one request, no batch.
+        let alone = clock.run(shared.describe_service(CLUSTER, "svc-3"));
+        assert_eq!(alone.expect("read").service_name, "svc-3");
+        assert_eq!(sim.calls().get("DescribeServices"), Some(&2));
+        assert_eq!(
+            (shared.stats().batches, shared.stats().batched_services),
+            (1, 3)
+        );
     }
 
     #[test]
@@ -763,6 +921,12 @@ mod tests {
             ..SharedEcsConfig::default()
         };
         assert!(window.validate().is_err());
+        let equal = SharedEcsConfig {
+            batch_window: Duration::from_secs(10),
+            max_wait: Duration::from_secs(10),
+            ..SharedEcsConfig::default()
+        };
+        assert!(equal.validate().is_ok());
         assert!(SharedEcsConfig::default().validate().is_ok());
     }
 
