@@ -30,15 +30,12 @@ enum Hook {
         lock: Arc<dyn UpdateLock>,
         clock: Arc<update_clock::ManualClock>,
     },
-    /// After the write landed: signal, then never return (the task died).
-    DieAfter {
+    /// After the write landed (`before` false) or instead of it (`before`
+    /// true: the task died just before it journalled `step`): signal, then
+    /// never return (the task died).
+    Die {
         step: &'static str,
-        signal: Option<oneshot::Sender<()>>,
-    },
-    /// Instead of the write: signal, then never return (the task died just
-    /// before it journalled `step`).
-    DieBefore {
-        step: &'static str,
+        before: bool,
         signal: Option<oneshot::Sender<()>>,
     },
 }
@@ -78,11 +75,7 @@ impl Journal for HookedJournal {
         let fire = {
             let mut hook = self.hook.lock().unwrap();
             let due = match hook.as_ref() {
-                Some(
-                    Hook::TakeOverBefore { step, .. }
-                    | Hook::DieAfter { step, .. }
-                    | Hook::DieBefore { step, .. },
-                ) => {
+                Some(Hook::TakeOverBefore { step, .. } | Hook::Die { step, .. }) => {
                     // "registered" is the first target's; "registered:1" the second's.
                     let indexed = match &entry.step {
                         JournalStep::Registered { target, .. } => format!("registered:{target}"),
@@ -116,15 +109,12 @@ impl Journal for HookedJournal {
                 *self.usurper.lock().unwrap() = Some(guard);
                 self.inner.write(entry, fence).await
             }
-            Some(Hook::DieAfter { mut signal, .. }) => {
-                self.inner.write(entry, fence).await?;
-                if let Some(s) = signal.take() {
-                    let _ = s.send(());
+            Some(Hook::Die {
+                before, mut signal, ..
+            }) => {
+                if !before {
+                    self.inner.write(entry, fence).await?;
                 }
-                std::future::pending::<()>().await;
-                unreachable!()
-            }
-            Some(Hook::DieBefore { mut signal, .. }) => {
                 if let Some(s) = signal.take() {
                     let _ = s.send(());
                 }
@@ -182,19 +172,26 @@ async fn kill_after(updater: &runner_updater::Updater, died: oneshot::Receiver<(
     }
 }
 
-/// An updater `owner` whose task dies right after it journalled `step`:
-/// its cycle is dropped and its lock is never released.
-async fn die_after(fx: &Fixture, owner: &str, step: &'static str) {
+/// An updater `owner` whose task dies right after it journalled `step`
+/// (or right before, with `before`): its cycle is dropped and its lock is
+/// never released.
+async fn die_at(fx: &Fixture, owner: &str, step: &'static str, before: bool) {
     let (tx, rx) = oneshot::channel();
     let journal = HookedJournal::new(
         fx.journal.clone(),
-        Hook::DieAfter {
+        Hook::Die {
             step,
+            before,
             signal: Some(tx),
         },
     );
     let updater = fx.updater_with(owner, journal, Fixture::config(owner));
     kill_after(&updater, rx).await;
+}
+
+/// [`die_at`] right after `step` was journalled.
+async fn die_after(fx: &Fixture, owner: &str, step: &'static str) {
+    die_at(fx, owner, step, false).await;
 }
 
 #[tokio::test]
@@ -382,8 +379,9 @@ async fn shutdown_mid_cycle_releases_the_lock_and_keeps_a_resumable_journal() {
     let (tx, rx) = oneshot::channel();
     let journal = HookedJournal::new(
         fx.journal.clone(),
-        Hook::DieAfter {
+        Hook::Die {
             step: "service_updated",
+            before: false,
             signal: Some(tx),
         },
     );
@@ -443,33 +441,63 @@ const NEVER_HEALTHY: ecs_rollout::ImageBehaviour = ecs_rollout::ImageBehaviour::
 
 /// Timeline for the resume tests below: the runner's deployment succeeds,
 /// the proxy's fails (`behaviour`: it crash-loops and ECS's breaker rolls it
-/// back, or it never turns healthy and the updater rolls it back), and the updater's task dies
-/// right after journalling `step` of that failure. The next task's updater
-/// must finish the failure: both targets back on the previous release, the
-/// release quarantined, the outcome `RolledBack` (not `RollbackFailed`: every
-/// rollback succeeded) and no second deployment of the bad release.
-async fn a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback(
+/// back, or it never turns healthy and the updater rolls it back), and the
+/// updater's task dies right after journalling `step` of that failure (or
+/// right before, with `before`). The next task's updater must finish the
+/// failure: both targets back on the previous release, the release
+/// quarantined, the outcome `RolledBack` (not `RollbackFailed`: every
+/// rollback succeeded) and no second deployment of the bad release. With
+/// `runner_rollback_fails` the runner's previous image can no longer be
+/// pulled: the runner's rollback fails, and the outcome is `RollbackFailed`.
+struct Crash {
     step: &'static str,
     before: bool,
     behaviour: ecs_rollout::ImageBehaviour,
-) {
-    let fx = Fixture::new();
-    fx.publish(release("20250102.1", "02", "7"));
-    fx.script(&proxy_image("20250102.1", "02"), behaviour);
-    if before {
-        let (tx, rx) = oneshot::channel();
-        let hook = Hook::DieBefore {
+    runner_rollback_fails: bool,
+}
+
+impl Crash {
+    fn after(step: &'static str, behaviour: ecs_rollout::ImageBehaviour) -> Self {
+        Self {
             step,
-            signal: Some(tx),
-        };
-        let journal = HookedJournal::new(fx.journal.clone(), hook);
-        kill_after(
-            &fx.updater_with("host-a", journal, Fixture::config("host-a")),
-            rx,
-        )
-        .await;
-    } else {
-        die_after(&fx, "host-a", step).await;
+            before: false,
+            behaviour,
+            runner_rollback_fails: false,
+        }
+    }
+
+    fn fixture(&self) -> Fixture {
+        let fx = Fixture::new();
+        fx.publish(release("20250102.1", "02", "7"));
+        fx.script(&proxy_image("20250102.1", "02"), self.behaviour);
+        if self.runner_rollback_fails {
+            fx.script(
+                &runner_image("20250101.1", "01"),
+                ecs_rollout::ImageBehaviour::PullError,
+            );
+        }
+        fx
+    }
+
+    fn expected(&self, outcome: &CycleOutcome) -> bool {
+        if self.runner_rollback_fails {
+            matches!(outcome, CycleOutcome::RollbackFailed { .. })
+        } else {
+            matches!(outcome, CycleOutcome::RolledBack { .. })
+        }
+    }
+}
+
+async fn resume_after_a_crash_at_the_proxy_failure(crash: Crash) {
+    let Crash {
+        step,
+        before,
+        behaviour,
+        ..
+    } = crash;
+    let fx = crash.fixture();
+    die_at(&fx, "host-a", step, before).await;
+    if !before {
         let died = fx.journal_entry().await;
         assert_eq!(died.step.name(), step);
         if let JournalStep::RollingBack { target, .. } = died.step {
@@ -484,17 +512,19 @@ async fn a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback(
     let report = fx.resumer("host-b").run_once().await.unwrap();
     assert!(report.resumed);
     assert!(
-        matches!(report.outcome, CycleOutcome::RolledBack { .. }),
+        crash.expected(&report.outcome),
         "after a crash at '{step}': {}",
         report.summary()
     );
     assert!(report.quarantined, "{}", report.summary());
-    assert_eq!(
-        fx.primary_image("runner").await,
-        runner_image("20250101.1", "01"),
-        "the runner is rolled back with the proxy (no mixed release): {}",
-        report.summary()
-    );
+    if !crash.runner_rollback_fails {
+        assert_eq!(
+            fx.primary_image("runner").await,
+            runner_image("20250101.1", "01"),
+            "the runner is rolled back with the proxy (no mixed release): {}",
+            report.summary()
+        );
+    }
     assert_eq!(
         fx.primary_image("proxy").await,
         proxy_image("20250101.1", "01")
@@ -510,11 +540,9 @@ async fn a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback(
     }
     // The same deployments as the same failure without a crash: nothing
     // deployed twice, no target rolled back twice.
-    let uncrashed = Fixture::new();
-    uncrashed.publish(release("20250102.1", "02", "7"));
-    uncrashed.script(&proxy_image("20250102.1", "02"), behaviour);
+    let uncrashed = crash.fixture();
     let clean = uncrashed.updater("host-a").run_once().await.unwrap();
-    assert!(matches!(clean.outcome, CycleOutcome::RolledBack { .. }));
+    assert!(crash.expected(&clean.outcome), "{}", clean.summary());
     assert_eq!(
         fx.calls("UpdateService"),
         uncrashed.calls("UpdateService"),
@@ -539,14 +567,12 @@ async fn a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback(
 
 #[tokio::test]
 async fn a_crash_while_rolling_back_after_the_proxy_failed_resumes_the_rollback_of_both_targets() {
-    a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback("rolling_back", false, CRASH_LOOP)
-        .await;
+    resume_after_a_crash_at_the_proxy_failure(Crash::after("rolling_back", CRASH_LOOP)).await;
 }
 
 #[tokio::test]
 async fn a_crash_after_quarantining_the_proxy_release_still_rolls_the_runner_back() {
-    a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback("quarantined", false, CRASH_LOOP)
-        .await;
+    resume_after_a_crash_at_the_proxy_failure(Crash::after("quarantined", CRASH_LOOP)).await;
 }
 
 #[tokio::test]
@@ -555,7 +581,11 @@ async fn a_crash_after_the_quarantine_was_recorded_but_before_the_journal_closed
     // The quarantine store is written at the end of the cycle, before the
     // journal's `done`: the resume concludes again and must not count the
     // same failure twice (which would double its backoff).
-    a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback("done", true, CRASH_LOOP).await;
+    resume_after_a_crash_at_the_proxy_failure(Crash {
+        before: true,
+        ..Crash::after("done", CRASH_LOOP)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -565,23 +595,13 @@ async fn a_crash_while_the_updater_rolls_back_a_proxy_that_never_turned_healthy_
     // trips, so the updater itself rolls the proxy back at its deadline,
     // and dies right after journalling that rollback. The resume finishes
     // the proxy's rollback and rolls the runner back too.
-    a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback(
-        "rolling_back",
-        false,
-        NEVER_HEALTHY,
-    )
-    .await;
+    resume_after_a_crash_at_the_proxy_failure(Crash::after("rolling_back", NEVER_HEALTHY)).await;
 }
 
 #[tokio::test]
 async fn a_crash_after_quarantining_a_proxy_that_never_turned_healthy_still_rolls_back_both_targets()
  {
-    a_crash_at_the_proxy_failure_step_resumes_to_a_full_rollback(
-        "quarantined",
-        false,
-        NEVER_HEALTHY,
-    )
-    .await;
+    resume_after_a_crash_at_the_proxy_failure(Crash::after("quarantined", NEVER_HEALTHY)).await;
 }
 
 #[tokio::test]
@@ -590,24 +610,9 @@ async fn a_crash_while_rolling_back_the_proxy_then_a_failed_runner_rollback_is_r
     // dies right after journalling it), but the runner's previous image can
     // no longer be pulled: the resumed proxy rollback succeeds, the runner's
     // fails. One target is left on the new release: `RollbackFailed`.
-    let fx = Fixture::new();
-    fx.publish(release("20250102.1", "02", "7"));
-    fx.script(&proxy_image("20250102.1", "02"), NEVER_HEALTHY);
-    fx.script(
-        &runner_image("20250101.1", "01"),
-        ecs_rollout::ImageBehaviour::PullError,
-    );
-    die_after(&fx, "host-a", "rolling_back").await;
-    let report = fx.resumer("host-b").run_once().await.unwrap();
-    assert!(report.resumed);
-    assert!(
-        matches!(report.outcome, CycleOutcome::RollbackFailed { .. }),
-        "{}",
-        report.summary()
-    );
-    assert!(report.quarantined, "{}", report.summary());
-    assert_eq!(
-        fx.primary_image("proxy").await,
-        proxy_image("20250101.1", "01")
-    );
+    resume_after_a_crash_at_the_proxy_failure(Crash {
+        runner_rollback_fails: true,
+        ..Crash::after("rolling_back", NEVER_HEALTHY)
+    })
+    .await;
 }

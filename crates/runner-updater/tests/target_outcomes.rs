@@ -79,13 +79,21 @@ async fn a_rollback_that_fails_too_is_rollback_failed_not_rolled_back() {
     fx.script(&runner_image("20250102.1", "02"), ImageBehaviour::CrashLoop);
     // The running image can no longer be pulled: there is no way back.
     fx.script(&runner_image("20250101.1", "01"), ImageBehaviour::PullError);
+    let report = assert_rollback_failed(&fx).await;
+    assert_eq!(report.targets[0].outcome_kind, "rollback_failed");
+}
+
+/// Runs a cycle that must end `RollbackFailed` (a target could not be
+/// rolled back: a person must look), with the release quarantined.
+async fn assert_rollback_failed(fx: &Fixture) -> runner_updater::CycleReport {
     let report = fx.updater("host-a").run_once().await.unwrap();
     assert!(
         matches!(report.outcome, CycleOutcome::RollbackFailed { .. }),
         "{}",
         report.summary()
     );
-    assert_eq!(report.targets[0].outcome_kind, "rollback_failed");
+    assert!(report.quarantined, "{}", report.summary());
+    report
 }
 
 #[tokio::test]
@@ -183,11 +191,6 @@ async fn a_failed_rollback_of_an_earlier_target_is_rollback_failed() {
     fx.publish(release("20250102.1", "02", "7"));
     fx.script(&proxy_image("20250102.1", "02"), ImageBehaviour::CrashLoop);
     fx.script(&runner_image("20250101.1", "01"), ImageBehaviour::PullError);
-    let report = fx.updater("host-a").run_once().await.unwrap();
-    assert!(
-        matches!(report.outcome, CycleOutcome::RollbackFailed { .. }),
-        "{}",
-        report.summary()
-    );
-    assert!(report.quarantined, "{}", report.summary());
+    let report = assert_rollback_failed(&fx).await;
+    assert_eq!(report.targets[1].outcome_kind, "rolled_back_by_ecs");
 }
