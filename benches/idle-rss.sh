@@ -8,12 +8,11 @@
 # the simulated ECS; the process's peak RSS (VmHWM) read from
 # /proc/self/status, and /usr/bin/time -v's maximum resident set size.
 #
-# What it does not measure: the `runner-updater run` binary itself. `run`
-# exists only with the `aws` feature, builds real AWS SDK clients
-# (ECS, DynamoDB, CloudFormation) and waits on the system clock; it has no
-# option to run on a simulated clock or the simulator, so an hour of its
-# idle checks takes an hour. This is the updater library's idle loop
-# without the SDK clients, the metrics exporter and the HTTP listener.
+# What it does not measure: the `runner-updater run` binary itself (the AWS
+# SDK clients, the metrics exporter, the HTTP listener). That is
+# `python3 benches/side-by-side/harness.py idle` (the daemon against moto,
+# one check a second, its RSS sampled from /proc): see benches/README.md,
+# "Idle memory of `runner-updater run`".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p updater-benches --bench idle --no-run 2>&1 | tail -n 1

@@ -5,6 +5,14 @@ Usage (run.sh calls it; see benches/README.md):
     python3 harness.py run --tool TOOL --scenario {good,bad} --out RESULT.json \
         --workdir DIR [--ecs PATH] [--aws PATH] [--runner-updater PATH]
     python3 harness.py table RESULT.json... > table.md
+    python3 harness.py idle --out RESULT.json --workdir DIR --secs N \
+        [--runner-updater PATH]
+
+`idle` runs the daemon, `runner-updater run`, with a check every second
+against a service already on the offered release (nothing to do), for N
+seconds, and samples its resident memory (VmRSS, VmHWM from
+/proc/PID/status) every second; then stops it with SIGTERM. Sixty checks
+are an hour of the shipped schedule's idle checks at a one-minute interval.
 
 TOOL is one of:
   ecs-deploy            fabfuel's `ecs deploy CLUSTER SERVICE --image runner IMAGE --timeout 120`
@@ -289,7 +297,7 @@ def set_up(ecs, plugin):
     return arn
 
 
-def sign_manifest(path, image):
+def sign_manifest(path, image, version=NEW_VERSION):
     """A signed release manifest (the format runner-version verifies:
     Ed25519 over its signing context and the canonical JSON of `signed`),
     by a throwaway bench key. Returns the base64 public key."""
@@ -300,7 +308,7 @@ def sign_manifest(path, image):
     public = key.public_key().public_bytes(serialization.Encoding.Raw,
                                            serialization.PublicFormat.Raw)
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 30 * 86400))
-    doc = {"version": NEW_VERSION, "channel": "stable", "image": image,
+    doc = {"version": version, "channel": "stable", "image": image,
            "infra_version": "7",
            "template_url": "https://s3.amazonaws.com/runner-templates/7/runner.json",
            "template_sha256": "cd" * 32, "expires": expires}
@@ -313,11 +321,12 @@ def sign_manifest(path, image):
     return base64.b64encode(public).decode()
 
 
-def runner_updater_config(workdir, image, fast):
+def runner_updater_config(workdir, image, fast, version=NEW_VERSION, extra=""):
     manifest = workdir / "stable.json"
-    public = sign_manifest(manifest, image)
+    public = sign_manifest(manifest, image, version)
     rollout = ("\n[rollout]\npoll_min_secs = 1\npoll_max_secs = 1\nbake_secs = 0\n"
                if fast else "")
+    rollout += extra
     config = f"""runner = "{CLUSTER}/{SERVICE}"
 owner = "side-by-side"
 
@@ -490,6 +499,119 @@ def run(args):
                                                "wall_secs", "api_calls_total", "peak_rss_kib")}))
 
 
+# ------------------------------------------------------------------ idle
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid):
+    fields = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "Threads"):
+                fields[key] = int(value.split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return fields
+
+
+def idle(args):
+    import signal
+
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(workdir / "state", ignore_errors=True)
+    plugin = load_plugin()
+    counter = Counter()
+    server, port = start_moto(counter)
+    ecs = boto_client(port)
+    set_up(ecs, plugin)
+    metrics_port = free_port()
+    extra = (f"\n[schedule]\ninterval_secs = 1\njitter_secs = 0\n"
+             f"\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n")
+    config = runner_updater_config(workdir, CURRENT_IMAGE, fast=False,
+                                   version=CURRENT_VERSION, extra=extra)
+    command = [args.runner_updater, "--config", str(config), "run"]
+    stdout = open(workdir / "stdout.txt", "w")
+    stderr = open(workdir / "stderr.txt", "w")
+    counter.start()
+    started = time.monotonic()
+    env = tool_env(port, workdir)
+    for pair in args.env:
+        key, _, value = pair.partition("=")
+        env[key] = value
+    proc = subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
+    samples = []
+    while time.monotonic() - started < args.secs and proc.poll() is None:
+        time.sleep(1)
+        status = proc_status(proc.pid)
+        if status:
+            samples.append({"t": round(time.monotonic() - started, 1), **status})
+    alive = proc.poll() is None
+    rollup = {}
+    try:
+        for line in Path(f"/proc/{proc.pid}/smaps_rollup").read_text().splitlines()[1:]:
+            key, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                rollup[key] = int(value.split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    if alive:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = "killed"
+    calls = counter.stop()
+    server.stop()
+    stdout.close()
+    stderr.close()
+    logs = (workdir / "stdout.txt").read_text().splitlines()
+    outcomes = {}
+    for line in logs:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        outcome = (entry.get("fields") or {}).get("outcome")
+        if outcome:
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    by_operation = {}
+    for _, operation, _ in calls:
+        by_operation[operation] = by_operation.get(operation, 0) + 1
+    cycles = sum(outcomes.values())
+    result = {
+        "command": " ".join(command).replace(str(REPO) + "/", ""),
+        "extra_env": args.env,
+        "ran_secs": round(time.monotonic() - started, 1),
+        "alive_until_stopped": alive,
+        "exit_code": code,
+        "cycles_logged": outcomes,
+        "api_calls_total": len(calls),
+        "api_calls": dict(sorted(by_operation.items())),
+        "api_calls_per_cycle": round(len(calls) / cycles, 2) if cycles else None,
+        "rss_kib_first": samples[0]["VmRSS"] if samples else None,
+        "rss_kib_last": samples[-1]["VmRSS"] if samples else None,
+        "hwm_kib_last": samples[-1]["VmHWM"] if samples else None,
+        "threads": samples[-1].get("Threads") if samples else None,
+        # At the end, before SIGTERM: resident KiB by kind (file-backed =
+        # the binary's and libraries' pages; anonymous = heap and stacks).
+        "smaps_rollup_kib": {k: rollup[k] for k in ("Rss", "Anonymous", "Shared_Clean",
+                                                    "Private_Clean", "Private_Dirty")
+                             if k in rollup},
+        "samples": samples,
+    }
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "samples"}))
+
+
 # ----------------------------------------------------------------- table
 
 
@@ -560,9 +682,18 @@ def main():
                         "completing it (default %(default)s)")
     t = sub.add_parser("table")
     t.add_argument("results", nargs="+")
+    i = sub.add_parser("idle")
+    i.add_argument("--out", required=True)
+    i.add_argument("--workdir", required=True)
+    i.add_argument("--secs", type=float, default=120)
+    i.add_argument("--runner-updater", default="runner-updater")
+    i.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="an extra environment variable for the daemon")
     args = parser.parse_args()
     if args.command == "run":
         run(args)
+    elif args.command == "idle":
+        idle(args)
     else:
         table(args.results)
 
