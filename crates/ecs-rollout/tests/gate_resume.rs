@@ -12,9 +12,9 @@ use std::{
 use async_trait::async_trait;
 use common::{Fixture, request};
 use ecs_rollout::{
-    BoxError, EcsApi, Error, ErrorClass, FailureReason, ImageBehaviour, OpenGate, ResumePoint,
-    Rollout, RolloutConfig, RolloutOutcome, RolloutReport, RolloutRequest, RolloutState,
-    RolloutStep, SimulatedEcs, StepGate, UpdateServiceRequest, list_all_revisions,
+    BoxError, DeploymentConfiguration, EcsApi, Error, ErrorClass, FailureReason, ImageBehaviour,
+    OpenGate, ResumePoint, Rollout, RolloutConfig, RolloutOutcome, RolloutReport, RolloutRequest,
+    RolloutState, RolloutStep, SimulatedEcs, StepGate, UpdateServiceRequest, list_all_revisions,
 };
 
 /// The ECS operations that change something.
@@ -469,7 +469,28 @@ async fn resume_from_registered_deploys_once_when_update_service_never_landed() 
 
 #[tokio::test]
 async fn resume_after_someone_else_deployed_is_superseded_without_changes() {
-    let fx = Fixture::safe(2);
+    let problems = superseded_after_someone_else_deployed(Fixture::safe(2)).await;
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+/// As above on a service whose deployment configuration is unsafe (no
+/// circuit breaker): the Superseded evidence still reports the problems,
+/// and nothing is changed (the fix would have come with our UpdateService).
+#[tokio::test]
+async fn resume_after_someone_else_deployed_reports_the_unsafe_configuration() {
+    let fx = Fixture::new(2, DeploymentConfiguration::default());
+    let problems = superseded_after_someone_else_deployed(fx).await;
+    assert!(!problems.is_empty());
+    assert!(
+        problems.iter().any(|p| p.contains("circuit breaker")),
+        "{problems:?}"
+    );
+}
+
+/// Interrupts a rollout at its `UpdateService`, deploys a hotfix as
+/// someone else, resumes from `Registered`: Superseded, no mutation.
+/// Returns the evidence's configuration problems.
+async fn superseded_after_someone_else_deployed(fx: Fixture) -> Vec<String> {
     let gate = interrupted_at(&fx, "update_service").await;
     let new_td = gate.update_service_target();
     let hotfix = fx
@@ -528,6 +549,7 @@ async fn resume_after_someone_else_deployed_is_superseded_without_changes() {
             .task_definition_arn,
         hotfix.arn
     );
+    evidence.configuration_problems.clone()
 }
 
 #[tokio::test]
