@@ -1,14 +1,14 @@
 //! A fleet rollout on one [`SimulatedEcs`] with ECS's per-account token
 //! buckets on: `N` services, one [`Rollout`] each (one updater per runner,
 //! each with its own retry jitter), at most `C` in flight, on a
-//! discrete-event clock ([`run_simulated`]).
+//! discrete-event clock ([`ManualClock::run`]).
 //!
 //! What it measures, in simulated time: the makespan (start to the last
 //! verdict), the lower bound the buckets and one service's deployment time
 //! set ([`lower_bound`]), the rollouts that ended in an error or a
 //! non-success caused by throttling, and the ECS calls per service.
 
-use std::{collections::BTreeMap, future::Future, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use ecs_rollout::{
     ContainerDefinition, DeploymentConfiguration, EcsApi, ErrorClass, HealthCheck, Rollout,
@@ -18,12 +18,6 @@ use ecs_rollout::{
 };
 use futures::StreamExt;
 use update_clock::{Clock, ManualClock};
-
-/// Drives `future` to completion on `clock` as a discrete-event simulation
-/// ([`ManualClock::run`]).
-pub fn run_simulated<F: Future>(clock: &ManualClock, future: F) -> F::Output {
-    clock.run(future)
-}
 
 /// One fleet run.
 #[derive(Debug, Clone)]
@@ -214,7 +208,7 @@ pub fn run_fleet(config: &FleetConfig) -> FleetReport {
         .collect();
 
     let start = clock.monotonic();
-    let results = run_simulated(&clock, async {
+    let results = clock.run(async {
         futures::stream::iter(rollouts.iter().zip(&targets))
             .map(|(rollout, target)| {
                 let clock = clock.clone();
@@ -343,17 +337,6 @@ impl std::fmt::Display for Bound {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn concurrent_sleeps_overlap_on_the_simulated_clock() {
-        let clock = ManualClock::new(ManualClock::EPOCH_2025);
-        let total = run_simulated(&clock, async {
-            let sleeps = (1..=10).map(|s| clock.sleep(Duration::from_secs(s)));
-            futures::future::join_all(sleeps).await;
-            clock.monotonic()
-        });
-        assert_eq!(total, Duration::from_secs(10));
-    }
 
     #[test]
     fn lower_bound_is_set_by_the_registrations() {

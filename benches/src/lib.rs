@@ -3,6 +3,6 @@
 //! `benches/benches/`; the library holds what more than a file needs:
 //!
 //! - [`fleet`]: a fleet of rollouts on one simulated ECS with ECS's token
-//!   buckets on, driven on a discrete-event clock ([`fleet::run_simulated`]).
+//!   buckets on, driven on a discrete-event clock (`update_clock::ManualClock::run`).
 
 pub mod fleet;

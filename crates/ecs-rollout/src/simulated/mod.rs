@@ -287,11 +287,7 @@ impl SimulatedEcs {
 impl EcsApi for SimulatedEcs {
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceDescription> {
         self.enter("DescribeServices", service).await?;
-        let state = self.state();
-        match state.stale_service(cluster, service) {
-            Some(stale) => Ok(stale),
-            None => state.describe_service(cluster, service),
-        }
+        self.state().read_service(cluster, service)
     }
 
     async fn describe_services(
@@ -315,10 +311,7 @@ impl EcsApi for SimulatedEcs {
         let state = self.state();
         Ok(services
             .iter()
-            .map(|service| match state.stale_service(cluster, service) {
-                Some(stale) => Ok(stale),
-                None => state.describe_service(cluster, service),
-            })
+            .map(|service| state.read_service(cluster, service))
             .collect())
     }
 

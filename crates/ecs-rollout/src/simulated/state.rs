@@ -874,6 +874,15 @@ impl SimState {
     }
 
     /// The stale answer to `DescribeServices`, while one is due.
+    /// What a `DescribeServices` of `service` answers: the stale snapshot
+    /// while one is due, else the service as it is.
+    pub(super) fn read_service(&self, cluster: &str, service: &str) -> Result<ServiceDescription> {
+        match self.stale_service(cluster, service) {
+            Some(stale) => Ok(stale),
+            None => self.describe_service(cluster, service),
+        }
+    }
+
     pub(super) fn stale_service(&self, cluster: &str, service: &str) -> Option<ServiceDescription> {
         let (cluster, service) = (short_name(cluster), short_name(service));
         self.stale_snapshots
