@@ -1,4 +1,4 @@
-//! Image references (`ImageRef::parse`, the oci-spec reference parser).
+//! Image references (`ImageRef::parse`, the distribution reference grammar).
 //!
 //! Beyond "no panic": an accepted reference re-displays and re-parses to
 //! the same value (the text is what a task definition gets), through serde
