@@ -107,6 +107,8 @@ fn row(report: &FleetReport, deployment: Duration) -> serde_json::Value {
         "shared_refused": report.shared.as_ref().map(|s| s.refused),
         "shared_batches": report.shared.as_ref().map(|s| s.batches),
         "shared_batched_services": report.shared.as_ref().map(|s| s.batched_services),
+        "shared_deployment_batches": report.shared.as_ref().map(|s| s.deployment_batches),
+        "shared_batched_deployments": report.shared.as_ref().map(|s| s.batched_deployments),
         "makespan_s": report.makespan.as_secs_f64(),
         "lower_bound_s": bound.as_secs_f64(),
         "lower_bound_set_by": limited_by.to_string(),

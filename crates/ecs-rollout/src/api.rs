@@ -549,6 +549,25 @@ pub trait EcsApi: Send + Sync + Debug + 'static {
         })
     }
 
+    /// `DescribeServiceDeployments` (+ `DescribeServiceRevisions` for the
+    /// task definitions) of service deployments whose ARNs are known, in
+    /// one request (ECS takes at most 20, of any services): one answer per
+    /// ARN, in the order asked (`NotFound` for one ECS does not know);
+    /// `Err` when the request itself failed. A monitor that has found its
+    /// deployment polls it this way instead of listing the whole history.
+    /// Optional: the default is [`Error::Unsupported`] (callers then list
+    /// with [`describe_service_deployments`](Self::describe_service_deployments)).
+    async fn describe_service_deployments_by_arn(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<Result<ServiceDeploymentInfo>>> {
+        let _ = arns;
+        Err(Error::Unsupported {
+            operation: "DescribeServiceDeployments",
+            backend: "this",
+        })
+    }
+
     /// `StopServiceDeployment` of the service deployment
     /// `service_deployment_arn` with `stop_type`. Optional: the default is
     /// [`Error::Unsupported`] (callers then roll back with `UpdateService`).
@@ -636,6 +655,12 @@ macro_rules! forward_ecs_api {
                 (**self)
                     .describe_service_deployments(cluster, service)
                     .await
+            }
+            async fn describe_service_deployments_by_arn(
+                &self,
+                arns: &[String],
+            ) -> Result<Vec<Result<ServiceDeploymentInfo>>> {
+                (**self).describe_service_deployments_by_arn(arns).await
             }
             async fn stop_service_deployment(
                 &self,

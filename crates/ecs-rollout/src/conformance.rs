@@ -291,3 +291,54 @@ pub async fn service_deployments_are_optional(ecs: &dyn EcsApi, cluster: &str, s
         Err(other) => panic!("describe_service_deployments: {other:?}"),
     }
 }
+
+/// `DescribeServiceDeployments` of known ARNs answers each one, in the
+/// order asked, an unknown one as [`Error::NotFound`], and the same status
+/// and task definitions as the listed history; or the backend says
+/// [`Error::Unsupported`].
+pub async fn service_deployments_by_arn_answer_each_in_order(
+    ecs: &dyn EcsApi,
+    cluster: &str,
+    service: &str,
+) {
+    let history = match ecs.describe_service_deployments(cluster, service).await {
+        Ok(history) => history,
+        Err(Error::Unsupported { .. }) => Vec::new(),
+        Err(other) => panic!("describe_service_deployments: {other:?}"),
+    };
+    let missing = match history.first() {
+        // Same form as a real one, a deployment no service has.
+        Some(known) => format!("{}-missing", known.arn),
+        None => "arn:aws:ecs:us-east-1:123456789012:service-deployment/c/s/missing".to_owned(),
+    };
+    let mut asked = vec![missing.clone()];
+    asked.extend(history.iter().take(2).map(|d| d.arn.clone()));
+    asked.push(missing);
+    let answers = match ecs.describe_service_deployments_by_arn(&asked).await {
+        Ok(answers) => answers,
+        Err(Error::Unsupported { .. }) => return,
+        Err(other) => panic!("describe_service_deployments_by_arn: {other:?}"),
+    };
+    assert_eq!(answers.len(), asked.len(), "one answer per ARN asked");
+    for (asked, answer) in asked.iter().zip(&answers) {
+        match history.iter().find(|d| &d.arn == asked) {
+            Some(listed) => {
+                let read = answer.as_ref().expect("a listed service deployment");
+                assert_eq!(&read.arn, asked);
+                assert_eq!(read.status, listed.status);
+                assert_eq!(
+                    read.target_task_definition_arn,
+                    listed.target_task_definition_arn
+                );
+                assert_eq!(
+                    read.source_task_definition_arns,
+                    listed.source_task_definition_arns
+                );
+            }
+            None => assert!(
+                matches!(answer, Err(Error::NotFound { name, .. }) if name == asked),
+                "{asked}: {answer:?}"
+            ),
+        }
+    }
+}

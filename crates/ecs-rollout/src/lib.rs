@@ -157,7 +157,10 @@ pub use rollout::{
     ECS_ROLLBACK_WAIT_POLLS, RecordedDeployment, ResumePoint, Rollout, RolloutRequest,
     deployment_configuration_problems,
 };
-pub use shared::{DESCRIBE_SERVICES_BATCH, SharedEcs, SharedEcsConfig, SharedEcsStats};
+pub use shared::{
+    DESCRIBE_SERVICE_DEPLOYMENTS_BATCH, DESCRIBE_SERVICES_BATCH, SharedEcs, SharedEcsConfig,
+    SharedEcsStats,
+};
 pub use simulated::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, SimulatedEcs};
 pub use stopped_reason::{StoppedReasonClass, classify_stopped_reason};
 pub use task_definition::{ContainerDefinition, HealthCheck, TaskDefinitionSpec};

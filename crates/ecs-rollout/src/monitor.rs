@@ -181,6 +181,9 @@ struct WatchState {
     /// The ServiceDeployment API is absent (or refused): judge by
     /// `DescribeServices` alone for the rest of the watch.
     service_deployments_off: bool,
+    /// `DescribeServiceDeployments` of a known ARN is not offered (or
+    /// refused): list the history instead for the rest of the watch.
+    by_arn_off: bool,
 }
 
 impl Monitor<'_> {
@@ -499,6 +502,53 @@ impl Monitor<'_> {
         {
             return None;
         }
+        let known = obs
+            .service_deployment_arn
+            .clone()
+            .or_else(|| watch.service_deployment_arn.map(str::to_owned));
+        // Ours is known: read it alone, one request a fleet can share
+        // (SharedEcs batches these by 20), instead of listing the history.
+        if let Some(arn) = known.as_ref().filter(|_| !st.by_arn_off) {
+            match self
+                .ecs
+                .describe_service_deployments_by_arn(std::slice::from_ref(arn))
+                .await
+            {
+                Ok(answers) => {
+                    return match answers.into_iter().next() {
+                        Some(Ok(d)) if &d.arn == arn => {
+                            self.record_service_deployment(watch, obs, &d);
+                            Some(d)
+                        }
+                        // Not (yet) readable by its ARN: judge this poll by
+                        // DescribeServices, as when the list leaves it out.
+                        Some(Err(error)) => {
+                            tracing::warn!(%error, "could not read our service deployment this poll");
+                            None
+                        }
+                        _ => {
+                            tracing::warn!(
+                                arn,
+                                "DescribeServiceDeployments did not answer for our service \
+                                 deployment this poll"
+                            );
+                            None
+                        }
+                    };
+                }
+                Err(error)
+                    if matches!(error, Error::Unsupported { .. })
+                        || error.class() == Some(ErrorClass::Permanent) =>
+                {
+                    tracing::info!(%error, "no DescribeServiceDeployments by ARN: listing the history");
+                    st.by_arn_off = true;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not read our service deployment this poll");
+                    return None;
+                }
+            }
+        }
         let all = match self
             .ecs
             .describe_service_deployments(&watch.target.cluster, &watch.target.service)
@@ -517,10 +567,6 @@ impl Monitor<'_> {
                 return None;
             }
         };
-        let known = obs
-            .service_deployment_arn
-            .clone()
-            .or_else(|| watch.service_deployment_arn.map(str::to_owned));
         let found = match known {
             Some(arn) => all.into_iter().find(|d| d.arn == arn),
             None if watch.rollback => None,
@@ -535,17 +581,28 @@ impl Monitor<'_> {
             }),
         };
         if let Some(d) = &found {
-            if obs.service_deployment_arn.is_none() && !watch.rollback {
-                self.progress
-                    .emit(&ProgressEvent::ServiceDeploymentRecorded {
-                        deployment_id: watch.deployment_id.to_owned(),
-                        service_deployment_arn: d.arn.clone(),
-                    });
-            }
-            obs.service_deployment_arn = Some(d.arn.clone());
-            obs.service_deployment_status = Some(d.status.clone());
+            self.record_service_deployment(watch, obs, d);
         }
         found
+    }
+
+    /// Notes our service deployment and its status (announcing it the
+    /// first time).
+    fn record_service_deployment(
+        &self,
+        watch: &Watch<'_>,
+        obs: &mut Observations,
+        d: &ServiceDeploymentInfo,
+    ) {
+        if obs.service_deployment_arn.is_none() && !watch.rollback {
+            self.progress
+                .emit(&ProgressEvent::ServiceDeploymentRecorded {
+                    deployment_id: watch.deployment_id.to_owned(),
+                    service_deployment_arn: d.arn.clone(),
+                });
+        }
+        obs.service_deployment_arn = Some(d.arn.clone());
+        obs.service_deployment_status = Some(d.status.clone());
     }
 
     /// What our service deployment's status says.

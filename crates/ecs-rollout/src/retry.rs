@@ -327,6 +327,15 @@ impl<E: EcsApi> EcsApi for RetryingEcs<E> {
         })
         .await
     }
+    async fn describe_service_deployments_by_arn(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<Result<ServiceDeploymentInfo>>> {
+        self.call("DescribeServiceDeployments", || {
+            self.inner.describe_service_deployments_by_arn(arns)
+        })
+        .await
+    }
     async fn stop_service_deployment(
         &self,
         service_deployment_arn: &str,

@@ -1,8 +1,11 @@
 //! One ECS backend shared by many rollouts in one process: [`SharedEcs`]
 //! paces every request with client-side token buckets that mirror ECS's
 //! per-account buckets, so a fleet waits for its turn instead of being
-//! throttled, and merges the `DescribeServices` reads that wait together
-//! into one request of up to [`DESCRIBE_SERVICES_BATCH`] services.
+//! throttled, and merges the reads that wait together into one request:
+//! `DescribeServices` of up to [`DESCRIBE_SERVICES_BATCH`] services of one
+//! cluster, `DescribeServiceDeployments` of up to
+//! [`DESCRIBE_SERVICE_DEPLOYMENTS_BATCH`] known service deployments of any
+//! services.
 //!
 //! Why: ECS throttles per account and Region
 //! ([`RateLimits::ecs_documented`]). A thousand rollouts that each retry
@@ -51,6 +54,10 @@ use crate::{
 /// The most services one `DescribeServices` request may name (ECS's limit).
 pub const DESCRIBE_SERVICES_BATCH: usize = 10;
 
+/// The most service deployments one `DescribeServiceDeployments` request
+/// may name (ECS's limit).
+pub const DESCRIBE_SERVICE_DEPLOYMENTS_BATCH: usize = 20;
+
 /// Added to every wait for a token, so that a request paced to the instant
 /// the modelled bucket refills does not reach ECS a moment before ECS's own
 /// bucket has (clocks and rounding differ).
@@ -64,7 +71,8 @@ pub struct SharedEcsConfig {
     /// [`RateLimits::none`] paces nothing.
     pub limits: RateLimits,
     /// How long a `DescribeServices` of one service waits for others of the
-    /// same cluster to share its request, even when a token is free.
+    /// same cluster to share its request (and a `DescribeServiceDeployments`
+    /// of one known deployment for others), even when a token is free.
     /// Default zero: only reads that already wait for a token are merged.
     /// A window of about a second merges the polls of a large fleet at the
     /// cost of that much latency per poll.
@@ -129,6 +137,11 @@ pub struct SharedEcsStats {
     pub batches: u64,
     /// Services read by those batched requests.
     pub batched_services: u64,
+    /// `DescribeServiceDeployments` requests sent for more than one known
+    /// service deployment.
+    pub deployment_batches: u64,
+    /// Service deployments read by those batched requests.
+    pub batched_deployments: u64,
 }
 
 /// A bucket of the client-side model: `tokens` may go negative, which
@@ -173,21 +186,102 @@ impl Pacer {
     }
 }
 
-type Answer = Result<ServiceDescription>;
+/// The reads of one batch: each member's name and where its answer goes.
+type Members<T> = Vec<(String, oneshot::Sender<Result<T>>)>;
 
-/// `DescribeServices` reads of one cluster waiting to share a request.
+/// Reads of one kind waiting to share a request: one open batch per key
+/// (a cluster for `DescribeServices`), each batch its members' names and
+/// where to send their answers.
 #[derive(Debug)]
-struct Batch {
-    members: Vec<(String, oneshot::Sender<Answer>)>,
+struct Batches<T> {
+    /// Every batch not yet sent, by id.
+    waiting: HashMap<u64, Members<T>>,
+    /// The batch of each key that still takes members (not full).
+    open: HashMap<String, u64>,
+}
+
+impl<T> Default for Batches<T> {
+    fn default() -> Self {
+        Self {
+            waiting: HashMap::new(),
+            open: HashMap::new(),
+        }
+    }
+}
+
+/// A read [`SharedEcs`] batches: `DescribeServices` or
+/// `DescribeServiceDeployments` of known ARNs.
+#[async_trait]
+trait Batched: Clone + Send + Sized + 'static {
+    /// The simulator operation it books ([`wire_actions`]).
+    const OPERATION: &'static str;
+    /// The most names one request may carry.
+    const LIMIT: usize;
+    /// What the response is said to have left out.
+    const MISSING: &'static str;
+    /// Its batches in the state.
+    fn batches(state: &mut State) -> &mut Batches<Self>;
+    /// Counts one batched request of `members` reads.
+    fn count(stats: &mut SharedEcsStats, members: u64);
+    /// The resource a failure names.
+    fn resource(key: &str, name: &str) -> String;
+    /// One request for `names` (distinct) under `key`.
+    async fn fetch(inner: &dyn EcsApi, key: &str, names: &[String]) -> Result<Vec<Result<Self>>>;
+}
+
+#[async_trait]
+impl Batched for ServiceDescription {
+    const OPERATION: &'static str = "DescribeServices";
+    const LIMIT: usize = DESCRIBE_SERVICES_BATCH;
+    const MISSING: &'static str = "DescribeServices answered fewer services than it was asked for";
+    fn batches(state: &mut State) -> &mut Batches<Self> {
+        &mut state.services
+    }
+    fn count(stats: &mut SharedEcsStats, members: u64) {
+        stats.batches += 1;
+        stats.batched_services += members;
+    }
+    fn resource(cluster: &str, service: &str) -> String {
+        format!("{cluster}/{service}")
+    }
+    async fn fetch(
+        inner: &dyn EcsApi,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<Vec<Result<Self>>> {
+        match services {
+            [service] => Ok(vec![inner.describe_service(cluster, service).await]),
+            _ => inner.describe_services(cluster, services).await,
+        }
+    }
+}
+
+#[async_trait]
+impl Batched for ServiceDeploymentInfo {
+    const OPERATION: &'static str = "DescribeServiceDeploymentsByArn";
+    const LIMIT: usize = DESCRIBE_SERVICE_DEPLOYMENTS_BATCH;
+    const MISSING: &'static str =
+        "DescribeServiceDeployments answered fewer service deployments than it was asked for";
+    fn batches(state: &mut State) -> &mut Batches<Self> {
+        &mut state.deployments
+    }
+    fn count(stats: &mut SharedEcsStats, members: u64) {
+        stats.deployment_batches += 1;
+        stats.batched_deployments += members;
+    }
+    fn resource(_: &str, arn: &str) -> String {
+        arn.to_owned()
+    }
+    async fn fetch(inner: &dyn EcsApi, _: &str, arns: &[String]) -> Result<Vec<Result<Self>>> {
+        inner.describe_service_deployments_by_arn(arns).await
+    }
 }
 
 #[derive(Debug)]
 struct State {
     pacers: BTreeMap<ApiCategory, Pacer>,
-    /// Every batch not yet sent, by id.
-    batches: HashMap<u64, Batch>,
-    /// The batch of each cluster that still takes members (not full).
-    open: HashMap<String, u64>,
+    services: Batches<ServiceDescription>,
+    deployments: Batches<ServiceDeploymentInfo>,
     next_batch: u64,
     stats: SharedEcsStats,
 }
@@ -223,8 +317,8 @@ impl SharedEcs {
             config,
             state: Mutex::new(State {
                 pacers,
-                batches: HashMap::new(),
-                open: HashMap::new(),
+                services: Batches::default(),
+                deployments: Batches::default(),
                 next_batch: 0,
                 stats: SharedEcsStats::default(),
             }),
@@ -305,75 +399,140 @@ impl SharedEcs {
         Ok(())
     }
 
-    /// Takes batch `id` out of the state (closing it to newcomers).
-    fn take_batch(&self, cluster: &str, id: u64) -> Option<Batch> {
+    /// Takes batch `id` of `key` out of the state (closing it to newcomers).
+    fn take_batch<T: Batched>(&self, key: &str, id: u64) -> Option<Members<T>> {
         let mut state = self.state();
-        if state.open.get(cluster) == Some(&id) {
-            state.open.remove(cluster);
+        let batches = T::batches(&mut state);
+        if batches.open.get(key) == Some(&id) {
+            batches.open.remove(key);
         }
-        state.batches.remove(&id)
+        batches.waiting.remove(&id)
     }
 
-    /// Leads the batch `id` of `cluster`: waits `wait`, closes the batch,
-    /// sends one request for its services and answers each member.
-    async fn lead(&self, cluster: &str, id: u64, wait: Duration) {
+    /// Leads the batch `id` of `key`: waits `wait`, closes the batch, sends
+    /// one request for its names and answers each member.
+    async fn lead<T: Batched>(&self, key: &str, id: u64, wait: Duration) {
         // Dropped before the batch is taken (the leader's caller gave up):
         // the members' senders go with it, so they read alone.
-        struct Abandon<'a>(&'a SharedEcs, &'a str, u64);
-        impl Drop for Abandon<'_> {
+        struct Abandon<'a, T: Batched>(&'a SharedEcs, &'a str, u64, std::marker::PhantomData<T>);
+        impl<T: Batched> Drop for Abandon<'_, T> {
             fn drop(&mut self) {
-                drop(self.0.take_batch(self.1, self.2));
+                drop(self.0.take_batch::<T>(self.1, self.2));
             }
         }
-        let guard = Abandon(self, cluster, id);
+        let guard = Abandon::<T>(self, key, id, std::marker::PhantomData);
         self.clock.sleep(wait).await;
         std::mem::forget(guard);
-        let Some(batch) = self.take_batch(cluster, id) else {
+        let Some(members) = self.take_batch::<T>(key, id) else {
             return;
         };
-        let members = batch.members;
         if members.len() > 1 {
-            let mut state = self.state();
-            state.stats.batches += 1;
-            state.stats.batched_services += members.len() as u64;
+            T::count(&mut self.state().stats, members.len() as u64);
         }
         let mut names: Vec<String> = Vec::with_capacity(members.len());
-        for (service, _) in &members {
-            if !names.contains(service) {
-                names.push(service.clone());
+        for (name, _) in &members {
+            if !names.contains(name) {
+                names.push(name.clone());
             }
         }
-        let answers: Result<Vec<Answer>> = if names.len() == 1 {
-            Ok(vec![self.inner.describe_service(cluster, &names[0]).await])
-        } else {
-            self.inner.describe_services(cluster, &names).await
-        };
-        match answers {
+        match T::fetch(&*self.inner, key, &names).await {
             Ok(answers) => {
-                let by_name: HashMap<&str, Answer> =
+                let by_name: HashMap<&str, Result<T>> =
                     names.iter().map(String::as_str).zip(answers).collect();
-                for (service, sender) in members {
-                    let resource = format!("{cluster}/{service}");
-                    let answer = match by_name.get(service.as_str()) {
-                        Some(Ok(description)) => Ok(description.clone()),
+                for (name, sender) in members {
+                    let resource = T::resource(key, &name);
+                    let answer = match by_name.get(name.as_str()) {
+                        Some(Ok(answer)) => Ok(answer.clone()),
                         Some(Err(error)) => Err(copy_error(error, &resource)),
                         None => Err(Error::UnexpectedResponse {
                             resource,
-                            reason: "DescribeServices answered fewer services than it was \
-                                     asked for"
-                                .into(),
+                            reason: T::MISSING.into(),
                         }),
                     };
                     let _ = sender.send(answer);
                 }
             }
             Err(error) => {
-                for (service, sender) in members {
-                    let resource = format!("{cluster}/{service}");
+                for (name, sender) in members {
+                    let resource = T::resource(key, &name);
                     let _ = sender.send(Err(copy_error(&error, &resource)));
                 }
             }
         }
+    }
+
+    /// One read of `name` under `key`, batched with the others that wait
+    /// (see the [module docs](self)).
+    async fn read<T: Batched>(&self, key: &str, name: &str) -> Result<T> {
+        let resource = T::resource(key, name);
+        enum Plan<T> {
+            Direct,
+            Join(oneshot::Receiver<Result<T>>),
+            Lead(oneshot::Receiver<Result<T>>, u64, Duration),
+        }
+        let plan = {
+            let mut state = self.state();
+            let state = &mut *state;
+            let batches = T::batches(state);
+            let open = batches.open.get(key).copied();
+            if let Some(members) = open.and_then(|id| batches.waiting.get_mut(&id)) {
+                let (sender, receiver) = oneshot::channel();
+                members.push((name.to_owned(), sender));
+                if members.len() >= T::LIMIT {
+                    batches.open.remove(key);
+                }
+                Plan::Join(receiver)
+            } else {
+                let now = self.clock.monotonic();
+                let wait = Self::book(state, &self.config, now, T::OPERATION, &resource)?
+                    .max(self.config.batch_window);
+                if wait.is_zero() {
+                    Plan::Direct
+                } else {
+                    let id = state.next_batch;
+                    state.next_batch += 1;
+                    let (sender, receiver) = oneshot::channel();
+                    let batches = T::batches(state);
+                    batches.waiting.insert(id, vec![(name.to_owned(), sender)]);
+                    batches.open.insert(key.to_owned(), id);
+                    Plan::Lead(receiver, id, wait)
+                }
+            }
+        };
+        let receiver = match plan {
+            Plan::Direct => {
+                return Self::one(
+                    T::fetch(&*self.inner, key, &[name.to_owned()]).await,
+                    &resource,
+                );
+            }
+            Plan::Join(receiver) => receiver,
+            Plan::Lead(receiver, id, wait) => {
+                self.lead::<T>(key, id, wait).await;
+                receiver
+            }
+        };
+        match receiver.await {
+            Ok(answer) => answer,
+            // The leader was dropped (its caller gave up): read alone.
+            Err(_) => {
+                self.pace(T::OPERATION, &resource).await?;
+                Self::one(
+                    T::fetch(&*self.inner, key, &[name.to_owned()]).await,
+                    &resource,
+                )
+            }
+        }
+    }
+
+    /// The one answer of a request for one name.
+    fn one<T: Batched>(answers: Result<Vec<Result<T>>>, resource: &str) -> Result<T> {
+        answers?.into_iter().next().unwrap_or_else(|| {
+            Err(Error::UnexpectedResponse {
+                resource: resource.to_owned(),
+                reason: T::MISSING.into(),
+            })
+        })
     }
 }
 
@@ -402,60 +561,7 @@ fn copy_error(error: &Error, resource: &str) -> Error {
 #[async_trait]
 impl EcsApi for SharedEcs {
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceDescription> {
-        let resource = format!("{cluster}/{service}");
-        enum Plan {
-            Direct,
-            Join(oneshot::Receiver<Answer>),
-            Lead(oneshot::Receiver<Answer>, u64, Duration),
-        }
-        let plan = {
-            let mut state = self.state();
-            let state = &mut *state;
-            let open = state.open.get(cluster).copied();
-            if let Some(batch) = open.and_then(|id| state.batches.get_mut(&id)) {
-                let (sender, receiver) = oneshot::channel();
-                batch.members.push((service.to_owned(), sender));
-                if batch.members.len() >= DESCRIBE_SERVICES_BATCH {
-                    state.open.remove(cluster);
-                }
-                Plan::Join(receiver)
-            } else {
-                let now = self.clock.monotonic();
-                let wait = Self::book(state, &self.config, now, "DescribeServices", &resource)?
-                    .max(self.config.batch_window);
-                if wait.is_zero() {
-                    Plan::Direct
-                } else {
-                    let id = state.next_batch;
-                    state.next_batch += 1;
-                    let (sender, receiver) = oneshot::channel();
-                    state.batches.insert(
-                        id,
-                        Batch {
-                            members: vec![(service.to_owned(), sender)],
-                        },
-                    );
-                    state.open.insert(cluster.to_owned(), id);
-                    Plan::Lead(receiver, id, wait)
-                }
-            }
-        };
-        let receiver = match plan {
-            Plan::Direct => return self.inner.describe_service(cluster, service).await,
-            Plan::Join(receiver) => receiver,
-            Plan::Lead(receiver, id, wait) => {
-                self.lead(cluster, id, wait).await;
-                receiver
-            }
-        };
-        match receiver.await {
-            Ok(answer) => answer,
-            // The leader was dropped (its caller gave up): read alone.
-            Err(_) => {
-                self.pace("DescribeServices", &resource).await?;
-                self.inner.describe_service(cluster, service).await
-            }
-        }
+        self.read(cluster, service).await
     }
     async fn describe_services(
         &self,
@@ -522,6 +628,19 @@ impl EcsApi for SharedEcs {
         self.inner
             .describe_service_deployments(cluster, service)
             .await
+    }
+    async fn describe_service_deployments_by_arn(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<Result<ServiceDeploymentInfo>>> {
+        match arns {
+            [arn] => Ok(vec![self.read("", arn).await]),
+            _ => {
+                let first = arns.first().map_or("", String::as_str);
+                self.pace("DescribeServiceDeploymentsByArn", first).await?;
+                self.inner.describe_service_deployments_by_arn(arns).await
+            }
+        }
     }
     async fn stop_service_deployment(
         &self,
@@ -703,6 +822,19 @@ mod tests {
                 .await
                 .expect("service deployments");
             assert!(!history.is_empty());
+            let by_arn = shared
+                .describe_service_deployments_by_arn(&[history[0].arn.clone()])
+                .await
+                .expect("service deployment by ARN");
+            assert_eq!(by_arn[0].as_ref().expect("known").arn, history[0].arn);
+            let two = shared
+                .describe_service_deployments_by_arn(&[
+                    history[0].arn.clone(),
+                    "arn:aws:ecs:nowhere".to_owned(),
+                ])
+                .await
+                .expect("two service deployments by ARN");
+            assert!(matches!(&two[1], Err(Error::NotFound { .. })), "{two:?}");
             clock.sleep(Duration::from_secs(30)).await;
             let tasks = shared
                 .list_tasks(&ListTasksRequest {
@@ -752,8 +884,8 @@ mod tests {
             ("ListTaskDefinitions", 1),
             ("UpdateService", 1),
             ("ListServiceDeployments", 1),
-            ("DescribeServiceDeployments", 1),
-            ("DescribeServiceRevisions", 1),
+            ("DescribeServiceDeployments", 3),
+            ("DescribeServiceRevisions", 3),
             ("ListTasks", 1),
             ("DescribeTasks", 1),
             ("DescribeServices", 1),
@@ -831,6 +963,110 @@ mod tests {
         );
     }
 
+    /// Every service's newest service deployment, after one deployment each.
+    fn deployed(clock: &ManualClock, sim: &SimulatedEcs, services: usize) -> Vec<String> {
+        sim.enable_service_deployments(true);
+        clock.run(async {
+            let mut arns = Vec::new();
+            for i in 0..services {
+                let service = format!("svc-{i}");
+                let registered = sim
+                    .register_task_definition(&spec(&service, "nginx:2"))
+                    .await
+                    .expect("register");
+                sim.update_service(&UpdateServiceRequest {
+                    cluster: CLUSTER.into(),
+                    service: service.clone(),
+                    task_definition: registered.arn,
+                    ..Default::default()
+                })
+                .await
+                .expect("update");
+                let history = sim
+                    .describe_service_deployments(CLUSTER, &service)
+                    .await
+                    .expect("history");
+                arns.push(history[0].arn.clone());
+            }
+            arns
+        })
+    }
+
+    #[test]
+    fn known_service_deployments_of_any_services_share_one_describe_by_twenty() {
+        let config = SharedEcsConfig {
+            batch_window: Duration::from_secs(1),
+            ..SharedEcsConfig::default()
+        };
+        let (clock, sim, shared) = fixture(RateLimits::none(), config);
+        let mut asked = deployed(&clock, &sim, 12);
+        // 24 reads of 13 ARNs (one unknown, each known one twice): 20 fill
+        // the first request (its 12 distinct ARNs), 4 the next.
+        asked.push(format!("{}-missing", asked[0]));
+        let asked: Vec<String> = asked.iter().chain(&asked[..11]).cloned().collect();
+        assert_eq!(asked.len(), 24);
+        let before = sim.calls().get("DescribeServiceDeploymentsByArn").copied();
+        let answers = clock.run(join_all(asked.iter().map(|arn| {
+            shared.describe_service_deployments_by_arn(std::slice::from_ref(arn))
+        })));
+        for (arn, answer) in asked.iter().zip(answers) {
+            let mut answer = answer.expect("the request");
+            assert_eq!(answer.len(), 1);
+            match answer.remove(0) {
+                Ok(d) => assert_eq!(&d.arn, arn),
+                Err(Error::NotFound { name, .. }) => {
+                    assert!(arn.ends_with("-missing"), "{arn}");
+                    assert_eq!(&name, arn);
+                }
+                Err(other) => panic!("{arn}: {other}"),
+            }
+        }
+        assert_eq!(before, None);
+        assert_eq!(sim.calls().get("DescribeServiceDeploymentsByArn"), Some(&2));
+        let stats = shared.stats();
+        assert_eq!(
+            (stats.deployment_batches, stats.batched_deployments),
+            (2, 24),
+            "{stats:?}"
+        );
+        assert_eq!((stats.batches, stats.batched_services), (0, 0));
+        assert_eq!(stats.requests.get("DescribeServiceDeployments"), Some(&2));
+        assert_eq!(stats.requests.get("DescribeServiceRevisions"), Some(&2));
+    }
+
+    #[test]
+    fn a_failed_deployment_batch_gives_each_member_the_failure_on_its_own_arn() {
+        let config = SharedEcsConfig {
+            batch_window: Duration::from_secs(1),
+            ..SharedEcsConfig::default()
+        };
+        let (clock, sim, shared) = fixture(RateLimits::none(), config);
+        let asked = deployed(&clock, &sim, 3);
+        sim.throttle_next(1);
+        let answers = clock.run(join_all(asked.iter().map(|arn| {
+            shared.describe_service_deployments_by_arn(std::slice::from_ref(arn))
+        })));
+        for (arn, answer) in asked.iter().zip(answers) {
+            match answer.expect("one answer each").remove(0) {
+                Err(Error::Api {
+                    class, resource, ..
+                }) => {
+                    assert_eq!(class, ErrorClass::Throttled);
+                    assert_eq!(&resource, arn);
+                }
+                other => panic!("{arn}: {other:?}"),
+            }
+        }
+        assert_eq!(sim.calls().get("DescribeServiceDeploymentsByArn"), Some(&1));
+        // Several ARNs asked at once go as they are, paced, not batched.
+        let answers = clock
+            .run(shared.describe_service_deployments_by_arn(&asked))
+            .expect("three at once");
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        assert_eq!(sim.calls().get("DescribeServiceDeploymentsByArn"), Some(&2));
+        assert_eq!(shared.stats().deployment_batches, 1);
+    }
+
     #[test]
     fn a_failed_batch_gives_each_member_the_failure_on_its_own_service() {
         let config = only(ApiCategory::ServiceRead, 1, 1);
@@ -877,8 +1113,8 @@ mod tests {
             member.await
         });
         assert_eq!(answer.expect("read alone").service_name, "svc-2");
-        assert!(shared.state().batches.is_empty());
-        assert!(shared.state().open.is_empty());
+        assert!(shared.state().services.waiting.is_empty());
+        assert!(shared.state().services.open.is_empty());
     }
 
     #[test]

@@ -51,6 +51,7 @@ async fn service_behaviours() {
     .await;
     conformance::describe_services_answers_each_in_order(&a.ecs, "runners", "runner").await;
     conformance::service_deployments_are_optional(&a.ecs, "runners", "runner").await;
+    conformance::service_deployments_by_arn_answer_each_in_order(&a.ecs, "runners", "runner").await;
 }
 
 #[tokio::test]

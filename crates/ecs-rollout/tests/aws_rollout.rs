@@ -186,6 +186,18 @@ impl EcsApi for Scripted {
             .describe_service_deployments(cluster, service)
             .await
     }
+    async fn describe_service_deployments_by_arn(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<Result<ecs_rollout::ServiceDeploymentInfo>>> {
+        if !self.service_deployments {
+            return Err(ecs_rollout::Error::Unsupported {
+                operation: "DescribeServiceDeployments",
+                backend: "scripted",
+            });
+        }
+        self.inner.describe_service_deployments_by_arn(arns).await
+    }
     /// Counts as an update: the script's steps after it are numbered from it.
     async fn stop_service_deployment(
         &self,

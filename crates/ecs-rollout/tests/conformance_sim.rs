@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use ecs_rollout::{
-    ContainerDefinition, ServiceSetup, SimulatedEcs, TaskDefinitionSpec, conformance,
+    ContainerDefinition, EcsApi, ServiceSetup, SimulatedEcs, TaskDefinitionSpec, conformance,
 };
 use update_clock::ManualClock;
 
@@ -70,6 +70,30 @@ async fn service_behaviours() {
     .await;
     conformance::describe_services_answers_each_in_order(&ecs, "conformance", "svc").await;
     conformance::service_deployments_are_optional(&ecs, "conformance", "svc").await;
+    conformance::service_deployments_by_arn_answer_each_in_order(&ecs, "conformance", "svc").await;
+    // With the ServiceDeployment API on and a deployment in the history:
+    // the by-ARN case compares real answers, not just NotFound.
+    ecs.enable_service_deployments(true);
+    ecs.update_service(&ecs_rollout::UpdateServiceRequest {
+        cluster: "conformance".into(),
+        service: "svc".into(),
+        task_definition: ecs
+            .describe_service("conformance", "svc")
+            .await
+            .unwrap()
+            .task_definition_arn,
+        force_new_deployment: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(
+        !ecs.describe_service_deployments("conformance", "svc")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    conformance::service_deployments_by_arn_answer_each_in_order(&ecs, "conformance", "svc").await;
 }
 
 #[tokio::test]

@@ -237,7 +237,11 @@ def _describe_service_deployments(self):
                                     "serviceRevisionArn": _arn(service, "service-revision",
                                                                _ROLLED_BACK_TO[d["id"]])}
             found.append(item)
-    return ActionResult({"serviceDeployments": found, "failures": []})
+    # Real ECS reports each ARN it does not answer for as a failure (reason
+    # MISSING); the plugin used to leave them out silently.
+    answered = {item["serviceDeploymentArn"] for item in found}
+    failures = [{"arn": arn, "reason": "MISSING"} for arn in sorted(wanted - answered)]
+    return ActionResult({"serviceDeployments": found, "failures": failures})
 
 
 def _describe_service_revisions(self):

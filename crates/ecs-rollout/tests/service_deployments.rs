@@ -67,6 +67,122 @@ async fn a_successful_service_deployment_decides_and_its_absence_falls_back_to_d
 }
 
 #[tokio::test]
+async fn a_found_service_deployment_is_polled_by_its_arn_not_by_listing_the_history() {
+    let fx = Fixture::safe(3);
+    fx.sim.enable_service_deployments(true);
+    let report = fx.run(RolloutConfig::default()).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    let (listed, by_arn) = (
+        calls(&fx, "DescribeServiceDeployments"),
+        calls(&fx, "DescribeServiceDeploymentsByArn"),
+    );
+    // Listed until ours shows up (the first poll here), then read by ARN
+    // on every poll through the bake.
+    assert_eq!(listed, 1, "{:?}", fx.sim.calls());
+    assert!(by_arn >= 5, "{:?}", fx.sim.calls());
+}
+
+/// A backend that lists service deployments but cannot read one by its
+/// ARN (the trait's default): the monitor lists the history on every poll.
+#[derive(Debug)]
+struct ListOnly(std::sync::Arc<ecs_rollout::SimulatedEcs>);
+
+#[async_trait::async_trait]
+impl EcsApi for ListOnly {
+    async fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> ecs_rollout::Result<ecs_rollout::ServiceDescription> {
+        self.0.describe_service(cluster, service).await
+    }
+    async fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> ecs_rollout::Result<ecs_rollout::RegisteredTaskDefinition> {
+        self.0.describe_task_definition(task_definition).await
+    }
+    async fn register_task_definition(
+        &self,
+        spec: &ecs_rollout::TaskDefinitionSpec,
+    ) -> ecs_rollout::Result<ecs_rollout::RegisteredTaskDefinition> {
+        self.0.register_task_definition(spec).await
+    }
+    async fn tag_resource(
+        &self,
+        arn: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> ecs_rollout::Result<()> {
+        self.0.tag_resource(arn, tags).await
+    }
+    async fn deregister_task_definition(&self, arn: &str) -> ecs_rollout::Result<()> {
+        self.0.deregister_task_definition(arn).await
+    }
+    async fn list_task_definition_revisions(
+        &self,
+        family: &str,
+        next_token: ecs_rollout::PageToken,
+    ) -> ecs_rollout::Result<ecs_rollout::Page<String>> {
+        self.0
+            .list_task_definition_revisions(family, next_token)
+            .await
+    }
+    async fn update_service(
+        &self,
+        request: &UpdateServiceRequest,
+    ) -> ecs_rollout::Result<ecs_rollout::UpdateServiceResult> {
+        self.0.update_service(request).await
+    }
+    async fn list_tasks(
+        &self,
+        request: &ecs_rollout::ListTasksRequest,
+    ) -> ecs_rollout::Result<ecs_rollout::Page<String>> {
+        self.0.list_tasks(request).await
+    }
+    async fn describe_tasks(
+        &self,
+        cluster: &str,
+        task_arns: &[String],
+    ) -> ecs_rollout::Result<Vec<ecs_rollout::TaskDescription>> {
+        self.0.describe_tasks(cluster, task_arns).await
+    }
+    async fn describe_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> ecs_rollout::Result<Vec<ecs_rollout::ServiceDeploymentInfo>> {
+        self.0.describe_service_deployments(cluster, service).await
+    }
+}
+
+#[tokio::test]
+async fn without_reads_by_arn_the_monitor_lists_the_history_each_poll() {
+    let fx = Fixture::safe(3);
+    fx.sim.enable_service_deployments(true);
+    fx.new_image_behaves(ImageBehaviour::CrashLoop);
+    let rollout = ecs_rollout::Rollout::new(
+        std::sync::Arc::new(ListOnly(fx.sim.clone())),
+        fx.clock.clone(),
+        RolloutConfig::default(),
+    )
+    .unwrap();
+    let report = rollout.run(&fx.target, &request()).await.unwrap();
+    let RolloutOutcome::RolledBackByEcs { evidence, .. } = &report.outcome else {
+        panic!("expected RolledBackByEcs, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    assert_eq!(calls(&fx, "DescribeServiceDeploymentsByArn"), 0);
+    assert!(
+        calls(&fx, "DescribeServiceDeployments") >= 3,
+        "{:?}",
+        fx.sim.calls()
+    );
+}
+
+#[tokio::test]
 async fn success_waits_for_a_late_successful_status() {
     // ECS completes the deployment in well under a minute; its service
     // deployment reads IN_PROGRESS for 5 more minutes.

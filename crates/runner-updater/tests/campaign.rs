@@ -457,6 +457,13 @@ impl EcsApi for Recording {
             .describe_service_deployments(cluster, service)
             .await
     }
+    async fn describe_service_deployments_by_arn(
+        &self,
+        arns: &[String],
+    ) -> ecs_rollout::Result<Vec<ecs_rollout::Result<ServiceDeploymentInfo>>> {
+        self.read("DescribeServiceDeployments");
+        self.sim.describe_service_deployments_by_arn(arns).await
+    }
     async fn stop_service_deployment(
         &self,
         service_deployment_arn: &str,

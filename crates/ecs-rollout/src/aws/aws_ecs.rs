@@ -133,6 +133,71 @@ impl AwsEcs {
         // half-updated, so a poisoned lock is safe to use.
         self.essential.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// `DescribeServiceDeployments` of `arns` (20 per request) and
+    /// `DescribeServiceRevisions` of the revisions they name (for the task
+    /// definitions): the deployments ECS knows and its failures.
+    async fn describe_deployment_arns(
+        &self,
+        arns: &[String],
+        resource: &str,
+    ) -> Result<(Vec<ServiceDeploymentInfo>, Vec<sdk::Failure>)> {
+        if arns.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mut failures = Vec::new();
+        // DescribeServiceDeployments takes at most 20 ARNs per call.
+        let mut deployments = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(SERVICE_DEPLOYMENTS_PAGE as usize) {
+            let described = self
+                .client
+                .describe_service_deployments()
+                .set_service_deployment_arns(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| to_error("DescribeServiceDeployments", resource, e, None))?;
+            deployments.extend(described.service_deployments.unwrap_or_default());
+            failures.extend(described.failures.unwrap_or_default());
+        }
+        let mut revision_arns: Vec<String> = deployments
+            .iter()
+            .flat_map(|d| {
+                d.target_service_revision
+                    .iter()
+                    .chain(d.source_service_revisions.iter().flatten())
+                    .filter_map(|r| r.arn.clone())
+                    .chain(
+                        d.rollback
+                            .as_ref()
+                            .and_then(|r| r.service_revision_arn.clone()),
+                    )
+            })
+            .collect();
+        revision_arns.sort();
+        revision_arns.dedup();
+        let mut task_definitions = HashMap::new();
+        for batch in revision_arns.chunks(SERVICE_DEPLOYMENTS_PAGE as usize) {
+            let revisions = self
+                .client
+                .describe_service_revisions()
+                .set_service_revision_arns(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| to_error("DescribeServiceRevisions", resource, e, None))?;
+            for revision in revisions.service_revisions.unwrap_or_default() {
+                if let (Some(arn), Some(td)) =
+                    (revision.service_revision_arn, revision.task_definition)
+                {
+                    task_definitions.insert(arn, td);
+                }
+            }
+        }
+        let infos = deployments
+            .into_iter()
+            .map(|d| service_deployment_from_sdk(d, |arn| task_definitions.get(arn).cloned()))
+            .collect();
+        Ok((infos, failures))
+    }
 }
 
 fn registered(definition: sdk::TaskDefinition, tags: Vec<sdk::Tag>) -> RegisteredTaskDefinition {
@@ -518,60 +583,44 @@ impl EcsApi for AwsEcs {
                 _ => break,
             }
         }
-        if arns.is_empty() {
-            return Ok(Vec::new());
-        }
-        // DescribeServiceDeployments takes at most 20 ARNs per call.
-        let mut deployments = Vec::with_capacity(arns.len());
-        for batch in arns.chunks(SERVICE_DEPLOYMENTS_PAGE as usize) {
-            let described = self
-                .client
-                .describe_service_deployments()
-                .set_service_deployment_arns(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| to_error("DescribeServiceDeployments", &resource, e, None))?;
-            deployments.extend(described.service_deployments.unwrap_or_default());
-        }
-        let mut revision_arns: Vec<String> = deployments
-            .iter()
-            .flat_map(|d| {
-                d.target_service_revision
-                    .iter()
-                    .chain(d.source_service_revisions.iter().flatten())
-                    .filter_map(|r| r.arn.clone())
-                    .chain(
-                        d.rollback
-                            .as_ref()
-                            .and_then(|r| r.service_revision_arn.clone()),
-                    )
-            })
-            .collect();
-        revision_arns.sort();
-        revision_arns.dedup();
-        let mut task_definitions = HashMap::new();
-        for batch in revision_arns.chunks(SERVICE_DEPLOYMENTS_PAGE as usize) {
-            let revisions = self
-                .client
-                .describe_service_revisions()
-                .set_service_revision_arns(Some(batch.to_vec()))
-                .send()
-                .await
-                .map_err(|e| to_error("DescribeServiceRevisions", &resource, e, None))?;
-            for revision in revisions.service_revisions.unwrap_or_default() {
-                if let (Some(arn), Some(td)) =
-                    (revision.service_revision_arn, revision.task_definition)
-                {
-                    task_definitions.insert(arn, td);
-                }
-            }
-        }
-        let mut infos: Vec<ServiceDeploymentInfo> = deployments
-            .into_iter()
-            .map(|d| service_deployment_from_sdk(d, |arn| task_definitions.get(arn).cloned()))
-            .collect();
+        let (mut infos, _) = self.describe_deployment_arns(&arns, &resource).await?;
         infos.sort_by_key(|d| std::cmp::Reverse(d.started_at));
         Ok(infos)
+    }
+
+    async fn describe_service_deployments_by_arn(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<Result<ServiceDeploymentInfo>>> {
+        let resource = arns.first().cloned().unwrap_or_default();
+        let (infos, failures) = self.describe_deployment_arns(arns, &resource).await?;
+        Ok(arns
+            .iter()
+            .map(|arn| {
+                if let Some(info) = infos.iter().find(|d| &d.arn == arn) {
+                    return Ok(info.clone());
+                }
+                match failures
+                    .iter()
+                    .find(|f| f.arn.as_deref() == Some(arn.as_str()))
+                {
+                    Some(failure) if failure.reason.as_deref() != Some("MISSING") => {
+                        Err(Error::UnexpectedResponse {
+                            resource: arn.clone(),
+                            reason: format!(
+                                "DescribeServiceDeployments failed: {} {}",
+                                failure.reason.as_deref().unwrap_or("(no reason)"),
+                                failure.detail.as_deref().unwrap_or("")
+                            ),
+                        })
+                    }
+                    _ => Err(Error::NotFound {
+                        kind: ResourceKind::Deployment,
+                        name: arn.clone(),
+                    }),
+                }
+            })
+            .collect())
     }
 
     async fn stop_service_deployment(

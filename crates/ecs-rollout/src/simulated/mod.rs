@@ -394,6 +394,35 @@ impl EcsApi for SimulatedEcs {
         state.describe_service_deployments(cluster, service)
     }
 
+    async fn describe_service_deployments_by_arn(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<Result<crate::ServiceDeploymentInfo>>> {
+        let first = arns.first().map_or("", String::as_str);
+        if arns.len() > crate::DESCRIBE_SERVICE_DEPLOYMENTS_BATCH {
+            return Err(Error::api(
+                "DescribeServiceDeployments",
+                first,
+                ErrorClass::Permanent,
+                format!(
+                    "InvalidParameterException: at most {} service deployments per request, \
+                     {} given",
+                    crate::DESCRIBE_SERVICE_DEPLOYMENTS_BATCH,
+                    arns.len()
+                ),
+            ));
+        }
+        self.enter("DescribeServiceDeploymentsByArn", first).await?;
+        let state = self.state();
+        if !state.service_deployments_api {
+            return Err(crate::Error::Unsupported {
+                operation: "DescribeServiceDeployments",
+                backend: "simulated (service deployments switched off)",
+            });
+        }
+        Ok(state.describe_service_deployments_by_arn(arns))
+    }
+
     async fn stop_service_deployment(
         &self,
         service_deployment_arn: &str,

@@ -140,6 +140,9 @@ pub fn wire_actions(operation: &str) -> &'static [&'static str] {
             "DescribeServiceDeployments",
             "DescribeServiceRevisions",
         ],
+        "DescribeServiceDeploymentsByArn" => {
+            &["DescribeServiceDeployments", "DescribeServiceRevisions"]
+        }
         "StopServiceDeployment" => &["StopServiceDeployment"],
         _ => &[],
     }

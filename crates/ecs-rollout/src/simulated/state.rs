@@ -1042,41 +1042,64 @@ impl SimState {
         service: &str,
     ) -> Result<Vec<crate::ServiceDeploymentInfo>> {
         let s = self.service_index(cluster, service)?;
-        let cutoff = self.applied.saturating_sub(self.service_deployment_lag);
         Ok(self.services[s]
             .service_deployments
             .iter()
-            .map(|sd| {
-                let (at, status, reason) = sd
-                    .history
-                    .iter()
-                    .rev()
-                    .find(|h| h.0 <= cutoff)
-                    .or(sd.history.first())
-                    .cloned()
-                    .unwrap_or((sd.started, "PENDING", None));
-                let finished = matches!(
-                    status,
-                    "SUCCESSFUL" | "STOPPED" | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED"
-                );
-                crate::ServiceDeploymentInfo {
-                    arn: sd.arn.clone(),
-                    status: status.to_owned(),
-                    status_reason: reason,
-                    target_task_definition_arn: Some(sd.target_task_definition.clone()),
-                    source_task_definition_arns: sd.source_task_definitions.clone(),
-                    started_at: Some(self.wall(sd.started)),
-                    finished_at: finished.then(|| self.wall(at)),
-                    rollback_task_definition_arn: sd
-                        .rollback
-                        .as_ref()
-                        .filter(|_| {
-                            status.starts_with("ROLLBACK_") && status != "ROLLBACK_REQUESTED"
-                        })
-                        .map(|(_, td)| td.clone()),
-                }
-            })
+            .map(|sd| self.view_service_deployment(sd))
             .collect())
+    }
+
+    /// `DescribeServiceDeployments` of known ARNs, of any services: one
+    /// answer per ARN, `NotFound` for one no service has.
+    pub(super) fn describe_service_deployments_by_arn(
+        &self,
+        arns: &[String],
+    ) -> Vec<Result<crate::ServiceDeploymentInfo>> {
+        arns.iter()
+            .map(|arn| {
+                self.services
+                    .iter()
+                    .flat_map(|service| &service.service_deployments)
+                    .find(|sd| &sd.arn == arn)
+                    .map(|sd| self.view_service_deployment(sd))
+                    .ok_or_else(|| Error::NotFound {
+                        kind: crate::ResourceKind::Deployment,
+                        name: arn.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    /// One service deployment as `DescribeServiceDeployments` shows it:
+    /// its status as it was `service_deployment_lag` ago.
+    fn view_service_deployment(&self, sd: &SimServiceDeployment) -> crate::ServiceDeploymentInfo {
+        let cutoff = self.applied.saturating_sub(self.service_deployment_lag);
+        let (at, status, reason) = sd
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.0 <= cutoff)
+            .or(sd.history.first())
+            .cloned()
+            .unwrap_or((sd.started, "PENDING", None));
+        let finished = matches!(
+            status,
+            "SUCCESSFUL" | "STOPPED" | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED"
+        );
+        crate::ServiceDeploymentInfo {
+            arn: sd.arn.clone(),
+            status: status.to_owned(),
+            status_reason: reason,
+            target_task_definition_arn: Some(sd.target_task_definition.clone()),
+            source_task_definition_arns: sd.source_task_definitions.clone(),
+            started_at: Some(self.wall(sd.started)),
+            finished_at: finished.then(|| self.wall(at)),
+            rollback_task_definition_arn: sd
+                .rollback
+                .as_ref()
+                .filter(|_| status.starts_with("ROLLBACK_") && status != "ROLLBACK_REQUESTED")
+                .map(|(_, td)| td.clone()),
+        }
     }
 
     /// `StopServiceDeployment`: only a PENDING or IN_PROGRESS service
