@@ -244,26 +244,19 @@ mod grammar {
     /// `path-component := alnum+ (separator alnum+)*` with lower-case
     /// `alnum` and `separator := '.' | '_' | '__' | '-'+`.
     fn path_component(text: &str) -> bool {
-        let lower_alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        loop {
-            let run = bytes[i..].iter().take_while(|&&b| lower_alnum(b)).count();
-            if run == 0 {
-                return false;
-            }
-            i += run;
-            if i == bytes.len() {
-                return true;
-            }
-            let separator = bytes[i..].iter().take_while(|&&b| !lower_alnum(b)).count();
-            match &bytes[i..i + separator] {
-                b"." | b"_" | b"__" => {}
-                dashes if dashes.iter().all(|&b| b == b'-') => {}
-                _ => return false,
-            }
-            i += separator;
-        }
+        let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        // Starting and ending in alnum, the pieces between alnum characters
+        // are exactly the separators; any other character (upper case,
+        // non-ASCII) lands in a piece and fails it. No index arithmetic, so
+        // no loop that a wrong step could make endless.
+        text.starts_with(lower_alnum)
+            && text.ends_with(lower_alnum)
+            && text
+                .split(lower_alnum)
+                .filter(|piece| !piece.is_empty())
+                .all(|separator| {
+                    matches!(separator, "." | "_" | "__") || separator.bytes().all(|b| b == b'-')
+                })
     }
 
     /// `domain := host-component ('.' host-component)* [':' digit+]`
