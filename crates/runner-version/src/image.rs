@@ -63,7 +63,9 @@ pub struct ImageRef {
 impl ImageRef {
     /// Parses an image reference, or says which part of it is not valid.
     ///
-    /// Leading and trailing whitespace is ignored. A reference whose normal
+    /// Leading and trailing ASCII whitespace (a config file's newline) is
+    /// ignored; any other character, Unicode spaces included, is part of the
+    /// reference and refused. A reference whose normal
     /// form (what a task definition gets, what is stored) would not parse
     /// back to the same reference is refused: `Ct/u` reads as Docker Hub's
     /// `docker.io/Ct/u`, whose repository is not lower case.
@@ -72,7 +74,8 @@ impl ImageRef {
             input: input.into(),
             reason,
         };
-        let image = Self::parse_form(input.trim()).map_err(invalid)?;
+        let image = Self::parse_form(input.trim_matches(|c: char| c.is_ascii_whitespace()))
+            .map_err(invalid)?;
         if Self::parse_form(&image.to_string()).as_ref() != Ok(&image) {
             return Err(invalid(format!(
                 "its normal form {image} is not the same valid reference (a registry host \
@@ -357,6 +360,33 @@ mod tests {
     use proptest::prelude::*;
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// A config file's newline or indentation is not part of the reference;
+    /// a Unicode space is (CI's proptest drew `"0\u{a0}"`, which `str::trim`
+    /// turned into the valid `0`).
+    #[test]
+    fn ignores_surrounding_ascii_whitespace_and_refuses_unicode_spaces() {
+        for padded in ["  r.io/app:1\n", "\tr.io/app:1", "\r\nr.io/app:1\x0c"] {
+            assert_eq!(
+                ImageRef::parse(padded).map(|image| image.to_string()).ok(),
+                Some("r.io/app:1".to_owned()),
+                "{padded:?}"
+            );
+        }
+        for spaced in [
+            "0\u{a0}",
+            "\u{a0}r.io/app:1",
+            "r.io/app:1\u{2003}",
+            "\u{feff}r.io/app",
+            "r.io/app:1\u{85}",
+            "\u{b}r.io/app",
+        ] {
+            assert!(
+                matches!(ImageRef::parse(spaced), Err(Error::InvalidImageRef { .. })),
+                "{spaced:?}"
+            );
+        }
+    }
 
     #[test]
     fn parses_the_forms_string_splitting_gets_wrong() {
