@@ -109,6 +109,8 @@ fn row(report: &FleetReport, deployment: Duration) -> serde_json::Value {
         "shared_batched_services": report.shared.as_ref().map(|s| s.batched_services),
         "shared_deployment_batches": report.shared.as_ref().map(|s| s.deployment_batches),
         "shared_batched_deployments": report.shared.as_ref().map(|s| s.batched_deployments),
+        "shared_task_batches": report.shared.as_ref().map(|s| s.task_batches),
+        "shared_batched_task_reads": report.shared.as_ref().map(|s| s.batched_task_reads),
         "makespan_s": report.makespan.as_secs_f64(),
         "lower_bound_s": bound.as_secs_f64(),
         "lower_bound_set_by": limited_by.to_string(),

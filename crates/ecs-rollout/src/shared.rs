@@ -5,7 +5,8 @@
 //! `DescribeServices` of up to [`DESCRIBE_SERVICES_BATCH`] services of one
 //! cluster, `DescribeServiceDeployments` of up to
 //! [`DESCRIBE_SERVICE_DEPLOYMENTS_BATCH`] known service deployments of any
-//! services.
+//! services, `DescribeTasks` of up to [`DESCRIBE_TASKS_BATCH`] tasks of one
+//! cluster (any services' tasks).
 //!
 //! Why: ECS throttles per account and Region
 //! ([`RateLimits::ecs_documented`]). A thousand rollouts that each retry
@@ -41,6 +42,7 @@ use std::{
 };
 
 use async_trait::async_trait;
+use futures::future::{BoxFuture, join_all};
 use tokio::sync::oneshot;
 use update_clock::Clock;
 
@@ -58,6 +60,9 @@ pub const DESCRIBE_SERVICES_BATCH: usize = 10;
 /// may name (ECS's limit).
 pub const DESCRIBE_SERVICE_DEPLOYMENTS_BATCH: usize = 20;
 
+/// The most tasks one `DescribeTasks` request may name (ECS's limit).
+pub const DESCRIBE_TASKS_BATCH: usize = 100;
+
 /// Added to every wait for a token, so that a request paced to the instant
 /// the modelled bucket refills does not reach ECS a moment before ECS's own
 /// bucket has (clocks and rounding differ).
@@ -71,8 +76,9 @@ pub struct SharedEcsConfig {
     /// [`RateLimits::none`] paces nothing.
     pub limits: RateLimits,
     /// How long a `DescribeServices` of one service waits for others of the
-    /// same cluster to share its request (and a `DescribeServiceDeployments`
-    /// of one known deployment for others), even when a token is free.
+    /// same cluster to share its request (a `DescribeServiceDeployments` of
+    /// one known deployment for others, a `DescribeTasks` for other tasks of
+    /// the cluster), even when a token is free.
     /// Default zero: only reads that already wait for a token are merged.
     /// A window of about a second merges the polls of a large fleet at the
     /// cost of that much latency per poll.
@@ -142,6 +148,11 @@ pub struct SharedEcsStats {
     pub deployment_batches: u64,
     /// Service deployments read by those batched requests.
     pub batched_deployments: u64,
+    /// `DescribeTasks` requests that carried the tasks of more than one
+    /// caller (rollouts polling their services).
+    pub task_batches: u64,
+    /// The callers' `describe_tasks` reads those requests answered.
+    pub batched_task_reads: u64,
 }
 
 /// A bucket of the client-side model: `tokens` may go negative, which
@@ -186,8 +197,30 @@ impl Pacer {
     }
 }
 
-/// The reads of one batch: each member's name and where its answer goes.
-type Members<T> = Vec<(String, oneshot::Sender<Result<T>>)>;
+/// A read waiting in a batch: who asked (one caller may ask for several
+/// names), the name, and where its answer goes.
+#[derive(Debug)]
+struct Member<T> {
+    caller: u64,
+    name: String,
+    answer: oneshot::Sender<Result<T>>,
+}
+
+/// The reads of one batch.
+type Members<T> = Vec<Member<T>>;
+
+/// One caller's share of a [`SharedEcs::read_many`]: names read alone at
+/// once, names that joined someone's batch, or a batch it leads.
+enum Part<'a, T> {
+    Direct(&'a [String]),
+    Join(&'a [String], Vec<oneshot::Receiver<Result<T>>>),
+    Lead(
+        &'a [String],
+        Vec<oneshot::Receiver<Result<T>>>,
+        u64,
+        Duration,
+    ),
+}
 
 /// Reads of one kind waiting to share a request: one open batch per key
 /// (a cluster for `DescribeServices`), each batch its members' names and
@@ -209,8 +242,8 @@ impl<T> Default for Batches<T> {
     }
 }
 
-/// A read [`SharedEcs`] batches: `DescribeServices` or
-/// `DescribeServiceDeployments` of known ARNs.
+/// A read [`SharedEcs`] batches: `DescribeServices`,
+/// `DescribeServiceDeployments` of known ARNs or `DescribeTasks`.
 #[async_trait]
 trait Batched: Clone + Send + Sized + 'static {
     /// The simulator operation it books ([`wire_actions`]).
@@ -221,8 +254,8 @@ trait Batched: Clone + Send + Sized + 'static {
     const MISSING: &'static str;
     /// Its batches in the state.
     fn batches(state: &mut State) -> &mut Batches<Self>;
-    /// Counts one batched request of `members` reads.
-    fn count(stats: &mut SharedEcsStats, members: u64);
+    /// Counts one request that answered `callers` callers.
+    fn count(stats: &mut SharedEcsStats, callers: u64);
     /// The resource a failure names.
     fn resource(key: &str, name: &str) -> String;
     /// One request for `names` (distinct) under `key`.
@@ -277,12 +310,57 @@ impl Batched for ServiceDeploymentInfo {
     }
 }
 
+/// One task of a batched `DescribeTasks`: `None` when ECS left it out (a
+/// task it no longer knows, which `DescribeTasks` reports as a failure
+/// entry, not an error).
+#[derive(Debug, Clone)]
+struct TaskSlot(Option<TaskDescription>);
+
+#[async_trait]
+impl Batched for TaskSlot {
+    const OPERATION: &'static str = "DescribeTasks";
+    const LIMIT: usize = DESCRIBE_TASKS_BATCH;
+    const MISSING: &'static str = "DescribeTasks answered fewer tasks than it was asked for";
+    fn batches(state: &mut State) -> &mut Batches<Self> {
+        &mut state.tasks
+    }
+    fn count(stats: &mut SharedEcsStats, callers: u64) {
+        stats.task_batches += 1;
+        stats.batched_task_reads += callers;
+    }
+    fn resource(cluster: &str, _: &str) -> String {
+        cluster.to_owned()
+    }
+    async fn fetch(
+        inner: &dyn EcsApi,
+        cluster: &str,
+        tasks: &[String],
+    ) -> Result<Vec<Result<Self>>> {
+        let described = inner.describe_tasks(cluster, tasks).await?;
+        // ECS answers with full ARNs; a caller may have named a task by its
+        // id (the ARN's last segment).
+        let mut by_name: HashMap<&str, &TaskDescription> = HashMap::new();
+        for task in &described {
+            by_name.insert(&task.task_arn, task);
+            if let Some((_, id)) = task.task_arn.rsplit_once('/') {
+                by_name.entry(id).or_insert(task);
+            }
+        }
+        Ok(tasks
+            .iter()
+            .map(|name| Ok(TaskSlot(by_name.get(name.as_str()).map(|&t| t.clone()))))
+            .collect())
+    }
+}
+
 #[derive(Debug)]
 struct State {
     pacers: BTreeMap<ApiCategory, Pacer>,
     services: Batches<ServiceDescription>,
     deployments: Batches<ServiceDeploymentInfo>,
+    tasks: Batches<TaskSlot>,
     next_batch: u64,
+    next_caller: u64,
     stats: SharedEcsStats,
 }
 
@@ -319,7 +397,9 @@ impl SharedEcs {
                 pacers,
                 services: Batches::default(),
                 deployments: Batches::default(),
+                tasks: Batches::default(),
                 next_batch: 0,
+                next_caller: 0,
                 stats: SharedEcsStats::default(),
             }),
         })
@@ -426,36 +506,39 @@ impl SharedEcs {
         let Some(members) = self.take_batch::<T>(key, id) else {
             return;
         };
-        if members.len() > 1 {
-            T::count(&mut self.state().stats, members.len() as u64);
+        let mut callers: Vec<u64> = members.iter().map(|m| m.caller).collect();
+        callers.sort_unstable();
+        callers.dedup();
+        if callers.len() > 1 {
+            T::count(&mut self.state().stats, callers.len() as u64);
         }
         let mut names: Vec<String> = Vec::with_capacity(members.len());
-        for (name, _) in &members {
-            if !names.contains(name) {
-                names.push(name.clone());
+        for member in &members {
+            if !names.contains(&member.name) {
+                names.push(member.name.clone());
             }
         }
         match T::fetch(&*self.inner, key, &names).await {
             Ok(answers) => {
                 let by_name: HashMap<&str, Result<T>> =
                     names.iter().map(String::as_str).zip(answers).collect();
-                for (name, sender) in members {
+                for Member { name, answer, .. } in members {
                     let resource = T::resource(key, &name);
-                    let answer = match by_name.get(name.as_str()) {
-                        Some(Ok(answer)) => Ok(answer.clone()),
+                    let reply = match by_name.get(name.as_str()) {
+                        Some(Ok(reply)) => Ok(reply.clone()),
                         Some(Err(error)) => Err(copy_error(error, &resource)),
                         None => Err(Error::UnexpectedResponse {
                             resource,
                             reason: T::MISSING.into(),
                         }),
                     };
-                    let _ = sender.send(answer);
+                    let _ = answer.send(reply);
                 }
             }
             Err(error) => {
-                for (name, sender) in members {
+                for Member { name, answer, .. } in members {
                     let resource = T::resource(key, &name);
-                    let _ = sender.send(Err(copy_error(&error, &resource)));
+                    let _ = answer.send(Err(copy_error(&error, &resource)));
                 }
             }
         }
@@ -465,64 +548,166 @@ impl SharedEcs {
     /// (see the [module docs](self)).
     async fn read<T: Batched>(&self, key: &str, name: &str) -> Result<T> {
         let resource = T::resource(key, name);
-        enum Plan<T> {
-            Direct,
-            Join(oneshot::Receiver<Result<T>>),
-            Lead(oneshot::Receiver<Result<T>>, u64, Duration),
-        }
-        let plan = {
+        Self::one(self.read_many(key, &[name.to_owned()]).await, &resource)
+    }
+
+    /// Reads `names` under `key`, the answers in their order: the names join
+    /// the open batch of `key` while it has room, the rest go in new
+    /// requests of up to [`Batched::LIMIT`] each, booked now, which others
+    /// join while they wait (or, with no wait, sent at once).
+    async fn read_many<T: Batched>(&self, key: &str, names: &[String]) -> Result<Vec<Result<T>>> {
+        let mut parts: Vec<Part<'_, T>> = Vec::new();
+        {
             let mut state = self.state();
             let state = &mut *state;
-            let batches = T::batches(state);
-            let open = batches.open.get(key).copied();
-            if let Some(members) = open.and_then(|id| batches.waiting.get_mut(&id)) {
-                let (sender, receiver) = oneshot::channel();
-                members.push((name.to_owned(), sender));
-                if members.len() >= T::LIMIT {
-                    batches.open.remove(key);
+            let caller = state.next_caller;
+            state.next_caller += 1;
+            let mut rest = names;
+            while !rest.is_empty() {
+                let batches = T::batches(state);
+                let open = batches.open.get(key).copied();
+                if let Some(members) = open.and_then(|id| batches.waiting.get_mut(&id)) {
+                    let room = T::LIMIT.saturating_sub(members.len());
+                    let (taken, left) = rest.split_at(room.min(rest.len()));
+                    let receivers = Self::enlist(members, caller, taken);
+                    if members.len() >= T::LIMIT {
+                        batches.open.remove(key);
+                    }
+                    parts.push(Part::Join(taken, receivers));
+                    rest = left;
+                    continue;
                 }
-                Plan::Join(receiver)
-            } else {
+                let (taken, left) = rest.split_at(T::LIMIT.min(rest.len()));
                 let now = self.clock.monotonic();
-                let wait = Self::book(state, &self.config, now, T::OPERATION, &resource)?
-                    .max(self.config.batch_window);
+                let resource = T::resource(key, &taken[0]);
+                let wait = match Self::book(state, &self.config, now, T::OPERATION, &resource) {
+                    Ok(wait) => wait.max(self.config.batch_window),
+                    Err(refused) => {
+                        // Nobody joined the batches this caller booked (the
+                        // lock is held), and none is open (only a last,
+                        // short one is): drop them.
+                        let batches = T::batches(state);
+                        for part in &parts {
+                            if let Part::Lead(_, _, id, _) = part {
+                                batches.waiting.remove(id);
+                            }
+                        }
+                        return Err(refused);
+                    }
+                };
                 if wait.is_zero() {
-                    Plan::Direct
+                    parts.push(Part::Direct(taken));
                 } else {
                     let id = state.next_batch;
                     state.next_batch += 1;
-                    let (sender, receiver) = oneshot::channel();
+                    let mut members = Vec::with_capacity(T::LIMIT.min(taken.len() * 2));
+                    let receivers = Self::enlist(&mut members, caller, taken);
                     let batches = T::batches(state);
-                    batches.waiting.insert(id, vec![(name.to_owned(), sender)]);
-                    batches.open.insert(key.to_owned(), id);
-                    Plan::Lead(receiver, id, wait)
+                    if members.len() < T::LIMIT {
+                        batches.open.insert(key.to_owned(), id);
+                    }
+                    batches.waiting.insert(id, members);
+                    parts.push(Part::Lead(taken, receivers, id, wait));
                 }
-            }
-        };
-        let receiver = match plan {
-            Plan::Direct => {
-                return Self::one(
-                    T::fetch(&*self.inner, key, &[name.to_owned()]).await,
-                    &resource,
-                );
-            }
-            Plan::Join(receiver) => receiver,
-            Plan::Lead(receiver, id, wait) => {
-                self.lead::<T>(key, id, wait).await;
-                receiver
-            }
-        };
-        match receiver.await {
-            Ok(answer) => answer,
-            // The leader was dropped (its caller gave up): read alone.
-            Err(_) => {
-                self.pace(T::OPERATION, &resource).await?;
-                Self::one(
-                    T::fetch(&*self.inner, key, &[name.to_owned()]).await,
-                    &resource,
-                )
+                rest = left;
             }
         }
+        if let [Part::Direct(taken)] = parts.as_slice() {
+            // The whole read in one request at once: its failure as it is.
+            let answers = T::fetch(&*self.inner, key, taken).await?;
+            return Ok(Self::align(answers, key, taken));
+        }
+        let answers = join_all(
+            parts
+                .into_iter()
+                .map(|part| -> BoxFuture<'_, Vec<Result<T>>> {
+                    match part {
+                        Part::Direct(taken) => Box::pin(async move {
+                            match T::fetch(&*self.inner, key, taken).await {
+                                Ok(answers) => Self::align(answers, key, taken),
+                                Err(error) => taken
+                                    .iter()
+                                    .map(|name| Err(copy_error(&error, &T::resource(key, name))))
+                                    .collect(),
+                            }
+                        }),
+                        Part::Join(taken, receivers) => {
+                            Box::pin(self.collect(key, taken, receivers))
+                        }
+                        Part::Lead(taken, receivers, id, wait) => Box::pin(async move {
+                            self.lead::<T>(key, id, wait).await;
+                            self.collect(key, taken, receivers).await
+                        }),
+                    }
+                }),
+        )
+        .await;
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// Adds `caller`'s reads of `names` to a batch's members.
+    fn enlist<T>(
+        members: &mut Members<T>,
+        caller: u64,
+        names: &[String],
+    ) -> Vec<oneshot::Receiver<Result<T>>> {
+        names
+            .iter()
+            .map(|name| {
+                let (answer, receiver) = oneshot::channel();
+                members.push(Member {
+                    caller,
+                    name: name.clone(),
+                    answer,
+                });
+                receiver
+            })
+            .collect()
+    }
+
+    /// The answers a batch sent for `names`; a name whose leader was dropped
+    /// (its caller gave up) is read alone.
+    async fn collect<T: Batched>(
+        &self,
+        key: &str,
+        names: &[String],
+        receivers: Vec<oneshot::Receiver<Result<T>>>,
+    ) -> Vec<Result<T>> {
+        let mut answers = Vec::with_capacity(names.len());
+        for (name, receiver) in names.iter().zip(receivers) {
+            answers.push(match receiver.await {
+                Ok(answer) => answer,
+                Err(_) => self.read_alone(key, name).await,
+            });
+        }
+        answers
+    }
+
+    /// One read of `name`, paced, in a request of its own.
+    async fn read_alone<T: Batched>(&self, key: &str, name: &str) -> Result<T> {
+        let resource = T::resource(key, name);
+        self.pace(T::OPERATION, &resource).await?;
+        Self::one(
+            T::fetch(&*self.inner, key, &[name.to_owned()]).await,
+            &resource,
+        )
+    }
+
+    /// One answer per name: a short response leaves the last names
+    /// [`Batched::MISSING`].
+    fn align<T: Batched>(answers: Vec<Result<T>>, key: &str, names: &[String]) -> Vec<Result<T>> {
+        let mut answers = answers.into_iter();
+        names
+            .iter()
+            .map(|name| {
+                answers.next().unwrap_or_else(|| {
+                    Err(Error::UnexpectedResponse {
+                        resource: T::resource(key, name),
+                        reason: T::MISSING.into(),
+                    })
+                })
+            })
+            .collect()
     }
 
     /// The one answer of a request for one name.
@@ -616,8 +801,18 @@ impl EcsApi for SharedEcs {
         cluster: &str,
         task_arns: &[String],
     ) -> Result<Vec<TaskDescription>> {
-        self.pace("DescribeTasks", cluster).await?;
-        self.inner.describe_tasks(cluster, task_arns).await
+        let mut distinct: Vec<String> = Vec::with_capacity(task_arns.len());
+        let mut seen = std::collections::HashSet::with_capacity(task_arns.len());
+        for arn in task_arns {
+            if seen.insert(arn.as_str()) {
+                distinct.push(arn.clone());
+            }
+        }
+        let mut tasks = Vec::with_capacity(distinct.len());
+        for answer in self.read_many::<TaskSlot>(cluster, &distinct).await? {
+            tasks.extend(answer?.0);
+        }
+        Ok(tasks)
     }
     async fn describe_service_deployments(
         &self,
@@ -1065,6 +1260,190 @@ mod tests {
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
         assert_eq!(sim.calls().get("DescribeServiceDeploymentsByArn"), Some(&2));
         assert_eq!(shared.stats().deployment_batches, 1);
+    }
+
+    /// The running tasks of `svc-0` .. `svc-{services - 1}`, once ECS has
+    /// started them.
+    fn running_tasks(clock: &ManualClock, sim: &SimulatedEcs, services: usize) -> Vec<Vec<String>> {
+        clock.run(async {
+            clock.sleep(Duration::from_secs(30)).await;
+            let mut tasks = Vec::new();
+            for i in 0..services {
+                let page = sim
+                    .list_tasks(&ListTasksRequest {
+                        cluster: CLUSTER.into(),
+                        service: format!("svc-{i}"),
+                        desired_status: crate::DesiredStatus::Running,
+                        next_token: None,
+                        max_results: None,
+                    })
+                    .await
+                    .expect("list tasks");
+                assert!(!page.items.is_empty(), "svc-{i} has no task yet");
+                tasks.push(page.items);
+            }
+            tasks
+        })
+    }
+
+    fn arns(tasks: &[TaskDescription]) -> Vec<String> {
+        tasks.iter().map(|t| t.task_arn.clone()).collect()
+    }
+
+    #[test]
+    fn tasks_of_any_services_share_one_describe_tasks_by_a_hundred() {
+        let config = SharedEcsConfig {
+            batch_window: Duration::from_secs(1),
+            ..SharedEcsConfig::default()
+        };
+        let (clock, sim, shared) = fixture(RateLimits::none(), config);
+        let running = running_tasks(&clock, &sim, 3);
+        let before = sim.calls().get("DescribeTasks").copied().unwrap_or(0);
+        // svc-0's poll names 150 tasks (149 long gone): its first 100 fill
+        // a request of their own, the other 50 open a second, which svc-1's
+        // and svc-2's polls join. svc-2 names its task by id, as ECS allows.
+        let mut first: Vec<String> = running[0].clone();
+        first.extend(
+            (0..149).map(|i| format!("arn:aws:ecs:us-east-1:123456789012:task/{CLUSTER}/gone{i}")),
+        );
+        let by_id: Vec<String> = running[2]
+            .iter()
+            .map(|arn| arn.rsplit_once('/').expect("an ARN").1.to_owned())
+            .collect();
+        let asked = [first, running[1].clone(), by_id];
+        let answers = clock.run(join_all(
+            asked
+                .iter()
+                .map(|tasks| shared.describe_tasks(CLUSTER, tasks)),
+        ));
+        for (i, answer) in answers.iter().enumerate() {
+            let answer = answer.as_ref().expect("described");
+            assert_eq!(arns(answer), running[i], "svc-{i}");
+        }
+        assert_eq!(sim.calls().get("DescribeTasks"), Some(&(before + 2)));
+        let stats = shared.stats();
+        assert_eq!(
+            (stats.task_batches, stats.batched_task_reads),
+            (1, 3),
+            "{stats:?}"
+        );
+        assert_eq!(stats.requests.get("DescribeTasks"), Some(&2));
+        assert_eq!(clock.monotonic(), Duration::from_secs(31));
+        assert!(shared.state().tasks.waiting.is_empty());
+        assert!(shared.state().tasks.open.is_empty());
+        // Alone, with no window: at once, one request, each task once.
+        let alone = SharedEcs::new(
+            sim.clone(),
+            Arc::new(clock.clone()),
+            SharedEcsConfig::default(),
+        )
+        .expect("config");
+        let twice: Vec<String> = running[1].iter().chain(&running[1]).cloned().collect();
+        let start = clock.monotonic();
+        let answer = clock
+            .run(alone.describe_tasks(CLUSTER, &twice))
+            .expect("described");
+        assert_eq!(arns(&answer), running[1]);
+        assert_eq!(clock.monotonic(), start);
+        assert_eq!(sim.calls().get("DescribeTasks"), Some(&(before + 3)));
+        assert_eq!(alone.stats().task_batches, 0);
+        assert!(
+            clock
+                .run(alone.describe_tasks(CLUSTER, &[]))
+                .expect("none")
+                .is_empty()
+        );
+        assert_eq!(sim.calls().get("DescribeTasks"), Some(&(before + 3)));
+    }
+
+    #[test]
+    fn a_failed_task_batch_fails_each_caller_on_the_cluster() {
+        let config = SharedEcsConfig {
+            batch_window: Duration::from_secs(1),
+            ..SharedEcsConfig::default()
+        };
+        let (clock, sim, shared) = fixture(RateLimits::none(), config);
+        let running = running_tasks(&clock, &sim, 3);
+        sim.throttle_next(1);
+        let answers = clock.run(join_all(
+            running
+                .iter()
+                .map(|tasks| shared.describe_tasks(CLUSTER, tasks)),
+        ));
+        for answer in answers {
+            match answer {
+                Err(Error::Api {
+                    class,
+                    resource,
+                    operation,
+                    ..
+                }) => {
+                    assert_eq!(class, ErrorClass::Throttled);
+                    assert_eq!(operation, "DescribeTasks");
+                    assert_eq!(resource, CLUSTER);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Alone, the failure comes back as the backend gave it.
+        let alone = SharedEcs::new(
+            sim.clone(),
+            Arc::new(clock.clone()),
+            SharedEcsConfig::default(),
+        )
+        .expect("config");
+        sim.throttle_next(1);
+        let failed = clock.run(alone.describe_tasks(CLUSTER, &running[0]));
+        assert!(
+            matches!(
+                &failed,
+                Err(Error::Api {
+                    class: ErrorClass::Throttled,
+                    ..
+                })
+            ),
+            "{failed:?}"
+        );
+    }
+
+    #[test]
+    fn a_task_read_refused_by_pacing_leaves_no_batch_behind() {
+        let config = SharedEcsConfig {
+            max_wait: Duration::from_secs(3) + SLACK,
+            ..only(ApiCategory::ClusterResourceRead, 1, 1)
+        };
+        let (clock, sim, shared) = fixture(RateLimits::none(), config);
+        let running = running_tasks(&clock, &sim, 1);
+        let many = |n: usize| -> Vec<String> {
+            running[0]
+                .iter()
+                .cloned()
+                .chain((1..n).map(|i| format!("gone{i}")))
+                .collect()
+        };
+        let (first, again) = (many(250), many(350));
+        let refused = clock.run(async {
+            // 250 tasks, three requests: one now, batches booked at 1 s and
+            // 2 s (the second has room for 50).
+            let mut read = Box::pin(shared.describe_tasks(CLUSTER, &first));
+            assert!(futures::poll!(read.as_mut()).is_pending());
+            // 350 more: 50 join that batch, 100 open one at 3 s, and the
+            // next 100 would wait 4 s, past max_wait: refused, and the batch
+            // this read opened is closed again.
+            let refused = shared.describe_tasks(CLUSTER, &again).await;
+            let answer = read.await.expect("the first read");
+            assert_eq!(arns(&answer), running[0]);
+            refused
+        });
+        match refused {
+            Err(Error::Api { class, .. }) => assert_eq!(class, ErrorClass::Throttled),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(shared.stats().refused, 1);
+        assert_eq!(shared.stats().requests.get("DescribeTasks"), Some(&4));
+        assert_eq!(sim.calls().get("DescribeTasks"), Some(&3));
+        assert!(shared.state().tasks.waiting.is_empty());
+        assert!(shared.state().tasks.open.is_empty());
     }
 
     #[test]

@@ -1485,9 +1485,13 @@ impl SimState {
             ));
         }
         let wall = |d: Duration| self.wall(d);
+        // ECS takes a task's ARN or its id (the ARN's last segment).
+        let named = |task: &&SimTask, name: &str| {
+            task.arn == name || task.arn.rsplit_once('/').is_some_and(|(_, id)| id == name)
+        };
         Ok(task_arns
             .iter()
-            .filter_map(|arn| self.tasks.iter().find(|task| &task.arn == arn))
+            .filter_map(|arn| self.tasks.iter().find(|task| named(task, arn)))
             .map(|task| task.describe(wall))
             .collect())
     }
