@@ -229,7 +229,7 @@ enum Part<'a, T> {
 struct Batches<T> {
     /// Every batch not yet sent, by id.
     waiting: HashMap<u64, Members<T>>,
-    /// The batch of each key that still takes members (not full).
+    /// The batch of each key that newcomers join, while it has room.
     open: HashMap<String, u64>,
 }
 
@@ -552,7 +552,7 @@ impl SharedEcs {
     }
 
     /// Reads `names` under `key`, the answers in their order: the names join
-    /// the open batch of `key` while it has room, the rest go in new
+    /// the open batch of `key` as far as it has room, the rest go in new
     /// requests of up to [`Batched::LIMIT`] each, booked now, which others
     /// join while they wait (or, with no wait, sent at once).
     async fn read_many<T: Batched>(&self, key: &str, names: &[String]) -> Result<Vec<Result<T>>> {
@@ -563,33 +563,31 @@ impl SharedEcs {
             let caller = state.next_caller;
             state.next_caller += 1;
             let mut rest = names;
-            while !rest.is_empty() {
-                let batches = T::batches(state);
-                let open = batches.open.get(key).copied();
-                if let Some(members) = open.and_then(|id| batches.waiting.get_mut(&id)) {
-                    let room = T::LIMIT.saturating_sub(members.len());
-                    let (taken, left) = rest.split_at(room.min(rest.len()));
-                    let receivers = Self::enlist(members, caller, taken);
-                    if members.len() >= T::LIMIT {
-                        batches.open.remove(key);
-                    }
-                    parts.push(Part::Join(taken, receivers));
-                    rest = left;
-                    continue;
+            // First into the open batch of `key`, as far as it has room.
+            let batches = T::batches(state);
+            let open = batches.open.get(key).copied();
+            if let Some(members) = open.and_then(|id| batches.waiting.get_mut(&id)) {
+                let room = T::LIMIT.saturating_sub(members.len());
+                let (taken, left) = rest.split_at(room.min(rest.len()));
+                if !taken.is_empty() {
+                    parts.push(Part::Join(taken, Self::enlist(members, caller, taken)));
                 }
-                let (taken, left) = rest.split_at(T::LIMIT.min(rest.len()));
+                rest = left;
+            }
+            // The rest in requests of their own, each booked now.
+            for taken in rest.chunks(T::LIMIT) {
                 let now = self.clock.monotonic();
                 let resource = T::resource(key, &taken[0]);
                 let wait = match Self::book(state, &self.config, now, T::OPERATION, &resource) {
                     Ok(wait) => wait.max(self.config.batch_window),
                     Err(refused) => {
                         // Nobody joined the batches this caller booked (the
-                        // lock is held), and none is open (only a last,
-                        // short one is): drop them.
+                        // lock is held): drop them.
                         let batches = T::batches(state);
                         for part in &parts {
                             if let Part::Lead(_, _, id, _) = part {
                                 batches.waiting.remove(id);
+                                batches.open.retain(|_, open| open != id);
                             }
                         }
                         return Err(refused);
@@ -600,16 +598,15 @@ impl SharedEcs {
                 } else {
                     let id = state.next_batch;
                     state.next_batch += 1;
-                    let mut members = Vec::with_capacity(T::LIMIT.min(taken.len() * 2));
+                    let mut members = Vec::with_capacity(taken.len());
                     let receivers = Self::enlist(&mut members, caller, taken);
+                    // The newest batch is the one newcomers join (a full
+                    // one leaves them no room: they open another).
                     let batches = T::batches(state);
-                    if members.len() < T::LIMIT {
-                        batches.open.insert(key.to_owned(), id);
-                    }
                     batches.waiting.insert(id, members);
+                    batches.open.insert(key.to_owned(), id);
                     parts.push(Part::Lead(taken, receivers, id, wait));
                 }
-                rest = left;
             }
         }
         if let [Part::Direct(taken)] = parts.as_slice() {
