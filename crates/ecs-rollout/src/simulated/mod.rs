@@ -166,6 +166,15 @@ impl SimulatedEcs {
         self.state().stale_lag = lag;
     }
 
+    /// A busy service's event log: after each event it records, the
+    /// simulator records `routine` more ("has started 1 tasks", as ECS does
+    /// for every task of a large service). `DescribeServices` returns the
+    /// 100 newest events, so with 100 or more an event such as "(deployment
+    /// X) deployment failed" is gone by the next poll. Default 0.
+    pub fn set_busy_events(&self, routine: usize) {
+        self.state().busy_events = routine;
+    }
+
     /// Switches the ServiceDeployment API (`ListServiceDeployments`,
     /// `DescribeServiceDeployments`, `StopServiceDeployment`) on or off
     /// (default off: those calls answer [`Error::Unsupported`](crate::Error::Unsupported),

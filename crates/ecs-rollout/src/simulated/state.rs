@@ -57,6 +57,8 @@ pub(super) struct SimState {
     pub(super) rollback_adopts_tasks: bool,
     /// ECS's request throttling, when switched on (`set_rate_limits`).
     pub(super) rate_limiter: Option<super::rate_limit::RateLimiter>,
+    /// Routine events recorded after each event (`set_busy_events`).
+    pub(super) busy_events: usize,
 }
 
 /// A service deployment (the ServiceDeployment API's view of one
@@ -407,6 +409,7 @@ impl SimState {
             service_deployment_lag: Duration::ZERO,
             rollback_adopts_tasks: false,
             rate_limiter: None,
+            busy_events: 0,
         }
     }
 
@@ -525,16 +528,28 @@ impl SimState {
     }
 
     fn push_event(&mut self, s: usize, t: Duration, message: String) {
-        let id = self.next_hex();
         let created_at = Some(self.wall(t));
-        self.services[s].events.insert(
-            0,
-            ServiceEvent {
-                id,
-                created_at,
-                message,
-            },
-        );
+        let name = self.services[s].name.clone();
+        let routine: Vec<String> = (0..self.busy_events)
+            .map(|_| {
+                format!(
+                    "(service {name}) has started 1 tasks: (task {}).",
+                    self.next_hex()
+                )
+            })
+            .collect();
+        for message in std::iter::once(message).chain(routine) {
+            let id = self.next_hex();
+            self.services[s].events.insert(
+                0,
+                ServiceEvent {
+                    id,
+                    created_at,
+                    message,
+                },
+            );
+        }
+        // ECS returns the 100 newest events.
         self.services[s].events.truncate(100);
     }
 
