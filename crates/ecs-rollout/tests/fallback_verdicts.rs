@@ -16,6 +16,7 @@ use ecs_rollout::{
     FailureReason, ImageBehaviour, RollbackInitiator, RolloutConfig, RolloutOutcome,
     UpdateServiceRequest,
 };
+use update_clock::Clock;
 
 /// Timeline: the circuit breaker trips and ECS starts its rollback at once;
 /// the poll sees the rollback deployment PRIMARY and ours ACTIVE with
@@ -98,4 +99,32 @@ async fn an_operator_rolling_back_by_hand_supersedes_us_and_quarantines_nothing(
     let primary = service.primary().unwrap();
     assert_eq!(&primary.id, by_deployment_id);
     assert_eq!(primary.task_definition_arn, fx.old_task_definition);
+}
+
+/// Timeline: `DescribeServices` keeps answering from before our
+/// `UpdateService` for 30 s (eventual consistency, seen lagging for tens of
+/// seconds), longer than `FOREIGN_PRIMARY_POLLS` polls at `poll_min`. Until
+/// our deployment has been listed once, the old PRIMARY is a stale read,
+/// not someone else's deployment, for `UNSEEN_DEPLOYMENT_GRACE` after the
+/// watch began: the healthy rollout succeeds. The updater has been running
+/// for a while, so the watch does not begin at clock zero.
+///
+/// Kills `obs.duration < UNSEEN_DEPLOYMENT_GRACE` → `>` / `==` and
+/// `now - start` → `now + start` in the monitor.
+#[tokio::test]
+async fn a_stale_window_longer_than_the_foreign_polls_is_not_superseded() {
+    let fx = Fixture::safe(2);
+    fx.clock.sleep(Duration::from_secs(600)).await;
+    fx.sim.set_stale_reads(Duration::from_secs(30));
+    let report = fx.run(RolloutConfig::default()).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    let service = fx.sim.peek_service("runners", "runner").unwrap();
+    assert_eq!(
+        service.primary().unwrap().task_definition_arn,
+        evidence.task_definition_arn
+    );
+    // The stale window really outlasted three polls.
+    assert!(evidence.polls > 3, "{evidence:?}");
 }
