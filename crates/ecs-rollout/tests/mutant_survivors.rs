@@ -1,6 +1,6 @@
-//! Timelines that two hand-made mutants of the engine survived (issue 14):
-//! each test names the real ECS timeline it covers, and fails on the
-//! mutant named in its doc comment.
+//! Timelines that mutants of the engine survived (issue 14: two made by
+//! hand, then those of `scripts/mutants.sh`): each test names the real ECS
+//! timeline it covers, and fails on the mutant named in its doc comment.
 //!
 //! Simulated: ECS itself (`SimulatedEcs`, an auto-advancing manual clock),
 //! with timings chosen to produce the timeline; nothing else.
@@ -13,20 +13,28 @@ use common::{OLD_IMAGE, request, runner_spec};
 use ecs_rollout::{
     DeploymentConfiguration, EcsApi, FailureReason, ImageBehaviour, MonitorConfig, Rollout,
     RolloutConfig, RolloutOutcome, RolloutTarget, ServiceSetup, SimTimings, SimulatedEcs,
-    TaskDefinitionStatus,
+    TaskDefinitionSpec, TaskDefinitionStatus,
 };
 use update_clock::ManualClock;
 
 /// A simulated runner service with `timings`, one task, breaker with
 /// rollback on; returns the simulator, the clock and the running revision.
 fn service(timings: SimTimings) -> (Arc<SimulatedEcs>, Arc<ManualClock>, String) {
+    service_of(timings, runner_spec(OLD_IMAGE))
+}
+
+/// [`service`] running `task_definition`.
+fn service_of(
+    timings: SimTimings,
+    task_definition: TaskDefinitionSpec,
+) -> (Arc<SimulatedEcs>, Arc<ManualClock>, String) {
     let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
     let sim = Arc::new(SimulatedEcs::new(clock.clone(), 7).with_timings(timings));
     let running = sim
         .create_service(ServiceSetup {
             cluster: "runners".into(),
             service: "runner".into(),
-            task_definition: runner_spec(OLD_IMAGE),
+            task_definition,
             desired_count: 1,
             deployment_configuration: DeploymentConfiguration::safe_rolling(),
         })
@@ -155,4 +163,52 @@ async fn retention_keeps_a_rollback_target_older_than_the_newest_revisions() {
     // The newest two are kept (the new revision and the newest of the
     // never-run ones); the two older never-run ones go.
     assert_eq!(report.deregistered, newer[..2].to_vec(), "{report:#?}");
+}
+
+/// Timeline: a container with no health check (ECS calls the deployment
+/// complete once its task runs) exits two minutes into the bake; ECS starts
+/// a replacement at once, which is RUNNING by the next poll, so that poll
+/// sees as many running tasks as desired and none unhealthy. Only the task
+/// that stopped since the last poll tells: the bake must fail the version
+/// (`BakeFailed`, "1 task(s) stopped"), not let it pass once the bake ends.
+///
+/// Kills `!healthy || inspection.new_failures > 0` → `&&` (and the
+/// comparison's `>` → `<`) in `Monitor::poll`.
+#[tokio::test]
+async fn a_task_replaced_between_two_bake_polls_still_fails_the_bake() {
+    let mut spec = runner_spec(OLD_IMAGE);
+    spec.container_definitions[0].health_check = None;
+    let (sim, clock, running) = service_of(
+        SimTimings {
+            pending: Duration::from_secs(1),
+            pending_jitter: Duration::ZERO,
+            crash_after: Duration::from_secs(120),
+            ..SimTimings::default()
+        },
+        spec,
+    );
+    sim.script_image(&request().image.to_string(), ImageBehaviour::CrashLoop);
+    let config = RolloutConfig {
+        monitor: MonitorConfig {
+            poll_min: Duration::from_secs(7),
+            poll_max: Duration::from_secs(7),
+            bake_time: Duration::from_secs(300),
+            ..MonitorConfig::default()
+        },
+        ..RolloutConfig::default()
+    };
+    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
+    let report = rollout.run(&target(), &request()).await.unwrap();
+    let RolloutOutcome::RolledBackByUs {
+        reason, rollback, ..
+    } = &report.outcome
+    else {
+        panic!("expected RolledBackByUs, got {:#?}", report.outcome);
+    };
+    assert!(
+        matches!(reason, FailureReason::BakeFailed { detail } if detail.contains("stopped")),
+        "{reason:?}"
+    );
+    assert_eq!(rollback.task_definition_arn, running);
+    assert!(report.quarantine.is_some());
 }
