@@ -62,6 +62,8 @@ async fn a_successful_service_deployment_decides_and_its_absence_falls_back_to_d
         } else {
             assert_eq!(evidence.decided_by, Some(VerdictSource::DescribeServices));
             assert_eq!(evidence.service_deployment_arn, None);
+            // Asked once; an API that is not there is not asked again.
+            assert_eq!(calls(&fx, "DescribeServiceDeployments"), 1);
         }
     }
 }
@@ -85,10 +87,28 @@ async fn a_found_service_deployment_is_polled_by_its_arn_not_by_listing_the_hist
     assert!(by_arn >= 5, "{:?}", fx.sim.calls());
 }
 
-/// A backend that lists service deployments but cannot read one by its
-/// ARN (the trait's default): the monitor lists the history on every poll.
+/// A backend that lists service deployments but reads one by its ARN only
+/// as `by_arn` says: never (`None`: the trait's default, `Unsupported`), or
+/// after failing the first `failures` attempts with an error of `class`.
 #[derive(Debug)]
-struct ListOnly(std::sync::Arc<ecs_rollout::SimulatedEcs>);
+struct ListOnly(std::sync::Arc<ecs_rollout::SimulatedEcs>, Option<ByArn>);
+
+#[derive(Debug)]
+struct ByArn {
+    class: ecs_rollout::ErrorClass,
+    failures: std::sync::atomic::AtomicU32,
+    attempts: std::sync::atomic::AtomicU32,
+}
+
+impl ByArn {
+    fn failing(class: ecs_rollout::ErrorClass, failures: u32) -> Option<Self> {
+        Some(Self {
+            class,
+            failures: failures.into(),
+            attempts: 0.into(),
+        })
+    }
+}
 
 #[async_trait::async_trait]
 impl EcsApi for ListOnly {
@@ -156,6 +176,34 @@ impl EcsApi for ListOnly {
     ) -> ecs_rollout::Result<Vec<ecs_rollout::ServiceDeploymentInfo>> {
         self.0.describe_service_deployments(cluster, service).await
     }
+    async fn describe_service_deployments_by_arn(
+        &self,
+        arns: &[String],
+    ) -> ecs_rollout::Result<Vec<ecs_rollout::Result<ecs_rollout::ServiceDeploymentInfo>>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let Some(by_arn) = &self.1 else {
+            return Err(ecs_rollout::Error::Unsupported {
+                operation: "DescribeServiceDeployments by ARN",
+                backend: "ListOnly",
+            });
+        };
+        by_arn.attempts.fetch_add(1, SeqCst);
+        let failing = by_arn.failures.load(SeqCst) > 0;
+        if failing {
+            by_arn.failures.fetch_sub(1, SeqCst);
+            let message = match by_arn.class {
+                ecs_rollout::ErrorClass::Permanent => "AccessDeniedException: not authorized",
+                _ => "ServerException (HTTP 503): Service unavailable",
+            };
+            return Err(ecs_rollout::Error::api(
+                "DescribeServiceDeployments",
+                arns.first().map_or("", String::as_str),
+                by_arn.class,
+                message,
+            ));
+        }
+        self.0.describe_service_deployments_by_arn(arns).await
+    }
 }
 
 #[tokio::test]
@@ -164,7 +212,7 @@ async fn without_reads_by_arn_the_monitor_lists_the_history_each_poll() {
     fx.sim.enable_service_deployments(true);
     fx.new_image_behaves(ImageBehaviour::CrashLoop);
     let rollout = ecs_rollout::Rollout::new(
-        std::sync::Arc::new(ListOnly(fx.sim.clone())),
+        std::sync::Arc::new(ListOnly(fx.sim.clone(), None)),
         fx.clock.clone(),
         RolloutConfig::default(),
     )
@@ -470,4 +518,76 @@ async fn watch_resumes_a_deployment_recorded_by_its_service_deployment_arn() {
             }
         }
     }
+}
+
+/// Timeline: after the first poll found our service deployment, reading it
+/// by ARN fails for a while (a 5xx storm that outlasts the retry layer's
+/// budget of 10 attempts) and then works again. The failure is a missed
+/// read of this poll, judged by `DescribeServices`; reads by ARN resume
+/// once ECS answers, instead of listing the history on every later poll.
+///
+/// Kills the by-ARN error guard → `true` and its `==` → `!=` in
+/// `Monitor::service_deployment` (both turn reads by ARN off for good).
+#[tokio::test]
+async fn a_transient_failure_of_the_read_by_arn_does_not_turn_it_off() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fx = Fixture::safe(3);
+    fx.sim.enable_service_deployments(true);
+    let backend = std::sync::Arc::new(ListOnly(
+        fx.sim.clone(),
+        ByArn::failing(ecs_rollout::ErrorClass::Transient, 12),
+    ));
+    let rollout =
+        ecs_rollout::Rollout::new(backend.clone(), fx.clock.clone(), RolloutConfig::default())
+            .unwrap();
+    let report = rollout.run(&fx.target, &request()).await.unwrap();
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    let by_arn = backend.1.as_ref().unwrap();
+    assert_eq!(by_arn.failures.load(SeqCst), 0, "the storm happened");
+    // Listed once to find it; by ARN through the storm and after it.
+    assert_eq!(
+        calls(&fx, "DescribeServiceDeployments"),
+        1,
+        "{:?}",
+        fx.sim.calls()
+    );
+    assert!(
+        calls(&fx, "DescribeServiceDeploymentsByArn") >= 3,
+        "{:?}",
+        fx.sim.calls()
+    );
+}
+
+/// Timeline: the updater's role may list service deployments but not
+/// describe one by ARN (AccessDenied, a permanent error): reads by ARN
+/// are tried once and the monitor lists the history from then on.
+///
+/// Kills the by-ARN error guard's `==` → `!=` the other way (a permanent
+/// error would be retried by ARN on every poll).
+#[tokio::test]
+async fn a_refused_read_by_arn_is_tried_once_then_the_history_is_listed() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fx = Fixture::safe(3);
+    fx.sim.enable_service_deployments(true);
+    let backend = std::sync::Arc::new(ListOnly(
+        fx.sim.clone(),
+        ByArn::failing(ecs_rollout::ErrorClass::Permanent, u32::MAX),
+    ));
+    let rollout =
+        ecs_rollout::Rollout::new(backend.clone(), fx.clock.clone(), RolloutConfig::default())
+            .unwrap();
+    let report = rollout.run(&fx.target, &request()).await.unwrap();
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    assert_eq!(backend.1.as_ref().unwrap().attempts.load(SeqCst), 1);
+    assert!(
+        calls(&fx, "DescribeServiceDeployments") >= 3,
+        "{:?}",
+        fx.sim.calls()
+    );
 }
