@@ -187,6 +187,62 @@ fn by_name(items: &[Value]) -> Option<BTreeMap<&str, &Value>> {
 mod tests {
     use super::*;
 
+    /// `diff_value` on raw JSON: the paths it reports, in order.
+    fn paths(old: Value, new: Value) -> Vec<String> {
+        let mut out = Vec::new();
+        diff_value("x", &old, &new, &mut out);
+        out.into_iter().map(|c| c.path).collect()
+    }
+
+    #[test]
+    fn absent_null_empty_list_and_empty_map_are_all_unset_and_nothing_else_is() {
+        use serde_json::json;
+        let unset = [json!(null), json!([]), json!({})];
+        for a in &unset {
+            for b in &unset {
+                assert_eq!(paths(a.clone(), b.clone()), Vec::<String>::new(), "{a} {b}");
+            }
+        }
+        assert_eq!(paths(json!({"a": 1}), json!({})), ["x.a"]);
+        for (set, empty) in [
+            (json!([1]), json!([])),
+            (json!(""), json!(null)),
+            (json!(0), json!(null)),
+            (json!(false), json!(null)),
+        ] {
+            assert_eq!(paths(set.clone(), empty.clone()), ["x"], "{set} {empty}");
+            assert_eq!(paths(empty.clone(), set.clone()), ["x"], "{empty} {set}");
+        }
+    }
+
+    /// A lost field must show: lists of another length differ as a whole
+    /// (never zipped to the shorter one), lists of the same length element
+    /// by element, and only container lists (objects with an `image` and
+    /// distinct names) by name.
+    #[test]
+    fn lists_are_compared_by_position_unless_they_are_containers() {
+        use serde_json::json;
+        assert_eq!(paths(json!([1, 2]), json!([1])), ["x"]);
+        assert_eq!(paths(json!([1]), json!([1, 2])), ["x"]);
+        assert_eq!(paths(json!([1, 2, 3]), json!([1, 5, 6])), ["x[1]", "x[2]"]);
+        let env = |value: &str| json!([{"name": "A", "value": "1"}, {"name": "B", "value": value}]);
+        assert_eq!(paths(env("2"), env("3")), ["x[1].value"]);
+        let containers = |image: &str| json!([{"name": "runner", "image": image}, {"name": "proxy", "image": "p"}]);
+        assert_eq!(
+            paths(containers("r:1"), containers("r:2")),
+            ["x[runner].image"]
+        );
+        // A container list against one that is not (a duplicate name):
+        // compared by position, no container taken for missing.
+        let duplicated =
+            json!([{"name": "runner", "image": "r:1"}, {"name": "runner", "image": "p"}]);
+        assert_eq!(paths(containers("r:1"), duplicated.clone()), ["x[1].name"]);
+        assert_eq!(paths(duplicated, containers("r:1")), ["x[1].name"]);
+        // Containers by name, whatever their order.
+        let swapped = json!([{"name": "proxy", "image": "p"}, {"name": "runner", "image": "r:1"}]);
+        assert_eq!(paths(containers("r:1"), swapped), Vec::<String>::new());
+    }
+
     fn spec() -> TaskDefinitionSpec {
         TaskDefinitionSpec {
             family: "runner".into(),
