@@ -220,6 +220,85 @@ async fn a_transient_pull_error_is_a_failed_task_not_an_instant_verdict() {
     );
 }
 
+/// Timeline: the running revision was deregistered (INACTIVE) and an
+/// earlier run already registered its exact spec again (the family's
+/// newest ACTIVE revision). That revision is the rollback target: no
+/// second re-registration. When the family's newest ACTIVE revision is
+/// another spec (CI registered one since), it is never taken for the
+/// rollback target: the running spec is registered again.
+///
+/// Kills every mutant of the reuse guard in `Rollout::usable_rollback_target`.
+#[tokio::test]
+async fn an_earlier_re_registration_of_an_inactive_rollback_target_is_reused_and_only_it() {
+    // Reused: the newest ACTIVE revision has the running spec.
+    let fx = Fixture::safe(1);
+    let running = fx
+        .sim
+        .peek_task_definition(&fx.old_task_definition)
+        .unwrap();
+    fx.sim
+        .deregister_task_definition(&fx.old_task_definition)
+        .await
+        .unwrap();
+    let again = fx
+        .sim
+        .register_task_definition(&running.spec)
+        .await
+        .unwrap();
+    let registered_before = calls(&fx, "RegisterTaskDefinition");
+    let report = fx.run(RolloutConfig::default()).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.previous_task_definition_arn, again.arn);
+    // Only the clone was registered.
+    assert_eq!(calls(&fx, "RegisterTaskDefinition"), registered_before + 1);
+    assert!(
+        !fx.progress
+            .events()
+            .iter()
+            .any(|e| matches!(e, ProgressEvent::RollbackTargetReregistered { .. }))
+    );
+
+    // Not reused: the newest ACTIVE revision is another spec.
+    let fx = Fixture::safe(1);
+    let running = fx
+        .sim
+        .peek_task_definition(&fx.old_task_definition)
+        .unwrap();
+    fx.sim
+        .deregister_task_definition(&fx.old_task_definition)
+        .await
+        .unwrap();
+    let other = fx
+        .sim
+        .register_task_definition(&common::runner_spec(
+            "registry.example.com:5000/team/runner:20241231.1",
+        ))
+        .await
+        .unwrap();
+    let report = fx.run(RolloutConfig::default()).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert_ne!(evidence.previous_task_definition_arn, other.arn);
+    let target = fx
+        .sim
+        .peek_task_definition(&evidence.previous_task_definition_arn)
+        .unwrap();
+    assert_eq!(target.status, TaskDefinitionStatus::Active);
+    assert!(
+        diff(&running.spec, &target.spec).is_empty(),
+        "the running spec"
+    );
+    assert!(
+        fx.progress
+            .events()
+            .iter()
+            .any(|e| matches!(e, ProgressEvent::RollbackTargetReregistered { .. }))
+    );
+}
+
 #[tokio::test]
 async fn an_inactive_running_revision_is_re_registered_as_the_rollback_target() {
     // Breaker off: our own rollback goes to the re-registered revision.
