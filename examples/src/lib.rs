@@ -113,9 +113,11 @@ pub mod progress_text {
                 },
                 arns.show(task_definition_arn)
             ),
-            ProgressEvent::DeploymentConfigurationFixed { problems } => {
-                format!("deployment configuration fixed: {}", problems.join("; "))
-            }
+            ProgressEvent::DeploymentConfigurationFixed { problems, changes } => format!(
+                "deployment configuration fixed ({}): {}",
+                problems.join("; "),
+                changes.join("; ")
+            ),
             ProgressEvent::DeploymentConfigurationWarning { problems } => format!(
                 "warning: unsafe deployment configuration: {}",
                 problems.join("; ")

@@ -83,6 +83,110 @@ pub struct CircuitBreaker {
     pub enable: bool,
     /// Whether a failed deployment is rolled back to the last COMPLETED one.
     pub rollback: bool,
+    /// `resetOnHealthyTask`: whether a task reaching a healthy state resets
+    /// the failure count to 0 (`None` = not set, which ECS takes as `true`).
+    pub reset_on_healthy_task: Option<bool>,
+    /// `thresholdConfiguration`: how many failed tasks trip the breaker
+    /// (`None` = not set, or a type this crate does not know: ECS's
+    /// default, 50 % of the desired count within 3..=200).
+    pub threshold: Option<BreakerThreshold>,
+}
+
+impl CircuitBreaker {
+    /// Enabled, with rollback, everything else left to ECS's defaults.
+    pub fn enabled_with_rollback() -> Self {
+        Self {
+            enable: true,
+            rollback: true,
+            ..Self::default()
+        }
+    }
+
+    /// The failed-task count that trips this breaker for `desired` tasks:
+    /// the configured threshold, else ECS's default formula.
+    ///
+    /// ```
+    /// use ecs_rollout::{BreakerThreshold, CircuitBreaker, ThresholdKind};
+    /// let default = CircuitBreaker::enabled_with_rollback();
+    /// assert_eq!(default.failure_threshold(10), 5);
+    /// let count = CircuitBreaker {
+    ///     threshold: Some(BreakerThreshold { kind: ThresholdKind::Count, value: 2 }),
+    ///     ..default
+    /// };
+    /// assert_eq!(count.failure_threshold(10), 2);
+    /// ```
+    pub fn failure_threshold(&self, desired: i32) -> u32 {
+        match self.threshold {
+            Some(t) => t.failures(desired),
+            None => crate::circuit_breaker_threshold(desired),
+        }
+    }
+}
+
+/// How the breaker's `thresholdConfiguration.type` turns `value` into a
+/// failed-task count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ThresholdKind {
+    /// `value` % of the desired count, kept within 3..=200 (ECS's default type).
+    BoundedPercent,
+    /// `value` % of the desired count, at least 1.
+    UnboundedPercent,
+    /// `value` failed tasks.
+    Count,
+}
+
+impl ThresholdKind {
+    /// Parses the wire value; `None` for a type this crate does not know.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "BOUNDED_PERCENT" => Some(Self::BoundedPercent),
+            "UNBOUNDED_PERCENT" => Some(Self::UnboundedPercent),
+            "COUNT" => Some(Self::Count),
+            _ => None,
+        }
+    }
+
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BoundedPercent => "BOUNDED_PERCENT",
+            Self::UnboundedPercent => "UNBOUNDED_PERCENT",
+            Self::Count => "COUNT",
+        }
+    }
+}
+
+/// The breaker's `thresholdConfiguration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakerThreshold {
+    /// How `value` is read.
+    pub kind: ThresholdKind,
+    /// A percentage of the desired count, or a count.
+    pub value: i32,
+}
+
+impl BreakerThreshold {
+    /// The failed-task count this threshold means for `desired` tasks.
+    ///
+    /// ```
+    /// use ecs_rollout::{BreakerThreshold, ThresholdKind};
+    /// let bounded = BreakerThreshold { kind: ThresholdKind::BoundedPercent, value: 50 };
+    /// assert_eq!(bounded.failures(2), 3);
+    /// let unbounded = BreakerThreshold { kind: ThresholdKind::UnboundedPercent, value: 50 };
+    /// assert_eq!(unbounded.failures(2), 1);
+    /// ```
+    pub fn failures(&self, desired: i32) -> u32 {
+        let value = i64::from(self.value.max(0));
+        let share = (value * i64::from(desired.max(0)) + 99) / 100;
+        let count = match self.kind {
+            ThresholdKind::Count => value.max(1),
+            ThresholdKind::UnboundedPercent => share.max(1),
+            ThresholdKind::BoundedPercent => share.clamp(3, 200),
+        };
+        u32::try_from(count).unwrap_or(u32::MAX)
+    }
 }
 
 /// The deployment configuration of a service.
@@ -104,10 +208,7 @@ impl DeploymentConfiguration {
         Self {
             minimum_healthy_percent: Some(100),
             maximum_percent: Some(200),
-            circuit_breaker: Some(CircuitBreaker {
-                enable: true,
-                rollback: true,
-            }),
+            circuit_breaker: Some(CircuitBreaker::enabled_with_rollback()),
         }
     }
 }

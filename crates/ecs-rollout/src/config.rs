@@ -153,6 +153,11 @@ pub struct RolloutConfig {
     pub version_label: Option<String>,
     /// Unsafe deployment configuration: fix, warn or refuse. Default Fix.
     pub deployment_configuration_policy: DeploymentConfigurationPolicy,
+    /// Whether the Fix policy may raise a `maximumPercent` below 200 (which
+    /// makes ECS replace tasks in batches: slower, not unsafe). Default
+    /// `false`: it is reported as a problem and left as it is, since it may
+    /// be set on purpose (capacity, CloudFormation).
+    pub fix_maximum_percent: bool,
     /// When another deployment is in progress: `None` (default) refuses
     /// with [`Error::Busy`]; `Some(d)` waits up to `d` for it to finish.
     pub wait_for_idle: Option<Duration>,
@@ -177,6 +182,7 @@ impl Default for RolloutConfig {
             runner_container: "runner".into(),
             version_label: Some("org.opencontainers.image.version".into()),
             deployment_configuration_policy: DeploymentConfigurationPolicy::Fix,
+            fix_maximum_percent: false,
             wait_for_idle: None,
             monitor: MonitorConfig::default(),
             rollback_timeout: Duration::from_secs(30 * 60),

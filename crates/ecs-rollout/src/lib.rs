@@ -131,11 +131,11 @@ mod stopped_reason;
 pub mod task_definition;
 
 pub use api::{
-    CircuitBreaker, ContainerState, Deployment, DeploymentConfiguration, DeploymentStatus,
-    DesiredStatus, EcsApi, HealthStatus, ListTasksRequest, Page, PageToken,
+    BreakerThreshold, CircuitBreaker, ContainerState, Deployment, DeploymentConfiguration,
+    DeploymentStatus, DesiredStatus, EcsApi, HealthStatus, ListTasksRequest, Page, PageToken,
     RegisteredTaskDefinition, RolloutState, ServiceDeploymentInfo, ServiceDeploymentStatus,
     ServiceDescription, ServiceEvent, StopType, TaskDefinitionStatus, TaskDescription,
-    UpdateServiceRequest, UpdateServiceResult,
+    ThresholdKind, UpdateServiceRequest, UpdateServiceResult,
 };
 pub use circuit_breaker::circuit_breaker_threshold;
 pub use config::{DeploymentConfigurationPolicy, MonitorConfig, RolloutConfig, RolloutTarget};
@@ -155,12 +155,14 @@ pub use retry::{CallStats, RetryPolicy, RetryingEcs};
 pub use revision::{FieldChange, MARKER_TAG_PREFIX, diff};
 pub use rollout::{
     ECS_ROLLBACK_WAIT_POLLS, RecordedDeployment, ResumePoint, Rollout, RolloutRequest,
-    deployment_configuration_problems,
+    deployment_configuration_problems, fix_deployment_configuration,
 };
 pub use shared::{
     DESCRIBE_SERVICE_DEPLOYMENTS_BATCH, DESCRIBE_SERVICES_BATCH, SharedEcs, SharedEcsConfig,
     SharedEcsStats,
 };
-pub use simulated::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, SimulatedEcs};
-pub use stopped_reason::{StoppedReasonClass, classify_stopped_reason};
+pub use simulated::{
+    FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, SimulatedEcs, TaskInterruption,
+};
+pub use stopped_reason::{StoppedReasonClass, classify_stopped_reason, is_task_failure};
 pub use task_definition::{ContainerDefinition, HealthCheck, TaskDefinitionSpec};

@@ -1,6 +1,10 @@
 //! Watching one deployment, by its id, until a verdict.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use update_clock::Clock;
 
@@ -8,8 +12,7 @@ use crate::{
     DesiredStatus, EcsApi, Error, ErrorClass, FailureReason, HealthStatus, ListTasksRequest,
     MonitorConfig, ProgressEvent, ProgressSink, Result, RolloutState, RolloutTarget,
     ServiceDeploymentInfo, ServiceDeploymentStatus, ServiceDescription, StoppedReasonClass,
-    StoppedTaskEvidence, TaskDescription, VerdictSource, circuit_breaker_threshold,
-    classify_stopped_reason,
+    StoppedTaskEvidence, TaskDescription, VerdictSource, classify_stopped_reason, is_task_failure,
 };
 
 /// A rollback ECS made (or is making) of our deployment.
@@ -140,7 +143,13 @@ struct Inspection {
     running_ours: usize,
     all_healthy: bool,
     fail_fast: Option<String>,
+    /// Our tasks that stopped since the last inspection for a failure of
+    /// the version ([`is_task_failure`]).
     new_failures: usize,
+    /// Our RUNNING tasks, each with whether it is healthy.
+    running: HashMap<String, bool>,
+    /// Our RUNNING tasks with an essential container UNHEALTHY.
+    unhealthy: usize,
 }
 
 /// Consecutive polls a PRIMARY that is not ours (and not provably newer
@@ -170,6 +179,12 @@ struct WatchState {
     seen_failed: bool,
     seen_stopped: HashSet<String>,
     bake_started: Option<Duration>,
+    /// The tasks the bake judges: ours that ran, healthy, when it started
+    /// (a scale-out's new tasks are not among them).
+    bake_cohort: HashSet<String>,
+    /// Our tasks seen stopped for a failure of the version, over the watch
+    /// (what the failed-task threshold counts when the breaker is off).
+    own_failures: u32,
     /// When our deployment was created, once a read showed it.
     our_created_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Consecutive polls with a PRIMARY that is not ours and not provably newer.
@@ -362,10 +377,15 @@ impl Monitor<'_> {
             });
         }
         obs.desired_count = Some(primary.desired_count);
-        obs.threshold = self
-            .config
-            .failed_task_threshold
-            .unwrap_or_else(|| circuit_breaker_threshold(primary.desired_count));
+        obs.threshold = self.config.failed_task_threshold.unwrap_or_else(|| {
+            // The service's own breaker threshold (its
+            // `thresholdConfiguration`), else ECS's default formula.
+            service
+                .deployment_configuration
+                .circuit_breaker
+                .unwrap_or_default()
+                .failure_threshold(primary.desired_count)
+        });
         let counts = Counts {
             state: primary.rollout_state,
             pending: primary.pending_count,
@@ -423,36 +443,39 @@ impl Monitor<'_> {
                 || (watch.rollback
                     && primary.pending_count == 0
                     && primary.running_count >= primary.desired_count.max(0));
+            st.own_failures = st
+                .own_failures
+                .saturating_add(inspection.new_failures as u32);
             let healthy = completed && inspection.all_healthy && counted;
             match st.bake_started {
-                Some(_) if !healthy || inspection.new_failures > 0 => {
-                    let detail = if inspection.new_failures > 0 {
-                        format!("{} task(s) stopped", inspection.new_failures)
-                    } else {
-                        format!(
-                            "{} of {} tasks healthy, rollout state {:?}",
-                            inspection.running_ours, primary.desired_count, primary.rollout_state
-                        )
-                    };
-                    let reason = FailureReason::BakeFailed { detail };
-                    return Ok(Some(Verdict::Failed {
-                        reason,
-                        ecs_rollback: None,
-                    }));
-                }
-                Some(since) if now - since >= watch.bake_time => {
-                    return Ok(Some(self.completed(obs)));
+                Some(since) => {
+                    if let Some(verdict) = self.judge_bake(st, &inspection) {
+                        return Ok(Some(verdict));
+                    }
+                    if st.bake_cohort.is_empty() {
+                        // Every task the bake judged was replaced for a
+                        // reason that is not a failure: judge their
+                        // replacements, from the start.
+                        tracing::info!(
+                            "every task of the bake was stopped for a reason that is not a \
+                             failure; the bake starts again"
+                        );
+                        st.bake_started = None;
+                    } else if now - since >= watch.bake_time {
+                        return Ok(Some(self.completed(obs)));
+                    }
                 }
                 None if healthy && watch.bake_time.is_zero() => {
                     return Ok(Some(self.completed(obs)));
                 }
                 None if healthy => {
                     st.bake_started = Some(now);
+                    st.bake_cohort = inspection.running.keys().cloned().collect();
                     self.progress.emit(&ProgressEvent::BakeStarted {
                         bake_time: watch.bake_time,
                     });
                 }
-                _ => {}
+                None => {}
             }
         }
 
@@ -460,10 +483,13 @@ impl Monitor<'_> {
             .deployment_configuration
             .circuit_breaker
             .is_some_and(|b| b.enable);
-        if !breaker_on && primary.failed_tasks >= 0 && primary.failed_tasks as u32 >= obs.threshold
-        {
+        // Our own count too: ECS's `failedTasks` may miss tasks (it is reset
+        // on a healthy task, and some ECS versions never count health-check
+        // stops).
+        let failed_tasks = primary.failed_tasks.max(st.own_failures as i32);
+        if !breaker_on && failed_tasks >= 0 && failed_tasks as u32 >= obs.threshold {
             let reason = FailureReason::FailedTaskThreshold {
-                failed_tasks: primary.failed_tasks,
+                failed_tasks,
                 threshold: obs.threshold,
             };
             return Ok(Some(Verdict::Failed {
@@ -472,6 +498,39 @@ impl Monitor<'_> {
             }));
         }
         Ok(None)
+    }
+
+    /// The bake's judgement of one inspection: a failure when one of our
+    /// tasks stopped for a failure of the version or has an UNHEALTHY
+    /// essential container, or when a task the bake started with runs but
+    /// is no longer healthy. Tasks of the bake that are gone for another
+    /// reason (Spot interruption, Fargate retirement, AZ rebalancing, an
+    /// operator's `StopTask`) leave it; new tasks (a scale-out, the
+    /// replacements) are not judged until they fail.
+    fn judge_bake(&self, st: &mut WatchState, inspection: &Inspection) -> Option<Verdict> {
+        st.bake_cohort
+            .retain(|arn| inspection.running.contains_key(arn));
+        let sick = st
+            .bake_cohort
+            .iter()
+            .filter(|arn| inspection.running.get(*arn) == Some(&false))
+            .count();
+        let detail = if inspection.new_failures > 0 {
+            format!("{} task(s) stopped", inspection.new_failures)
+        } else if inspection.unhealthy > 0 {
+            format!("{} task(s) unhealthy", inspection.unhealthy)
+        } else if sick > 0 {
+            format!(
+                "{sick} of the {} task(s) the bake started with no longer healthy",
+                st.bake_cohort.len()
+            )
+        } else {
+            return None;
+        };
+        Some(Verdict::Failed {
+            reason: FailureReason::BakeFailed { detail },
+            ecs_rollback: None,
+        })
     }
 
     /// `Completed`, saying which view decided: the service deployment when
@@ -825,9 +884,16 @@ impl Monitor<'_> {
         for task in stopped.into_iter().filter(|t| ours(t)) {
             seen_stopped.insert(task.task_arn.clone());
             let reason = task.stopped_reason.clone().unwrap_or_default();
-            if task.stop_code.as_deref() == Some("ServiceSchedulerInitiated")
-                && reason.starts_with("Scaling activity")
-            {
+            if !is_task_failure(task.stop_code.as_deref(), &reason) {
+                // Spot interruption, Fargate retirement, AZ rebalancing,
+                // scale-in, an operator's StopTask: ECS replaces the task,
+                // and its version is not to blame.
+                tracing::info!(
+                    task_arn = %task.task_arn,
+                    stop_code = task.stop_code.as_deref().unwrap_or("none"),
+                    %reason,
+                    "task stopped for a reason that is not a failure of its version"
+                );
                 continue;
             }
             inspection.new_failures += 1;
@@ -888,15 +954,14 @@ impl Monitor<'_> {
                 continue;
             }
             inspection.running_ours += 1;
+            let mut task_healthy = true;
             for name in watch.health_checked {
                 let health = task
                     .containers
                     .iter()
                     .find(|c| &c.name == name)
                     .map_or(HealthStatus::Unknown, |c| c.health_status);
-                if health != HealthStatus::Healthy {
-                    inspection.all_healthy = false;
-                }
+                task_healthy &= health == HealthStatus::Healthy;
                 if health == HealthStatus::Unhealthy {
                     let id = format!(
                         "{}/{name}",
@@ -914,8 +979,11 @@ impl Monitor<'_> {
                 .iter()
                 .any(|c| c.essential != Some(false) && c.health_status == HealthStatus::Unhealthy)
             {
-                inspection.all_healthy = false;
+                task_healthy = false;
+                inspection.unhealthy += 1;
             }
+            inspection.all_healthy &= task_healthy;
+            inspection.running.insert(task.task_arn, task_healthy);
         }
         Ok(inspection)
     }

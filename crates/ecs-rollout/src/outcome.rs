@@ -150,6 +150,9 @@ pub struct RolloutEvidence {
     pub unhealthy_containers: Vec<String>,
     /// Problems with the service's deployment configuration (fixed or warned).
     pub configuration_problems: Vec<String>,
+    /// What the Fix policy changed in the service's deployment configuration
+    /// (`field: old → new`), so that drift from CloudFormation is visible.
+    pub configuration_changes: Vec<String>,
     /// From `UpdateService` to the verdict on our deployment.
     #[serde(with = "secs")]
     pub deployment_duration: Duration,

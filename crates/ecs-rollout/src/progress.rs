@@ -39,6 +39,8 @@ pub enum ProgressEvent {
     DeploymentConfigurationFixed {
         /// What was wrong.
         problems: Vec<String>,
+        /// What is changed (`field: old → new`); nothing else is.
+        changes: Vec<String>,
     },
     /// The deployment configuration is unsafe; deploying anyway (policy Warn).
     DeploymentConfigurationWarning {

@@ -65,8 +65,20 @@ struct Tracked<'a> {
     /// Our service deployment, when already known (a resumed watch).
     service_deployment_arn: Option<String>,
     configuration_problems: Vec<String>,
+    /// What the Fix policy changed in it.
+    configuration_changes: Vec<String>,
     /// When the rollout (or the resume) started.
     start: Duration,
+}
+
+/// The service's deployment configuration as a rollout found and sent it.
+struct ConfigurationFix {
+    /// What is unsafe in it.
+    problems: Vec<String>,
+    /// What the Fix policy changes (`field: old → new`).
+    changes: Vec<String>,
+    /// What to send with `UpdateService` (`None` = keep the service's).
+    fixed: Option<DeploymentConfiguration>,
 }
 
 /// Our failed deployment, for rolling it back.
@@ -96,6 +108,7 @@ pub fn deployment_configuration_problems(config: &DeploymentConfiguration) -> Ve
         Some(CircuitBreaker {
             enable: true,
             rollback: true,
+            ..
         }) => {}
         Some(CircuitBreaker { enable: true, .. }) => {
             problems.push("the circuit breaker does not roll back".into())
@@ -103,6 +116,89 @@ pub fn deployment_configuration_problems(config: &DeploymentConfiguration) -> Ve
         _ => problems.push("the deployment circuit breaker is off".into()),
     }
     problems
+}
+
+/// The Fix policy's configuration: `current` with only what is unsafe
+/// changed, and one line per change (`field: old → new`) for the report.
+///
+/// - `minimumHealthyPercent` below 100 becomes 100.
+/// - The circuit breaker is enabled with rollback; its other settings
+///   (`resetOnHealthyTask`, `thresholdConfiguration`) are kept as they are.
+/// - `maximumPercent` below 200 becomes 200 when `fix_maximum_percent`, or
+///   when it is 100 or less: with a minimum of 100 % no new task could start
+///   and the deployment would never progress. Otherwise (e.g. 150: ECS
+///   replaces the tasks in batches) it stays a reported problem.
+/// - Nothing else is touched (and what the overlay does not send, such as
+///   alarms, strategy or bake time, stays as the service has it).
+///
+/// ```
+/// use ecs_rollout::{
+///     BreakerThreshold, CircuitBreaker, DeploymentConfiguration, ThresholdKind,
+///     fix_deployment_configuration,
+/// };
+/// let threshold = Some(BreakerThreshold { kind: ThresholdKind::Count, value: 2 });
+/// let current = DeploymentConfiguration {
+///     minimum_healthy_percent: Some(50),
+///     maximum_percent: Some(150),
+///     circuit_breaker: Some(CircuitBreaker {
+///         enable: true,
+///         rollback: false,
+///         reset_on_healthy_task: Some(false),
+///         threshold,
+///     }),
+/// };
+/// let (fixed, changes) = fix_deployment_configuration(&current, false);
+/// assert_eq!(fixed.minimum_healthy_percent, Some(100));
+/// assert_eq!(fixed.maximum_percent, Some(150));
+/// let breaker = fixed.circuit_breaker.unwrap();
+/// assert!(breaker.enable && breaker.rollback);
+/// assert_eq!((breaker.reset_on_healthy_task, breaker.threshold), (Some(false), threshold));
+/// assert_eq!(changes, [
+///     "minimumHealthyPercent: 50 → 100",
+///     "deploymentCircuitBreaker.rollback: false → true",
+/// ]);
+///
+/// // 100 % would block the deployment once the minimum is 100 %.
+/// let blocking = DeploymentConfiguration { maximum_percent: Some(100), ..current };
+/// let (fixed, _) = fix_deployment_configuration(&blocking, false);
+/// assert_eq!(fixed.maximum_percent, Some(200));
+/// ```
+pub fn fix_deployment_configuration(
+    current: &DeploymentConfiguration,
+    fix_maximum_percent: bool,
+) -> (DeploymentConfiguration, Vec<String>) {
+    let mut fixed = *current;
+    let mut changes = Vec::new();
+    let shown = |v: Option<i32>| v.map_or_else(|| "unset".to_owned(), |v| v.to_string());
+    if let Some(min) = current.minimum_healthy_percent.filter(|&m| m < 100) {
+        fixed.minimum_healthy_percent = Some(100);
+        changes.push(format!("minimumHealthyPercent: {min} → 100"));
+    }
+    let blocking = current.maximum_percent.is_some_and(|m| m <= 100);
+    if (fix_maximum_percent || blocking) && current.maximum_percent.is_some_and(|m| m < 200) {
+        changes.push(format!(
+            "maximumPercent: {} → 200",
+            shown(current.maximum_percent)
+        ));
+        fixed.maximum_percent = Some(200);
+    }
+    let mut breaker = current.circuit_breaker.unwrap_or_default();
+    if current.circuit_breaker.is_none() {
+        changes.push("deploymentCircuitBreaker: unset → enable, rollback".into());
+    } else {
+        for (field, value) in [
+            ("enable", &mut breaker.enable),
+            ("rollback", &mut breaker.rollback),
+        ] {
+            if !*value {
+                changes.push(format!("deploymentCircuitBreaker.{field}: false → true"));
+            }
+        }
+    }
+    breaker.enable = true;
+    breaker.rollback = true;
+    fixed.circuit_breaker = Some(breaker);
+    (fixed, changes)
 }
 
 impl Rollout {
@@ -225,26 +321,45 @@ impl Rollout {
         }
     }
 
-    /// The service's deployment configuration: its problems and the
-    /// configuration to send with `UpdateService` (fix, warn or refuse per
+    /// The service's deployment configuration: its problems, what the Fix
+    /// policy changes, and the configuration to send with `UpdateService`
+    /// (fix, warn or refuse per
     /// [`RolloutConfig::deployment_configuration_policy`]).
     fn configuration_fix(
         &self,
         target: &RolloutTarget,
         service: &ServiceDescription,
-    ) -> Result<(Vec<String>, Option<DeploymentConfiguration>)> {
+    ) -> Result<ConfigurationFix> {
         let problems = deployment_configuration_problems(&service.deployment_configuration);
+        let mut changes = Vec::new();
         let fixed = match (
             problems.is_empty(),
             self.config.deployment_configuration_policy,
         ) {
             (true, _) => None,
             (false, DeploymentConfigurationPolicy::Fix) => {
-                self.progress
-                    .emit(&ProgressEvent::DeploymentConfigurationFixed {
-                        problems: problems.clone(),
-                    });
-                Some(DeploymentConfiguration::safe_rolling())
+                let fixed;
+                (fixed, changes) = fix_deployment_configuration(
+                    &service.deployment_configuration,
+                    self.config.fix_maximum_percent,
+                );
+                if changes.is_empty() {
+                    // Only what the Fix policy leaves alone (maximumPercent).
+                    tracing::warn!(service = %target.service, ?problems, "deployment configuration left as it is");
+                    self.progress
+                        .emit(&ProgressEvent::DeploymentConfigurationWarning {
+                            problems: problems.clone(),
+                        });
+                    None
+                } else {
+                    tracing::info!(service = %target.service, ?changes, "fixing the deployment configuration");
+                    self.progress
+                        .emit(&ProgressEvent::DeploymentConfigurationFixed {
+                            problems: problems.clone(),
+                            changes: changes.clone(),
+                        });
+                    Some(fixed)
+                }
             }
             (false, DeploymentConfigurationPolicy::Warn) => {
                 tracing::warn!(service = %target.service, ?problems, "unsafe deployment configuration");
@@ -261,7 +376,11 @@ impl Rollout {
                 });
             }
         };
-        Ok((problems, fixed))
+        Ok(ConfigurationFix {
+            problems,
+            changes,
+            fixed,
+        })
     }
 
     /// Deploys `request` to `target` and watches it to a verdict; rolls back
@@ -314,7 +433,7 @@ impl Rollout {
             });
         }
 
-        let (problems, fixed_config) = self.configuration_fix(target, &service)?;
+        let fix = self.configuration_fix(target, &service)?;
 
         // The lossless clone.
         let label = self
@@ -354,7 +473,7 @@ impl Rollout {
                 target,
                 (&new_td.arn, &previous.arn),
                 previous_deployment,
-                fixed_config,
+                fix.fixed,
             )
             .await?;
         self.conclude(Tracked {
@@ -364,7 +483,8 @@ impl Rollout {
             previous: &previous,
             deployment_id,
             service_deployment_arn: None,
-            configuration_problems: problems,
+            configuration_problems: fix.problems,
+            configuration_changes: fix.changes,
             start,
         })
         .await
@@ -479,6 +599,7 @@ impl Rollout {
             deployment_id,
             service_deployment_arn,
             configuration_problems,
+            configuration_changes,
             start,
         } = tracked;
         self.gate(RolloutStep::Monitoring {
@@ -506,6 +627,7 @@ impl Rollout {
             task_definition_arn: new_td.arn.clone(),
             previous_task_definition_arn: previous.arn.clone(),
             configuration_problems,
+            configuration_changes,
             deployment_duration: self.clock.monotonic() - deploy_start,
             ..Default::default()
         };
@@ -1223,7 +1345,13 @@ mod tests {
 
     #[test]
     fn deployment_configuration_problems_table() {
-        let cb = |enable, rollback| Some(CircuitBreaker { enable, rollback });
+        let cb = |enable, rollback| {
+            Some(CircuitBreaker {
+                enable,
+                rollback,
+                ..Default::default()
+            })
+        };
         let cases = [
             (DeploymentConfiguration::safe_rolling(), 0),
             (

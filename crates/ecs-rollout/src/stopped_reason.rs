@@ -100,6 +100,54 @@ pub fn classify_stopped_reason(reason: &str) -> StoppedReasonClass {
     }
 }
 
+/// Stopped reasons of the service scheduler that are routine, not a
+/// failure of the task's version: scale-in and deployment replacement,
+/// Fargate task retirement (platform maintenance), Availability Zone
+/// rebalancing, Spot capacity reclaimed.
+const ROUTINE_STOPS: &[&str] = &[
+    "scaling activity initiated by",
+    "performing maintenance on the underlying infrastructure",
+    "rebalanc",
+    "spot task was interrupted",
+    "spot instance was interrupted",
+    "task stopped by user",
+];
+
+/// Whether a stopped task counts as a failure of the version it ran.
+///
+/// Failures are the version's doing: `TaskFailedToStart` (image pull,
+/// secrets, resources), `EssentialContainerExited` (a crash) and a failed
+/// container, ELB or VPC Lattice health check (ECS stops the task with
+/// `ServiceSchedulerInitiated` and a reason naming the health check).
+/// Not failures: Spot interruption (`SpotInterruption`, `TerminationNotice`),
+/// an operator's `StopTask` (`UserInitiated`), and the scheduler's routine
+/// stops (scale-in, deployment replacement, Fargate task retirement,
+/// Availability Zone rebalancing). A scheduler stop with a reason this
+/// crate does not know, or a stop without a code, counts as a failure
+/// unless its reason is one of the routine ones: a version is rolled back
+/// sooner than a failing one is kept.
+///
+/// ```
+/// use ecs_rollout::is_task_failure;
+/// assert!(is_task_failure(Some("EssentialContainerExited"), "Essential container in task exited"));
+/// assert!(is_task_failure(Some("ServiceSchedulerInitiated"), "Task failed container health checks"));
+/// assert!(!is_task_failure(Some("SpotInterruption"), "Your Spot Task was interrupted."));
+/// assert!(!is_task_failure(Some("UserInitiated"), "Task stopped by user"));
+/// assert!(!is_task_failure(
+///     Some("ServiceSchedulerInitiated"),
+///     "ECS is performing maintenance on the underlying infrastructure hosting the task",
+/// ));
+/// ```
+pub fn is_task_failure(stop_code: Option<&str>, stopped_reason: &str) -> bool {
+    let lower = stopped_reason.to_ascii_lowercase();
+    match stop_code {
+        Some("TaskFailedToStart" | "EssentialContainerExited") => true,
+        Some("SpotInterruption" | "TerminationNotice" | "UserInitiated") => false,
+        _ if lower.contains("health check") => true,
+        _ => !ROUTINE_STOPS.iter().any(|m| lower.contains(m)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +265,95 @@ mod tests {
         ];
         for (reason, expected) in cases {
             assert_eq!(classify_stopped_reason(reason), expected, "{reason}");
+        }
+    }
+
+    /// Real stop codes and stopped reasons (ECS `Task` reference, stopped
+    /// task errors, Fargate task maintenance, AZ rebalancing): which count
+    /// as a failure of the version.
+    #[test]
+    fn which_stopped_tasks_are_failures_of_the_version() {
+        let cases = [
+            (
+                Some("TaskFailedToStart"),
+                "CannotPullContainerError: ... manifest unknown",
+                true,
+            ),
+            (
+                Some("TaskFailedToStart"),
+                "ResourceInitializationError: unable to pull secrets or registry auth",
+                true,
+            ),
+            (
+                Some("EssentialContainerExited"),
+                "Essential container in task exited",
+                true,
+            ),
+            (
+                Some("ServiceSchedulerInitiated"),
+                "Task failed container health checks",
+                true,
+            ),
+            (
+                Some("ServiceSchedulerInitiated"),
+                "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:\
+                 us-east-1:123456789012:targetgroup/runner/abc)",
+                true,
+            ),
+            (
+                Some("ServiceSchedulerInitiated"),
+                "Task failed VPC Lattice health checks",
+                true,
+            ),
+            (
+                Some("ServiceSchedulerInitiated"),
+                "Scaling activity initiated by (deployment ecs-svc/123)",
+                false,
+            ),
+            (
+                Some("ServiceSchedulerInitiated"),
+                "ECS is performing maintenance on the underlying infrastructure hosting the task",
+                false,
+            ),
+            (
+                Some("ServiceSchedulerInitiated"),
+                "AZ Rebalancing: the service is not AZ balanced; task stopped to rebalance",
+                false,
+            ),
+            (
+                Some("ServiceSchedulerInitiated"),
+                "a scheduler reason this crate has never seen",
+                true,
+            ),
+            (
+                Some("SpotInterruption"),
+                "Your Spot Task was interrupted.",
+                false,
+            ),
+            (
+                Some("TerminationNotice"),
+                "Your Spot Instance was interrupted: the container instance is being terminated.",
+                false,
+            ),
+            (Some("UserInitiated"), "Task stopped by user", false),
+            // The stop code decides before the reason's words do.
+            (
+                Some("TaskFailedToStart"),
+                "ResourceInitializationError while starting a task to rebalance",
+                true,
+            ),
+            (
+                Some("UserInitiated"),
+                "stopped by the on-call engineer",
+                false,
+            ),
+            (Some("SpotInterruption"), "", false),
+            (None, "Essential container in task exited", true),
+            (None, "Task stopped by user", false),
+            (None, "", true),
+        ];
+        for (code, reason, failure) in cases {
+            assert_eq!(is_task_failure(code, reason), failure, "{code:?}: {reason}");
         }
     }
 }

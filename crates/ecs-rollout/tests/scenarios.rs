@@ -355,6 +355,7 @@ async fn unsafe_deployment_configuration_is_fixed_or_refused() {
         circuit_breaker: Some(CircuitBreaker {
             enable: false,
             rollback: false,
+            ..Default::default()
         }),
     };
     let fx = Fixture::new(2, unsafe_config);

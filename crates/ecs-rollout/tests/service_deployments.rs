@@ -360,6 +360,7 @@ async fn stopped_needs_a_person_and_nothing_is_rolled_back() {
         circuit_breaker: Some(CircuitBreaker {
             enable: true,
             rollback: false,
+            ..Default::default()
         }),
         ..DeploymentConfiguration::safe_rolling()
     };

@@ -190,6 +190,7 @@ impl Scenario {
                 circuit_breaker: Some(CircuitBreaker {
                     enable: true,
                     rollback: false,
+                    ..Default::default()
                 }),
                 ..DeploymentConfiguration::safe_rolling()
             },

@@ -5,9 +5,9 @@ use aws_sdk_ecs::types as sdk;
 use chrono::{DateTime, Utc};
 
 use crate::api::{
-    CircuitBreaker, ContainerState, Deployment, DeploymentConfiguration, DeploymentStatus,
-    HealthStatus, RolloutState, ServiceDeploymentInfo, ServiceDescription, ServiceEvent,
-    TaskDescription,
+    BreakerThreshold, CircuitBreaker, ContainerState, Deployment, DeploymentConfiguration,
+    DeploymentStatus, HealthStatus, RolloutState, ServiceDeploymentInfo, ServiceDescription,
+    ServiceEvent, TaskDescription, ThresholdKind,
 };
 
 /// An SDK timestamp as a chrono one (`None` if out of chrono's range).
@@ -75,14 +75,25 @@ pub(crate) fn deployment_configuration_from_sdk(
             .map(|b| CircuitBreaker {
                 enable: b.enable,
                 rollback: b.rollback,
+                reset_on_healthy_task: b.reset_on_healthy_task,
+                // A type this crate does not know reads as unset (ECS's
+                // default); the overlay below keeps the service's own.
+                threshold: b.threshold_configuration.as_ref().and_then(|t| {
+                    Some(BreakerThreshold {
+                        kind: ThresholdKind::parse(t.r#type.as_str())?,
+                        value: t.value,
+                    })
+                }),
             }),
     }
 }
 
 /// `wanted` laid over the service's current configuration: minimum/maximum
-/// percent and the circuit breaker are replaced where `wanted` sets them;
-/// everything else the service has (alarms, strategy, bake time, lifecycle
-/// hooks, …) is kept.
+/// percent and the circuit breaker's `enable` and `rollback` are replaced
+/// where `wanted` sets them, and its `resetOnHealthyTask` and
+/// `thresholdConfiguration` where `wanted` sets those; everything else the
+/// service has (the breaker's other settings, alarms, strategy, bake time,
+/// lifecycle hooks, …) is kept.
 pub(crate) fn overlay_deployment_configuration(
     current: Option<sdk::DeploymentConfiguration>,
     wanted: &DeploymentConfiguration,
@@ -95,12 +106,24 @@ pub(crate) fn overlay_deployment_configuration(
         c.maximum_percent = wanted.maximum_percent;
     }
     if let Some(b) = wanted.circuit_breaker {
-        c.deployment_circuit_breaker = Some(
-            sdk::DeploymentCircuitBreaker::builder()
-                .enable(b.enable)
-                .rollback(b.rollback)
-                .build(),
-        );
+        let mut breaker = c
+            .deployment_circuit_breaker
+            .take()
+            .unwrap_or_else(|| sdk::DeploymentCircuitBreaker::builder().build());
+        breaker.enable = b.enable;
+        breaker.rollback = b.rollback;
+        if b.reset_on_healthy_task.is_some() {
+            breaker.reset_on_healthy_task = b.reset_on_healthy_task;
+        }
+        if let Some(t) = b.threshold {
+            // Both required members are set, so the build cannot fail.
+            breaker.threshold_configuration = sdk::ThresholdConfiguration::builder()
+                .r#type(sdk::ThresholdType::from(t.kind.as_str()))
+                .value(t.value)
+                .build()
+                .ok();
+        }
+        c.deployment_circuit_breaker = Some(breaker);
     }
     c
 }
@@ -348,6 +371,69 @@ mod tests {
             assert_eq!(out.bake_time_in_minutes, Some(7));
             assert_eq!(out.alarms, current.alarms);
         }
+    }
+
+    /// The Fix policy turns rollback on; the breaker's own settings
+    /// (`resetOnHealthyTask`, `thresholdConfiguration`, even of a type this
+    /// crate does not know) survive the overlay, and read back as the domain
+    /// breaker.
+    #[test]
+    fn overlay_keeps_the_breakers_other_settings() {
+        let threshold = |kind: &str, value| {
+            sdk::ThresholdConfiguration::builder()
+                .r#type(sdk::ThresholdType::from(kind))
+                .value(value)
+                .build()
+                .unwrap()
+        };
+        for kind in ["COUNT", "SOME_FUTURE_TYPE"] {
+            let current = sdk::DeploymentConfiguration::builder()
+                .deployment_circuit_breaker(
+                    sdk::DeploymentCircuitBreaker::builder()
+                        .enable(true)
+                        .rollback(false)
+                        .reset_on_healthy_task(false)
+                        .threshold_configuration(threshold(kind, 2))
+                        .build(),
+                )
+                .build();
+            let out = overlay_deployment_configuration(
+                Some(current),
+                &DeploymentConfiguration::safe_rolling(),
+            );
+            let breaker = out.deployment_circuit_breaker.clone().unwrap();
+            assert!(breaker.enable && breaker.rollback, "{kind}");
+            assert_eq!(breaker.reset_on_healthy_task, Some(false), "{kind}");
+            assert_eq!(breaker.threshold_configuration, Some(threshold(kind, 2)));
+            let domain = deployment_configuration_from_sdk(Some(&out))
+                .circuit_breaker
+                .unwrap();
+            assert_eq!(domain.reset_on_healthy_task, Some(false));
+            let expected = (kind == "COUNT").then_some(BreakerThreshold {
+                kind: ThresholdKind::Count,
+                value: 2,
+            });
+            assert_eq!(domain.threshold, expected, "{kind}");
+        }
+        // A threshold the caller sets replaces the service's.
+        let wanted = DeploymentConfiguration {
+            circuit_breaker: Some(CircuitBreaker {
+                threshold: Some(BreakerThreshold {
+                    kind: ThresholdKind::UnboundedPercent,
+                    value: 25,
+                }),
+                reset_on_healthy_task: Some(true),
+                ..CircuitBreaker::enabled_with_rollback()
+            }),
+            ..Default::default()
+        };
+        let out = overlay_deployment_configuration(None, &wanted);
+        let breaker = out.deployment_circuit_breaker.unwrap();
+        assert_eq!(breaker.reset_on_healthy_task, Some(true));
+        assert_eq!(
+            breaker.threshold_configuration,
+            Some(threshold("UNBOUNDED_PERCENT", 25))
+        );
     }
 
     #[test]

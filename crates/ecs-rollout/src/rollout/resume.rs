@@ -65,6 +65,7 @@ enum Registered {
     Tracking {
         deployment_id: String,
         problems: Vec<String>,
+        changes: Vec<String>,
     },
     /// A third task definition is PRIMARY: someone else deployed.
     Superseded {
@@ -117,8 +118,10 @@ impl Rollout {
             .describe_task_definition(task_definition_arn)
             .await?;
         self.check_resumed_clone(&new_td, request)?;
-        let (deployment_id, configuration_problems) = match point {
-            ResumePoint::Deployed { deployment_id, .. } => (deployment_id.clone(), Vec::new()),
+        let (deployment_id, configuration_problems, configuration_changes) = match point {
+            ResumePoint::Deployed { deployment_id, .. } => {
+                (deployment_id.clone(), Vec::new(), Vec::new())
+            }
             ResumePoint::Registered {
                 previous_deployment_id,
                 ..
@@ -135,7 +138,8 @@ impl Rollout {
                     Registered::Tracking {
                         deployment_id,
                         problems,
-                    } => (deployment_id, problems),
+                        changes,
+                    } => (deployment_id, problems, changes),
                     Registered::Superseded {
                         by_deployment_id,
                         task_definition_arn,
@@ -166,6 +170,7 @@ impl Rollout {
             deployment_id,
             service_deployment_arn: None,
             configuration_problems,
+            configuration_changes,
             start,
         })
         .await
@@ -225,6 +230,8 @@ impl Rollout {
                 return Ok(Registered::Tracking {
                     deployment_id: ours.id.clone(),
                     problems: deployment_configuration_problems(&service.deployment_configuration),
+                    // Whatever the interrupted run changed is not known here.
+                    changes: Vec::new(),
                 });
             }
             let primary = service.primary().ok_or_else(|| Error::UnexpectedResponse {
@@ -255,6 +262,7 @@ impl Rollout {
                     return Ok(Registered::Tracking {
                         deployment_id: failed,
                         problems,
+                        changes: Vec::new(),
                     });
                 }
                 return Ok(Registered::Superseded {
@@ -264,18 +272,19 @@ impl Rollout {
                 });
             }
             if service.in_progress_deployments().is_empty() {
-                let (problems, fixed) = self.configuration_fix(target, &service)?;
+                let fix = self.configuration_fix(target, &service)?;
                 let deployment_id = self
                     .deploy(
                         target,
                         (&new_td.arn, &previous.arn),
                         Some(primary.id.clone()),
-                        fixed,
+                        fix.fixed,
                     )
                     .await?;
                 return Ok(Registered::Tracking {
                     deployment_id,
-                    problems,
+                    problems: fix.problems,
+                    changes: fix.changes,
                 });
             }
             // Busy: wait (or refuse) as `run` does, then look again.

@@ -161,6 +161,7 @@ impl Rollout {
             deployment_id,
             service_deployment_arn: deployment.service_deployment_arn.clone(),
             configuration_problems: Vec::new(),
+            configuration_changes: Vec::new(),
             start,
         })
         .await

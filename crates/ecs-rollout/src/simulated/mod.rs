@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use update_clock::Clock;
 
 pub use rate_limit::{ApiCategory, BucketLimit, RateLimitStats, RateLimits, wire_actions};
-pub use script::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings};
+pub use script::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, TaskInterruption};
 use state::SimState;
 
 use crate::{
@@ -205,6 +205,15 @@ impl SimulatedEcs {
         self.state().rollback_adopts_tasks = adopt;
     }
 
+    /// The circuit breaker's failure count (the deployment's `failedTasks`)
+    /// goes back to 0 each time one of the deployment's tasks reaches a
+    /// healthy state, as ECS does with `resetOnHealthyTask` (its default;
+    /// a breaker configured with `resetOnHealthyTask: false` keeps counting).
+    /// Default off: the count only grows.
+    pub fn set_breaker_resets_on_healthy_task(&self, reset: bool) {
+        self.state().breaker_resets_on_healthy = reset;
+    }
+
     /// Sets the service's deployment controller (`deploymentController.type`:
     /// `ECS`, `CODE_DEPLOY`, `EXTERNAL`); `None` = not reported (ECS).
     pub fn set_deployment_controller(
@@ -249,6 +258,32 @@ impl SimulatedEcs {
         self.state()
             .scheduled_scaling
             .push((at, cluster.to_owned(), service.to_owned(), desired));
+    }
+
+    /// Once `after` has passed on the clock, `count` RUNNING tasks of the
+    /// service's PRIMARY deployment (the oldest first) are stopped for
+    /// `why`, a reason that is not a failure of their version (Spot
+    /// interruption, Fargate task retirement, AZ rebalancing, an operator's
+    /// `StopTask`). Their deployment's `failedTasks` does not grow, as in
+    /// ECS, and the scheduler starts replacements.
+    pub fn schedule_task_interruption(
+        &self,
+        after: Duration,
+        cluster: &str,
+        service: &str,
+        count: usize,
+        why: TaskInterruption,
+    ) {
+        let at = self.clock.monotonic() + after;
+        self.state()
+            .scheduled_interruptions
+            .push(state::ScheduledInterruption {
+                at,
+                cluster: cluster.to_owned(),
+                service: service.to_owned(),
+                count,
+                why,
+            });
     }
 
     /// API calls received so far, per operation (including failed ones).

@@ -90,3 +90,50 @@ pub struct ServiceSetup {
     /// 100/200 and no circuit breaker).
     pub deployment_configuration: crate::DeploymentConfiguration,
 }
+
+/// Why ECS (or a person) stops a healthy running task: none of these is a
+/// failure of the version the task runs, and the service scheduler starts
+/// a replacement. Each stops the task with the stop code and stopped reason
+/// real ECS reports for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskInterruption {
+    /// Fargate Spot reclaimed the capacity: stop code `SpotInterruption`,
+    /// "Your Spot Task was interrupted."
+    SpotInterruption,
+    /// The EC2 instance received a termination notice (Spot, or an
+    /// instance being terminated): stop code `TerminationNotice`.
+    TerminationNotice,
+    /// Fargate task retirement (platform maintenance): stop code
+    /// `ServiceSchedulerInitiated`, "ECS is performing maintenance on the
+    /// underlying infrastructure hosting the task".
+    FargateRetirement,
+    /// Availability Zone rebalancing stops a task in the fullest zone: stop
+    /// code `ServiceSchedulerInitiated`.
+    AzRebalancing,
+    /// An operator's `StopTask`: stop code `UserInitiated`, "Task stopped
+    /// by user".
+    StopTask,
+}
+
+impl TaskInterruption {
+    /// The stop code and stopped reason ECS reports.
+    pub fn stop_code_and_reason(self) -> (&'static str, &'static str) {
+        match self {
+            Self::SpotInterruption => ("SpotInterruption", "Your Spot Task was interrupted."),
+            Self::TerminationNotice => (
+                "TerminationNotice",
+                "Your Spot Instance was interrupted: the container instance is being terminated.",
+            ),
+            Self::FargateRetirement => (
+                "ServiceSchedulerInitiated",
+                "ECS is performing maintenance on the underlying infrastructure hosting the task",
+            ),
+            Self::AzRebalancing => (
+                "ServiceSchedulerInitiated",
+                "AZ Rebalancing: the service is not AZ balanced; task stopped to rebalance",
+            ),
+            Self::StopTask => ("UserInitiated", "Task stopped by user"),
+        }
+    }
+}

@@ -9,14 +9,26 @@ use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{FaultPlan, ImageBehaviour, SIM_ACCOUNT, SIM_REGION, ServiceSetup, SimTimings};
+use super::{
+    FaultPlan, ImageBehaviour, SIM_ACCOUNT, SIM_REGION, ServiceSetup, SimTimings, TaskInterruption,
+};
 use crate::{
     ContainerState, Deployment, DeploymentConfiguration, DeploymentStatus, DesiredStatus, Error,
     ErrorClass, HealthCheck, HealthStatus, ListTasksRequest, Page, PageToken,
     RegisteredTaskDefinition, ResourceKind, Result, RolloutState, ServiceDescription, ServiceEvent,
     TaskDefinitionSpec, TaskDefinitionStatus, TaskDescription, UpdateServiceRequest,
-    UpdateServiceResult, api::parse_task_definition_arn, circuit_breaker_threshold,
+    UpdateServiceResult, api::parse_task_definition_arn,
 };
+
+/// A scheduled stop of healthy tasks (`schedule_task_interruption`).
+#[derive(Debug)]
+pub(super) struct ScheduledInterruption {
+    pub(super) at: Duration,
+    pub(super) cluster: String,
+    pub(super) service: String,
+    pub(super) count: usize,
+    pub(super) why: TaskInterruption,
+}
 
 #[derive(Debug)]
 pub(super) struct SimState {
@@ -36,6 +48,8 @@ pub(super) struct SimState {
     pub(super) scheduled: Vec<(Duration, UpdateServiceRequest)>,
     /// Scheduled changes of a service's desired count: (at, cluster, service, desired).
     pub(super) scheduled_scaling: Vec<(Duration, String, String, i32)>,
+    /// Scheduled stops of healthy tasks for reasons that are not failures.
+    pub(super) scheduled_interruptions: Vec<ScheduledInterruption>,
     pub(super) calls: BTreeMap<&'static str, u64>,
     next_id: u64,
     /// Armed by `fail_reads_after_next_update`: (window, class).
@@ -55,6 +69,9 @@ pub(super) struct SimState {
     /// ECS's rollback deployment takes over the running tasks of the last
     /// COMPLETED deployment (which keep that deployment's `startedBy`).
     pub(super) rollback_adopts_tasks: bool,
+    /// `failedTasks` resets when a task of the deployment becomes healthy
+    /// (`set_breaker_resets_on_healthy_task`).
+    pub(super) breaker_resets_on_healthy: bool,
     /// ECS's request throttling, when switched on (`set_rate_limits`).
     pub(super) rate_limiter: Option<super::rate_limit::RateLimiter>,
     /// Routine events recorded after each event (`set_busy_events`).
@@ -150,6 +167,8 @@ struct SimTask {
     stopped_reason: Option<String>,
     stop_code: Option<String>,
     containers: Vec<SimContainer>,
+    /// Whether the task has reached a healthy state once.
+    was_ready: bool,
 }
 
 #[derive(Debug)]
@@ -398,6 +417,7 @@ impl SimState {
             tasks: Vec::new(),
             scheduled: Vec::new(),
             scheduled_scaling: Vec::new(),
+            scheduled_interruptions: Vec::new(),
             calls: BTreeMap::new(),
             next_id: 1,
             pending_read_outage: None,
@@ -408,6 +428,7 @@ impl SimState {
             service_deployments_api: false,
             service_deployment_lag: Duration::ZERO,
             rollback_adopts_tasks: false,
+            breaker_resets_on_healthy: false,
             rate_limiter: None,
             busy_events: 0,
         }
@@ -504,6 +525,7 @@ impl SimState {
             .drain(..)
             .partition(|(at, ..)| *at <= t);
         self.scheduled_scaling = later;
+        self.run_interruptions(t);
         for (_, cluster, service, desired) in due {
             match self.service_index(&cluster, &service) {
                 // Like `UpdateService` with only `desiredCount` (an
@@ -519,6 +541,43 @@ impl SimState {
                     );
                 }
                 Err(error) => tracing::warn!(%error, "simulated scaling failed"),
+            }
+        }
+    }
+
+    /// Stops the due interruptions' tasks: RUNNING tasks of the PRIMARY
+    /// deployment, oldest first, with the interruption's stop code.
+    fn run_interruptions(&mut self, t: Duration) {
+        let (due, later): (Vec<_>, Vec<_>) = self
+            .scheduled_interruptions
+            .drain(..)
+            .partition(|i| i.at <= t);
+        self.scheduled_interruptions = later;
+        for interruption in due {
+            let s = match self.service_index(&interruption.cluster, &interruption.service) {
+                Ok(s) => s,
+                Err(error) => {
+                    tracing::warn!(%error, "simulated interruption failed");
+                    continue;
+                }
+            };
+            let primary = &self.services[s].deployments[0];
+            let owners: Vec<String> = std::iter::once(primary.id.clone())
+                .chain(primary.adopted_from.iter().cloned())
+                .collect();
+            let mut victims: Vec<usize> = self.services[s]
+                .tasks
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    self.tasks[i].phase == Phase::Running
+                        && owners.contains(&self.tasks[i].started_by)
+                })
+                .collect();
+            victims.sort_by_key(|&i| self.tasks[i].created);
+            let (code, reason) = interruption.why.stop_code_and_reason();
+            for i in victims.into_iter().take(interruption.count) {
+                self.tasks[i].stop(t, reason.to_owned(), code);
             }
         }
     }
@@ -641,6 +700,7 @@ impl SimState {
             stopped_reason: None,
             stop_code: None,
             containers,
+            was_ready: false,
         });
         let index = self.tasks.len() - 1;
         self.services[s].tasks.push(index);
@@ -654,17 +714,29 @@ impl SimState {
             .copied()
             .filter(|&i| self.tasks[i].live())
             .collect();
+        let resets = self.breaker_resets_on_healthy
+            && self.services[s]
+                .config
+                .circuit_breaker
+                .is_none_or(|b| b.reset_on_healthy_task != Some(false));
         for i in live {
-            if let TaskChange::Failed = self.tasks[i].step(t, &self.timings) {
-                let by = self.tasks[i].started_by.clone();
-                if let Some(d) = self.services[s]
-                    .deployments
-                    .iter_mut()
-                    .find(|d| d.id == by || d.adopted_from.contains(&by))
-                {
-                    d.failed_tasks += 1;
-                    d.updated = t;
-                }
+            let change = self.tasks[i].step(t, &self.timings);
+            let healthy_now = !self.tasks[i].was_ready && self.tasks[i].ready();
+            self.tasks[i].was_ready |= healthy_now;
+            let by = self.tasks[i].started_by.clone();
+            let Some(d) = self.services[s]
+                .deployments
+                .iter_mut()
+                .find(|d| d.id == by || d.adopted_from.contains(&by))
+            else {
+                continue;
+            };
+            if let TaskChange::Failed = change {
+                d.failed_tasks += 1;
+                d.updated = t;
+            } else if healthy_now && resets && d.failed_tasks > 0 {
+                d.failed_tasks = 0;
+                d.updated = t;
             }
         }
         let retention = self.timings.stopped_task_retention;
@@ -679,7 +751,7 @@ impl SimState {
         let primary = &self.services[s].deployments[0];
         if breaker.enable
             && primary.rollout_state == RolloutState::InProgress
-            && primary.failed_tasks as u32 >= circuit_breaker_threshold(desired)
+            && primary.failed_tasks as u32 >= breaker.failure_threshold(desired)
         {
             let failed_id = primary.id.clone();
             let failed_td = primary.task_definition.clone();
