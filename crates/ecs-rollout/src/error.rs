@@ -114,7 +114,7 @@ pub enum Error {
     /// configuration says not to wait.
     #[error(
         "service {service} has deployments in progress ({}); wait for them or set \
-         DeployConfig::wait_for_idle",
+         RolloutConfig::wait_for_idle",
         in_progress.join(", ")
     )]
     Busy {
@@ -152,7 +152,7 @@ pub enum Error {
     /// configuration says to refuse rather than fix it.
     #[error(
         "service {service} has an unsafe deployment configuration: {}; set \
-         DeployConfig::deployment_configuration_policy to Fix, or change the service",
+         RolloutConfig::deployment_configuration_policy to Fix, or change the service",
         problems.join("; ")
     )]
     UnsafeDeploymentConfiguration {
@@ -209,6 +209,22 @@ pub enum Error {
         service: String,
         /// `deploymentController.type` as ECS reported it.
         controller: String,
+    },
+    /// The service's deployments report no `rolloutState` (ECS sends it
+    /// only for rolling updates not behind a Classic Load Balancer) and the
+    /// ServiceDeployment API, the other way to judge a deployment, is not
+    /// available: a deployment could only end in a false timeout.
+    #[error(
+        "service {service} reports no rolloutState for its deployments (a Classic Load \
+         Balancer?) and its service deployments cannot be read ({reason}); nothing was \
+         deployed: grant ecs:ListServiceDeployments and ecs:DescribeServiceDeployments, \
+         or move the service to an Application or Network Load Balancer"
+    )]
+    NoRolloutState {
+        /// The service.
+        service: String,
+        /// Why the service deployments cannot be read.
+        reason: String,
     },
     /// A version or image could not be parsed.
     #[error(transparent)]

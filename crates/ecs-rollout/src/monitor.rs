@@ -146,10 +146,9 @@ struct Inspection {
     /// Our tasks that stopped since the last inspection for a failure of
     /// the version ([`is_task_failure`]).
     new_failures: usize,
-    /// Our RUNNING tasks, each with whether it is healthy.
+    /// Our RUNNING tasks, each with whether every essential health-checked
+    /// container reads HEALTHY.
     running: HashMap<String, bool>,
-    /// Our RUNNING tasks with an essential container UNHEALTHY.
-    unhealthy: usize,
 }
 
 /// Consecutive polls a PRIMARY that is not ours (and not provably newer
@@ -313,7 +312,10 @@ impl Monitor<'_> {
             })?;
         // The ServiceDeployment, where it exists, is the authority.
         let mut successful = true;
+        // Whether our service deployment said SUCCESSFUL on this poll.
+        let mut sd_successful = false;
         if let Some(sd) = self.service_deployment(watch, st, obs).await {
+            sd_successful = sd.state() == ServiceDeploymentStatus::Successful;
             match self.judge_service_deployment(watch, &service, &sd, obs) {
                 Judgement::Verdict(verdict) => {
                     obs.decided_by = Some(VerdictSource::ServiceDeployment);
@@ -420,7 +422,13 @@ impl Monitor<'_> {
 
         // Only a SUCCESSFUL service deployment is a success (where the API
         // exists); a rollback deployment is judged by ECS's counts too.
-        let completed = primary.rollout_state == Some(RolloutState::Completed) && successful;
+        let completed = match primary.rollout_state {
+            Some(state) => state == RolloutState::Completed && successful,
+            // No rolloutState (behind a Classic Load Balancer): only the
+            // service deployment can say the deployment completed (a run
+            // is refused up front where it cannot be read).
+            None => sd_successful,
+        };
         if completed && primary.desired_count == 0 && service.desired_count == 0 {
             // Nothing runs: ECS completes the deployment at once, and no
             // task ever proves the version works.
@@ -501,9 +509,9 @@ impl Monitor<'_> {
     }
 
     /// The bake's judgement of one inspection: a failure when one of our
-    /// tasks stopped for a failure of the version or has an UNHEALTHY
-    /// essential container, or when a task the bake started with runs but
-    /// is no longer healthy. Tasks of the bake that are gone for another
+    /// tasks stopped for a failure of the version, or when a task the bake
+    /// started with runs but is no longer healthy (UNHEALTHY, or no longer
+    /// reported HEALTHY). Tasks of the bake that are gone for another
     /// reason (Spot interruption, Fargate retirement, AZ rebalancing, an
     /// operator's `StopTask`) leave it; new tasks (a scale-out, the
     /// replacements) are not judged until they fail.
@@ -517,8 +525,6 @@ impl Monitor<'_> {
             .count();
         let detail = if inspection.new_failures > 0 {
             format!("{} task(s) stopped", inspection.new_failures)
-        } else if inspection.unhealthy > 0 {
-            format!("{} task(s) unhealthy", inspection.unhealthy)
         } else if sick > 0 {
             format!(
                 "{sick} of the {} task(s) the bake started with no longer healthy",
@@ -961,7 +967,9 @@ impl Monitor<'_> {
                     .iter()
                     .find(|c| &c.name == name)
                     .map_or(HealthStatus::Unknown, |c| c.health_status);
-                task_healthy &= health == HealthStatus::Healthy;
+                if health != HealthStatus::Healthy {
+                    task_healthy = false;
+                }
                 if health == HealthStatus::Unhealthy {
                     let id = format!(
                         "{}/{name}",
@@ -972,16 +980,9 @@ impl Monitor<'_> {
                     }
                 }
             }
-            // Containers we know nothing about: an essential one marked
-            // UNHEALTHY still counts.
-            if task
-                .containers
-                .iter()
-                .any(|c| c.essential != Some(false) && c.health_status == HealthStatus::Unhealthy)
-            {
-                task_healthy = false;
-                inspection.unhealthy += 1;
-            }
+            // Every essential container with a health check is in
+            // `health_checked` (from the task definition we registered), so
+            // an UNHEALTHY essential container makes the task unhealthy here.
             inspection.all_healthy &= task_healthy;
             inspection.running.insert(task.task_arn, task_healthy);
         }

@@ -7,11 +7,11 @@ use update_clock::Clock;
 
 use crate::{
     CircuitBreaker, DeploymentConfiguration, DeploymentConfigurationPolicy, EcsApi, Error,
-    FailureReason, MARKER_TAG_PREFIX, NoProgress, OpenGate, ProgressEvent, ProgressSink,
-    QuarantineNotice, RegisteredTaskDefinition, Result, RetryingEcs, RollbackEvidence,
-    RollbackInitiator, RolloutConfig, RolloutEvidence, RolloutOutcome, RolloutReport, RolloutStep,
-    RolloutTarget, RunningRunner, ServiceDescription, StepGate, StopType, TaskDefinitionSpec,
-    TaskDefinitionStatus, UpdateServiceRequest,
+    ErrorClass, FailureReason, MARKER_TAG_PREFIX, NoProgress, OpenGate, ProgressEvent,
+    ProgressSink, QuarantineNotice, RegisteredTaskDefinition, Result, RetryingEcs,
+    RollbackEvidence, RollbackInitiator, RolloutConfig, RolloutEvidence, RolloutOutcome,
+    RolloutReport, RolloutStep, RolloutTarget, RunningRunner, ServiceDescription, StepGate,
+    StopType, TaskDefinitionSpec, TaskDefinitionStatus, UpdateServiceRequest,
     monitor::{EcsRollback, Monitor, Observations, Verdict, Watch},
     retention::{list_all_revisions, revisions_to_deregister},
 };
@@ -433,6 +433,7 @@ impl Rollout {
             });
         }
 
+        self.check_judgeable(target, &service).await?;
         let fix = self.configuration_fix(target, &service)?;
 
         // The lossless clone.
@@ -1242,6 +1243,44 @@ impl Rollout {
     }
 }
 
+impl Rollout {
+    /// Refuses a service whose deployments report no `rolloutState` (ECS
+    /// omits it behind a Classic Load Balancer) when its service
+    /// deployments cannot be read either ([`Error::NoRolloutState`]):
+    /// nothing could tell that our deployment completed, and the monitor
+    /// would end in a false `TimedOut` and roll a healthy version back.
+    async fn check_judgeable(
+        &self,
+        target: &RolloutTarget,
+        service: &ServiceDescription,
+    ) -> Result<()> {
+        if service.primary().is_none_or(|p| p.rollout_state.is_some()) {
+            return Ok(());
+        }
+        match self
+            .ecs
+            .describe_service_deployments(&target.cluster, &target.service)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(service = %target.service,
+                    "no rolloutState: judging by the service deployments alone");
+                Ok(())
+            }
+            Err(error)
+                if matches!(error, Error::Unsupported { .. })
+                    || error.class() == Some(ErrorClass::Permanent) =>
+            {
+                Err(Error::NoRolloutState {
+                    service: target.service.clone(),
+                    reason: error.to_string(),
+                })
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
 /// Refuses a service of the `CODE_DEPLOY` or `EXTERNAL` deployment controller.
 fn check_controller(target: &RolloutTarget, service: &ServiceDescription) -> Result<()> {
     if service.has_ecs_controller() {
@@ -1341,6 +1380,32 @@ mod tests {
     fn tag_values_are_sanitised_and_capped() {
         assert_eq!(tag_value("a (b) \"c\"!"), "a  b   c  ");
         assert_eq!(tag_value(&"x".repeat(300)).len(), 256);
+    }
+
+    #[test]
+    fn the_fix_changes_nothing_that_is_already_safe() {
+        for fix_maximum_percent in [false, true] {
+            let (fixed, changes) = fix_deployment_configuration(
+                &DeploymentConfiguration::safe_rolling(),
+                fix_maximum_percent,
+            );
+            assert_eq!(fixed, DeploymentConfiguration::safe_rolling());
+            assert!(changes.is_empty(), "{changes:?}");
+            // Unset percentages are ECS's defaults (100/200): left unset.
+            let unset = DeploymentConfiguration {
+                circuit_breaker: Some(CircuitBreaker::enabled_with_rollback()),
+                ..Default::default()
+            };
+            let (fixed, changes) = fix_deployment_configuration(&unset, fix_maximum_percent);
+            assert_eq!(fixed, unset);
+            assert!(changes.is_empty(), "{changes:?}");
+        }
+        // Above 200 is never lowered.
+        let wide = DeploymentConfiguration {
+            maximum_percent: Some(300),
+            ..DeploymentConfiguration::safe_rolling()
+        };
+        assert_eq!(fix_deployment_configuration(&wide, true), (wide, vec![]));
     }
 
     #[test]

@@ -164,6 +164,78 @@ async fn a_crash_of_a_scaled_out_task_during_the_bake_still_fails_it() {
     assert_eq!(primary_task_definition(&fx), fx.old_task_definition);
 }
 
+/// A version that degrades during the bake: its containers pass their
+/// health check, the deployment completes, and 150 s after start their
+/// health check fails. ECS keeps an UNHEALTHY task running while it starts
+/// its replacement (simulated: `set_unhealthy_tasks_linger`, here for ten
+/// minutes, longer than the bake), so no task has stopped yet when the bake
+/// looks: the UNHEALTHY tasks themselves must fail it.
+#[tokio::test]
+async fn a_task_that_turns_unhealthy_during_the_bake_fails_it_before_ecs_stops_it() {
+    let fx = Fixture::safe(2);
+    fx.sim.set_unhealthy_tasks_linger(Duration::from_secs(600));
+    fx.new_image_behaves(ImageBehaviour::DegradesLater);
+    let report = fx.run(baking()).await;
+    let RolloutOutcome::RolledBackByUs {
+        reason: FailureReason::BakeFailed { detail },
+        evidence,
+        ..
+    } = &report.outcome
+    else {
+        panic!(
+            "expected RolledBackByUs(BakeFailed), got {:#?}",
+            report.outcome
+        );
+    };
+    assert!(detail.contains("no longer healthy"), "{detail}");
+    assert!(
+        evidence.stopped_tasks.is_empty(),
+        "{:#?}",
+        evidence.stopped_tasks
+    );
+    assert!(!evidence.unhealthy_containers.is_empty());
+    assert!(
+        evidence.deployment_duration < BAKE,
+        "{:?}",
+        evidence.deployment_duration
+    );
+    assert_eq!(primary_task_definition(&fx), fx.old_task_definition);
+}
+
+/// ECS completes the deployment on the scheduler's view of health, while
+/// `DescribeTasks` may still show the containers UNKNOWN (simulated:
+/// `set_task_health_lag`, 60 s). Our own check waits for the task reads to
+/// say HEALTHY before the success (here with no bake), so the verdict comes
+/// about a minute later than without the lag.
+#[tokio::test]
+async fn the_success_waits_for_the_task_reads_to_show_healthy_containers() {
+    let no_bake = RolloutConfig {
+        monitor: MonitorConfig {
+            bake_time: Duration::ZERO,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let duration = |lag: Duration| {
+        let no_bake = no_bake.clone();
+        async move {
+            let fx = Fixture::safe(2);
+            fx.sim.set_task_health_lag(lag);
+            let report = fx.run(no_bake).await;
+            let RolloutOutcome::Succeeded { evidence } = report.outcome else {
+                panic!("expected Succeeded, got {:#?}", report.outcome);
+            };
+            evidence.deployment_duration
+        }
+    };
+    let prompt = duration(Duration::ZERO).await;
+    let lagging = duration(Duration::from_secs(60)).await;
+    assert!(
+        lagging >= prompt + Duration::from_secs(40),
+        "{prompt:?} without the lag, {lagging:?} with it"
+    );
+}
+
 /// With the breaker off, ECS's `failedTasks` is not the only count: with
 /// `resetOnHealthyTask` (ECS's default) it goes back to 0 each time a task
 /// reaches a healthy state, so for a version whose tasks run and crash 15 s

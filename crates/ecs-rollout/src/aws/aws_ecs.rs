@@ -71,9 +71,30 @@ pub struct AwsEcs {
     essential: Arc<Mutex<HashMap<String, HashMap<String, bool>>>>,
 }
 
+/// The per-attempt timeout [`AwsEcs::new`] gives a client that sets none:
+/// an ECS call answers in well under a second, so an attempt still
+/// unanswered after this hangs (a stalled connection, a black-holed
+/// endpoint). It fails as a timeout, a `Transient` error the retry layer
+/// retries, so a monitor's timeout holds even when a call hangs.
+pub const DEFAULT_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 impl AwsEcs {
-    /// A backend over `client`.
+    /// A backend over `client`. A client without an operation-attempt
+    /// timeout gets [`DEFAULT_ATTEMPT_TIMEOUT`] (its other settings are
+    /// kept); set your own with the client's `timeout_config`.
     pub fn new(client: aws_sdk_ecs::Client) -> Self {
+        let config = client.config();
+        let timeouts = config.timeout_config();
+        let client = if timeouts.is_some_and(|t| t.operation_attempt_timeout().is_some()) {
+            client
+        } else {
+            let timeouts = timeouts
+                .map(|t| t.to_builder())
+                .unwrap_or_default()
+                .operation_attempt_timeout(DEFAULT_ATTEMPT_TIMEOUT)
+                .build();
+            aws_sdk_ecs::Client::from_conf(config.to_builder().timeout_config(timeouts).build())
+        };
         Self {
             client,
             page_size: None,

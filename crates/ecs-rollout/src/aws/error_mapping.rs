@@ -25,6 +25,11 @@ const THROTTLING_CODES: &[&str] = &[
     "TransactionInProgressException",
 ];
 
+/// ECS's `ClientException` message when a family gets too many
+/// `RegisterTaskDefinition` calls at once ("Too many concurrent attempts to
+/// create a new revision of the specified family."), lower case.
+const CONCURRENT_REVISIONS: &str = "too many concurrent attempts to create a new revision";
+
 /// Error codes for server-side failures that may pass on their own.
 const TRANSIENT_CODES: &[&str] = &[
     "ServerException",
@@ -75,6 +80,11 @@ fn classify_code(
     missing: Option<(ResourceKind, &[&str])>,
 ) -> Classification {
     if THROTTLING_CODES.contains(&code) || status == 429 {
+        return Classification::Failed(ErrorClass::Throttled);
+    }
+    // RegisterTaskDefinition while other registrations of the family are
+    // under way: a rate refusal in a ClientException's clothing; retry it.
+    if code == "ClientException" && message_lowercase.contains(CONCURRENT_REVISIONS) {
         return Classification::Failed(ErrorClass::Throttled);
     }
     match code {
@@ -183,6 +193,20 @@ mod tests {
             ("Unknown", "bad gateway", 502, None, Failed(Transient)),
             ("ServiceUnavailable", "", 503, None, Failed(Transient)),
             ("ClientException", "bad input", 400, None, Failed(Permanent)),
+            (
+                "ClientException",
+                "Too many concurrent attempts to create a new revision of the specified family.",
+                400,
+                None,
+                Failed(Throttled),
+            ),
+            (
+                "ClientException",
+                "Too many concurrent attempts to create a new revision of the specified family.",
+                400,
+                TD_MISSING,
+                Failed(Throttled),
+            ),
             (
                 "InvalidParameterException",
                 "bad",

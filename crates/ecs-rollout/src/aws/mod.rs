@@ -15,4 +15,4 @@ mod error_mapping;
 mod service_mapping;
 mod task_definition_mapping;
 
-pub use aws_ecs::AwsEcs;
+pub use aws_ecs::{AwsEcs, DEFAULT_ATTEMPT_TIMEOUT};

@@ -205,6 +205,29 @@ impl SimulatedEcs {
         self.state().rollback_adopts_tasks = adopt;
     }
 
+    /// `DescribeServices` reports no `rolloutState` (nor its reason) for any
+    /// deployment, as ECS does for a service behind a Classic Load Balancer.
+    /// The deployments still progress, fail and roll back inside; only the
+    /// service deployments (where the API is on) show it. Default off.
+    pub fn set_rollout_state_absent(&self, absent: bool) {
+        self.state().rollout_state_absent = absent;
+    }
+
+    /// A task whose essential container's health check fails keeps running,
+    /// UNHEALTHY, for `linger` before ECS stops it ("Task failed container
+    /// health checks"), as when ECS first starts its replacement. Default
+    /// zero: stopped at once.
+    pub fn set_unhealthy_tasks_linger(&self, linger: Duration) {
+        self.state().unhealthy_linger = linger;
+    }
+
+    /// `DescribeTasks` lags behind the scheduler: a container that became
+    /// HEALTHY (which counts toward the deployment's completion at once)
+    /// still reads UNKNOWN for `lag`. Default zero.
+    pub fn set_task_health_lag(&self, lag: Duration) {
+        self.state().task_health_lag = lag;
+    }
+
     /// The circuit breaker's failure count (the deployment's `failedTasks`)
     /// goes back to 0 each time one of the deployment's tasks reaches a
     /// healthy state, as ECS does with `resetOnHealthyTask` (its default;

@@ -24,6 +24,12 @@ pub enum ImageBehaviour {
     /// transient pull error (`CannotPullContainerError: … i/o timeout`);
     /// every later task starts and is healthy.
     TransientPullError,
+    /// Starts and passes its health check, then fails it from
+    /// [`SimTimings::degrade_after`] after the start on (a leak, a lost
+    /// dependency): the container turns UNHEALTHY and ECS stops the task
+    /// (`Task failed container health checks`). Without a health check it
+    /// behaves as `Healthy`.
+    DegradesLater,
     /// Starts and keeps running, but its health check never reports
     /// (health stays `UNKNOWN`): no task ever fails, so the circuit breaker
     /// never trips and the deployment never completes.
@@ -40,6 +46,9 @@ pub struct SimTimings {
     pub pending_jitter: Duration,
     /// How long a crash-looping container runs before exiting. Default 15 s.
     pub crash_after: Duration,
+    /// When a `DegradesLater` container starts failing its health check,
+    /// after the task started. Default 150 s.
+    pub degrade_after: Duration,
     /// Delay of the first passing health check after start (added to the
     /// health check's start period). Default 10 s.
     pub first_health_check: Duration,
@@ -58,6 +67,7 @@ impl Default for SimTimings {
             pending: Duration::from_secs(20),
             pending_jitter: Duration::from_secs(10),
             crash_after: Duration::from_secs(15),
+            degrade_after: Duration::from_secs(150),
             first_health_check: Duration::from_secs(10),
             drained_deployment_linger: Duration::from_secs(60),
             stopped_task_retention: Duration::from_secs(3600),

@@ -72,6 +72,14 @@ pub(super) struct SimState {
     /// `failedTasks` resets when a task of the deployment becomes healthy
     /// (`set_breaker_resets_on_healthy_task`).
     pub(super) breaker_resets_on_healthy: bool,
+    /// `DescribeServices` reports no `rolloutState` (`set_rollout_state_absent`).
+    pub(super) rollout_state_absent: bool,
+    /// How long an UNHEALTHY task keeps running before ECS stops it
+    /// (`set_unhealthy_tasks_linger`).
+    pub(super) unhealthy_linger: Duration,
+    /// How long `DescribeTasks` still shows a container that became HEALTHY
+    /// as UNKNOWN (`set_task_health_lag`).
+    pub(super) task_health_lag: Duration,
     /// ECS's request throttling, when switched on (`set_rate_limits`).
     pub(super) rate_limiter: Option<super::rate_limit::RateLimiter>,
     /// Routine events recorded after each event (`set_busy_events`).
@@ -182,6 +190,8 @@ struct SimContainer {
     exit_code: Option<i32>,
     reason: Option<String>,
     health: HealthStatus,
+    /// When the health became what it is (HEALTHY or UNHEALTHY).
+    health_since: Duration,
 }
 
 /// What happened to a task in one step.
@@ -233,7 +243,12 @@ impl SimTask {
         }
     }
 
-    fn step(&mut self, t: Duration, timings: &SimTimings) -> TaskChange {
+    fn step(
+        &mut self,
+        t: Duration,
+        timings: &SimTimings,
+        unhealthy_linger: Duration,
+    ) -> TaskChange {
         match self.phase {
             Phase::Stopped => TaskChange::None,
             Phase::Pending => {
@@ -300,18 +315,33 @@ impl SimTask {
                             }
                         }
                         // A crash-looping container exits before its first passing check.
-                        ImageBehaviour::Healthy
-                            if hc.is_some() && t >= started + timings.first_health_check =>
+                        ImageBehaviour::DegradesLater
+                            if hc.is_some()
+                                && c.health != HealthStatus::Unhealthy
+                                && t >= started + timings.degrade_after =>
+                        {
+                            c.health = HealthStatus::Unhealthy;
+                            c.health_since = t;
+                        }
+                        ImageBehaviour::Healthy | ImageBehaviour::DegradesLater
+                            if hc.is_some()
+                                && c.health == HealthStatus::Unknown
+                                && t >= started + timings.first_health_check =>
                         {
                             c.health = HealthStatus::Healthy;
+                            c.health_since = t;
                         }
                         ImageBehaviour::Unhealthy if hc.is_some() => {
                             let hc = hc.cloned().unwrap_or_default();
                             let interval = hc.interval.unwrap_or(30).max(1) as u64;
                             let retries = hc.retries.unwrap_or(3).max(1) as u64;
-                            if t >= started + start_period + Duration::from_secs(interval * retries)
+                            if c.health != HealthStatus::Unhealthy
+                                && t >= started
+                                    + start_period
+                                    + Duration::from_secs(interval * retries)
                             {
                                 c.health = HealthStatus::Unhealthy;
+                                c.health_since = t;
                             }
                         }
                         _ => {}
@@ -325,7 +355,15 @@ impl SimTask {
                     );
                     return TaskChange::Failed;
                 }
-                if self.health() == HealthStatus::Unhealthy {
+                let unhealthy_since = self
+                    .containers
+                    .iter()
+                    .filter(|c| c.essential && c.health == HealthStatus::Unhealthy)
+                    .map(|c| c.health_since)
+                    .min();
+                if self.health() == HealthStatus::Unhealthy
+                    && unhealthy_since.is_some_and(|since| t >= since + unhealthy_linger)
+                {
                     self.stop(
                         t,
                         "Task failed container health checks".into(),
@@ -338,7 +376,21 @@ impl SimTask {
         }
     }
 
-    fn describe(&self, wall: impl Fn(Duration) -> DateTime<Utc>) -> TaskDescription {
+    /// The task as `DescribeTasks` shows it at `now`: a container that
+    /// became HEALTHY less than `health_lag` ago still reads UNKNOWN.
+    fn describe(
+        &self,
+        wall: impl Fn(Duration) -> DateTime<Utc>,
+        now: Duration,
+        health_lag: Duration,
+    ) -> TaskDescription {
+        let shown = |c: &SimContainer| {
+            if c.health == HealthStatus::Healthy && now < c.health_since + health_lag {
+                HealthStatus::Unknown
+            } else {
+                c.health
+            }
+        };
         TaskDescription {
             task_arn: self.arn.clone(),
             task_definition_arn: self.task_definition.clone(),
@@ -368,7 +420,7 @@ impl SimTask {
                     last_status: c.last_status.into(),
                     exit_code: c.exit_code,
                     reason: c.reason.clone(),
-                    health_status: c.health,
+                    health_status: shown(c),
                     essential: Some(c.essential),
                 })
                 .collect(),
@@ -429,6 +481,9 @@ impl SimState {
             service_deployment_lag: Duration::ZERO,
             rollback_adopts_tasks: false,
             breaker_resets_on_healthy: false,
+            rollout_state_absent: false,
+            unhealthy_linger: Duration::ZERO,
+            task_health_lag: Duration::ZERO,
             rate_limiter: None,
             busy_events: 0,
         }
@@ -671,6 +726,8 @@ impl SimState {
                 } else {
                     HealthStatus::Unknown
                 },
+                // A task created running has been healthy "forever".
+                health_since: Duration::ZERO,
             })
             .collect();
         let id = self.next_hex();
@@ -720,7 +777,7 @@ impl SimState {
                 .circuit_breaker
                 .is_none_or(|b| b.reset_on_healthy_task != Some(false));
         for i in live {
-            let change = self.tasks[i].step(t, &self.timings);
+            let change = self.tasks[i].step(t, &self.timings, self.unhealthy_linger);
             let healthy_now = !self.tasks[i].was_ready && self.tasks[i].ready();
             self.tasks[i].was_ready |= healthy_now;
             let by = self.tasks[i].started_by.clone();
@@ -1297,8 +1354,8 @@ impl SimState {
                         d.status
                     }),
                     task_definition_arn: d.task_definition.clone(),
-                    rollout_state: Some(d.rollout_state),
-                    rollout_state_reason: d.reason.clone(),
+                    rollout_state: (!self.rollout_state_absent).then_some(d.rollout_state),
+                    rollout_state_reason: d.reason.clone().filter(|_| !self.rollout_state_absent),
                     desired_count: if n == 0 {
                         svc.desired
                     } else {
@@ -1579,7 +1636,7 @@ impl SimState {
         Ok(task_arns
             .iter()
             .filter_map(|arn| self.tasks.iter().find(|task| named(task, arn)))
-            .map(|task| task.describe(wall))
+            .map(|task| task.describe(wall, self.applied, self.task_health_lag))
             .collect())
     }
 }
