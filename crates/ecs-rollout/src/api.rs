@@ -255,6 +255,29 @@ pub struct ServiceDescription {
     pub deployment_controller: Option<String>,
     /// Recent service events, newest first.
     pub events: Vec<ServiceEvent>,
+    /// `deploymentConfiguration.alarms`: CloudWatch alarms that fail (and
+    /// optionally roll back) a deployment. Read only: an `UpdateService`
+    /// of this crate keeps the service's alarms as they are.
+    pub deployment_alarms: Option<DeploymentAlarms>,
+}
+
+/// The deployment alarms of a service (`deploymentConfiguration.alarms`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentAlarms {
+    /// The CloudWatch alarms.
+    pub alarm_names: Vec<String>,
+    /// Whether ECS fails a deployment when one of them goes into ALARM.
+    pub enable: bool,
+    /// Whether ECS then rolls back to the last COMPLETED deployment.
+    pub rollback: bool,
+}
+
+impl DeploymentAlarms {
+    /// Whether ECS rolls a deployment back when one of these goes off.
+    pub fn rolls_back(&self) -> bool {
+        self.enable && self.rollback && !self.alarm_names.is_empty()
+    }
 }
 
 impl ServiceDescription {
@@ -481,6 +504,9 @@ pub struct ServiceDeploymentInfo {
     /// once a rollback of this deployment started: the last COMPLETED
     /// revision, which need not be the one the service ran before.
     pub rollback_task_definition_arn: Option<String>,
+    /// The deployment alarms that went into ALARM during this deployment
+    /// (`alarms.triggeredAlarmNames`): why ECS failed it, when not empty.
+    pub triggered_alarms: Vec<String>,
 }
 
 impl ServiceDeploymentInfo {

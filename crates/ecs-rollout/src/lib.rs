@@ -131,11 +131,12 @@ mod stopped_reason;
 pub mod task_definition;
 
 pub use api::{
-    BreakerThreshold, CircuitBreaker, ContainerState, Deployment, DeploymentConfiguration,
-    DeploymentStatus, DesiredStatus, EcsApi, HealthStatus, ListTasksRequest, Page, PageToken,
-    RegisteredTaskDefinition, RolloutState, ServiceDeploymentInfo, ServiceDeploymentStatus,
-    ServiceDescription, ServiceEvent, StopType, TaskDefinitionStatus, TaskDescription,
-    ThresholdKind, UpdateServiceRequest, UpdateServiceResult,
+    BreakerThreshold, CircuitBreaker, ContainerState, Deployment, DeploymentAlarms,
+    DeploymentConfiguration, DeploymentStatus, DesiredStatus, EcsApi, HealthStatus,
+    ListTasksRequest, Page, PageToken, RegisteredTaskDefinition, RolloutState,
+    ServiceDeploymentInfo, ServiceDeploymentStatus, ServiceDescription, ServiceEvent, StopType,
+    TaskDefinitionStatus, TaskDescription, ThresholdKind, UpdateServiceRequest,
+    UpdateServiceResult,
 };
 pub use circuit_breaker::circuit_breaker_threshold;
 pub use config::{DeploymentConfigurationPolicy, MonitorConfig, RolloutConfig, RolloutTarget};

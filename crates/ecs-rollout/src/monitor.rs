@@ -9,10 +9,11 @@ use std::{
 use update_clock::Clock;
 
 use crate::{
-    DesiredStatus, EcsApi, Error, ErrorClass, FailureReason, HealthStatus, ListTasksRequest,
-    MonitorConfig, ProgressEvent, ProgressSink, Result, RolloutState, RolloutTarget,
-    ServiceDeploymentInfo, ServiceDeploymentStatus, ServiceDescription, StoppedReasonClass,
-    StoppedTaskEvidence, TaskDescription, VerdictSource, classify_stopped_reason, is_task_failure,
+    DeploymentAlarms, DesiredStatus, EcsApi, Error, ErrorClass, FailureReason, HealthStatus,
+    ListTasksRequest, MonitorConfig, ProgressEvent, ProgressSink, Result, RolloutState,
+    RolloutTarget, ServiceDeploymentInfo, ServiceDeploymentStatus, ServiceDescription,
+    StoppedReasonClass, StoppedTaskEvidence, TaskDescription, VerdictSource,
+    classify_stopped_reason, is_task_failure,
 };
 
 /// A rollback ECS made (or is making) of our deployment.
@@ -84,8 +85,27 @@ pub(crate) struct Observations {
     pub service_deployment_status: Option<String>,
     /// Which view decided the verdict.
     pub decided_by: Option<VerdictSource>,
-    /// Whether the service's circuit breaker rolls back (as last read).
+    /// Whether ECS rolls a failed deployment back by itself: the circuit
+    /// breaker with rollback, or deployment alarms with rollback (as last
+    /// read).
     pub breaker_rolls_back: bool,
+    /// The deployment alarms our service deployment reported triggered.
+    pub triggered_alarms: Vec<String>,
+}
+
+/// A failure ECS decided: by deployment alarms when our service deployment
+/// names triggered ones, else by the circuit breaker.
+fn ecs_failure(obs: &Observations, rollout_state_reason: Option<String>) -> FailureReason {
+    if obs.triggered_alarms.is_empty() {
+        FailureReason::CircuitBreaker {
+            rollout_state_reason,
+        }
+    } else {
+        FailureReason::DeploymentAlarm {
+            alarm_names: obs.triggered_alarms.clone(),
+            rollout_state_reason,
+        }
+    }
 }
 
 /// The deployment to watch.
@@ -302,7 +322,11 @@ impl Monitor<'_> {
         obs.breaker_rolls_back = service
             .deployment_configuration
             .circuit_breaker
-            .is_some_and(|b| b.enable && b.rollback);
+            .is_some_and(|b| b.enable && b.rollback)
+            || service
+                .deployment_alarms
+                .as_ref()
+                .is_some_and(DeploymentAlarms::rolls_back);
         let primary = service
             .primary()
             .cloned()
@@ -411,9 +435,7 @@ impl Monitor<'_> {
         st.busy = changed || primary.pending_count > 0;
 
         if primary.rollout_state == Some(RolloutState::Failed) {
-            let reason = FailureReason::CircuitBreaker {
-                rollout_state_reason: primary.rollout_state_reason.clone(),
-            };
+            let reason = ecs_failure(obs, primary.rollout_state_reason.clone());
             return Ok(Some(Verdict::Failed {
                 reason,
                 ecs_rollback: None,
@@ -668,6 +690,9 @@ impl Monitor<'_> {
         }
         obs.service_deployment_arn = Some(d.arn.clone());
         obs.service_deployment_status = Some(d.status.clone());
+        if !d.triggered_alarms.is_empty() {
+            obs.triggered_alarms = d.triggered_alarms.clone();
+        }
     }
 
     /// What our service deployment's status says.
@@ -707,12 +732,14 @@ impl Monitor<'_> {
             .primary()
             .filter(|p| p.id != watch.deployment_id)
             .cloned();
-        let reason = || FailureReason::CircuitBreaker {
-            rollout_state_reason: obs
-                .rollout_state_reason
-                .clone()
-                .filter(|r| !r.ends_with("in progress."))
-                .or_else(|| sd.status_reason.clone()),
+        let reason = || {
+            ecs_failure(
+                obs,
+                obs.rollout_state_reason
+                    .clone()
+                    .filter(|r| !r.ends_with("in progress."))
+                    .or_else(|| sd.status_reason.clone()),
+            )
         };
         let rollback_to = || {
             sd.rollback_task_definition_arn
@@ -850,9 +877,7 @@ impl Monitor<'_> {
                 .clone()
                 .or_else(|| failure_event.map(|e| e.message.clone()));
             Verdict::Failed {
-                reason: FailureReason::CircuitBreaker {
-                    rollout_state_reason,
-                },
+                reason: ecs_failure(obs, rollout_state_reason),
                 ecs_rollback: Some(EcsRollback {
                     deployment_id: Some(primary.id),
                     task_definition_arn: primary.task_definition_arn,

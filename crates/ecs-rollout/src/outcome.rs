@@ -38,6 +38,14 @@ pub enum FailureReason {
         /// ECS's `rolloutStateReason`.
         rollout_state_reason: Option<String>,
     },
+    /// ECS failed the deployment because deployment alarms went into
+    /// ALARM (named by the service deployment's `triggeredAlarmNames`).
+    DeploymentAlarm {
+        /// The alarms that went off.
+        alarm_names: Vec<String>,
+        /// ECS's `rolloutStateReason` or service-deployment reason.
+        rollout_state_reason: Option<String>,
+    },
     /// A task stopped for a reason that will not pass on retry
     /// (`CannotPullContainerError`, `ResourceInitializationError`): failed fast.
     DeterministicStartFailure {
@@ -72,6 +80,17 @@ impl std::fmt::Display for FailureReason {
             } => write!(
                 f,
                 "deployment failed: {}",
+                rollout_state_reason
+                    .as_deref()
+                    .unwrap_or("rollout state FAILED")
+            ),
+            Self::DeploymentAlarm {
+                alarm_names,
+                rollout_state_reason,
+            } => write!(
+                f,
+                "deployment alarm(s) {} went into ALARM: {}",
+                alarm_names.join(", "),
                 rollout_state_reason
                     .as_deref()
                     .unwrap_or("rollout state FAILED")

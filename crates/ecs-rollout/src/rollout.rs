@@ -680,6 +680,7 @@ impl Rollout {
                     && matches!(
                         reason,
                         FailureReason::CircuitBreaker { .. }
+                            | FailureReason::DeploymentAlarm { .. }
                             | FailureReason::DeterministicStartFailure { .. }
                     ) {
                     self.monitor()

@@ -113,3 +113,30 @@ async fn our_own_rollback_of_a_service_without_rollout_state_is_watched_to_its_e
     let service = fx.sim.peek_service("runners", "runner").unwrap();
     assert_eq!(service.task_definition_arn, fx.old_task_definition);
 }
+
+/// When the probe of the service deployments fails for a reason that may
+/// pass (every `ListServiceDeployments` throttled, beyond the retries),
+/// the run stops before registering anything, but without claiming the API
+/// is absent: the error is the throttling, to be retried later.
+#[tokio::test]
+async fn a_throttled_probe_is_not_taken_for_an_absent_api() {
+    use ecs_rollout::simulated::{ApiCategory, BucketLimit, RateLimits};
+    let fx = Fixture::safe(2);
+    fx.sim.set_rollout_state_absent(true);
+    fx.sim.enable_service_deployments(true);
+    fx.sim.set_rate_limits(RateLimits::none().with(
+        ApiCategory::ServiceDeployment,
+        BucketLimit {
+            burst: 0,
+            refill_per_second: 0,
+        },
+    ));
+    let error = fx.run_err(RolloutConfig::default()).await;
+    assert!(!matches!(error, Error::NoRolloutState { .. }), "{error:?}");
+    assert_eq!(
+        error.class(),
+        Some(ecs_rollout::ErrorClass::Throttled),
+        "{error:?}"
+    );
+    assert!(fx.sim.peek_task_definition("gitpod-runner:2").is_err());
+}

@@ -5,9 +5,9 @@ use aws_sdk_ecs::types as sdk;
 use chrono::{DateTime, Utc};
 
 use crate::api::{
-    BreakerThreshold, CircuitBreaker, ContainerState, Deployment, DeploymentConfiguration,
-    DeploymentStatus, HealthStatus, RolloutState, ServiceDeploymentInfo, ServiceDescription,
-    ServiceEvent, TaskDescription, ThresholdKind,
+    BreakerThreshold, CircuitBreaker, ContainerState, Deployment, DeploymentAlarms,
+    DeploymentConfiguration, DeploymentStatus, HealthStatus, RolloutState, ServiceDeploymentInfo,
+    ServiceDescription, ServiceEvent, TaskDescription, ThresholdKind,
 };
 
 /// An SDK timestamp as a chrono one (`None` if out of chrono's range).
@@ -142,6 +142,15 @@ pub(crate) fn service_from_sdk(s: sdk::Service) -> ServiceDescription {
         deployment_configuration: deployment_configuration_from_sdk(
             s.deployment_configuration.as_ref(),
         ),
+        deployment_alarms: s
+            .deployment_configuration
+            .as_ref()
+            .and_then(|c| c.alarms.as_ref())
+            .map(|a| DeploymentAlarms {
+                alarm_names: a.alarm_names.clone(),
+                enable: a.enable,
+                rollback: a.rollback,
+            }),
         service_arn: s.service_arn.unwrap_or_default(),
         service_name: s.service_name.unwrap_or_default(),
         cluster_arn: s.cluster_arn.unwrap_or_default(),
@@ -232,6 +241,10 @@ pub(crate) fn service_deployment_from_sdk(
             .rollback
             .and_then(|r| r.service_revision_arn)
             .and_then(|arn| task_definition_of(&arn)),
+        triggered_alarms: d
+            .alarms
+            .and_then(|a| a.triggered_alarm_names)
+            .unwrap_or_default(),
     }
 }
 
@@ -281,6 +294,52 @@ mod tests {
         );
         assert_eq!(service.deployments[2].status, None);
         assert_eq!(service.deployments[2].rollout_state, None);
+    }
+
+    /// The service's deployment alarms and a service deployment's
+    /// triggered alarms are read; a service without alarms has none.
+    #[test]
+    fn deployment_alarms_and_triggered_alarms_are_mapped() {
+        let alarms = sdk::DeploymentAlarms::builder()
+            .alarm_names("runner-5xx")
+            .alarm_names("runner-latency")
+            .enable(true)
+            .rollback(true)
+            .build()
+            .unwrap();
+        let service = service_from_sdk(
+            sdk::Service::builder()
+                .deployment_configuration(
+                    sdk::DeploymentConfiguration::builder()
+                        .alarms(alarms)
+                        .build(),
+                )
+                .build(),
+        );
+        let read = service.deployment_alarms.unwrap();
+        assert_eq!(read.alarm_names, ["runner-5xx", "runner-latency"]);
+        assert!(read.enable && read.rollback && read.rolls_back());
+        assert_eq!(
+            service_from_sdk(sdk::Service::builder().build()).deployment_alarms,
+            None
+        );
+
+        let sd = service_deployment_from_sdk(
+            sdk::ServiceDeployment::builder()
+                .service_deployment_arn("arn:sd/1")
+                .alarms(
+                    sdk::ServiceDeploymentAlarms::builder()
+                        .alarm_names("runner-5xx")
+                        .triggered_alarm_names("runner-5xx")
+                        .build(),
+                )
+                .build(),
+            |_| None,
+        );
+        assert_eq!(sd.triggered_alarms, ["runner-5xx"]);
+        let quiet =
+            service_deployment_from_sdk(sdk::ServiceDeployment::builder().build(), |_| None);
+        assert!(quiet.triggered_alarms.is_empty());
     }
 
     #[test]

@@ -237,6 +237,35 @@ impl SimulatedEcs {
         self.state().breaker_resets_on_healthy = reset;
     }
 
+    /// Sets the service's deployment alarms (`deploymentConfiguration.alarms`)
+    /// and how long ECS keeps watching them after a deployment's tasks
+    /// settled (`bake`: the deployment stays IN_PROGRESS meanwhile, as ECS
+    /// computes its own bake time from the alarms' configuration).
+    pub fn set_deployment_alarms(
+        &self,
+        cluster: &str,
+        service: &str,
+        alarms: Option<crate::DeploymentAlarms>,
+        bake: Duration,
+    ) -> Result<()> {
+        self.state().set_alarms(cluster, service, alarms, bake)
+    }
+
+    /// The CloudWatch alarm `alarm` goes into ALARM once `after` has passed
+    /// on the clock: when the service's enabled deployment alarms name it
+    /// and its PRIMARY deployment is IN_PROGRESS, ECS fails that deployment
+    /// (rolling back when the alarms say so) and its service deployment
+    /// names the alarm among its triggered ones.
+    pub fn schedule_alarm(&self, after: Duration, cluster: &str, service: &str, alarm: &str) {
+        let at = self.clock.monotonic() + after;
+        self.state().scheduled_alarms.push((
+            at,
+            cluster.to_owned(),
+            service.to_owned(),
+            alarm.to_owned(),
+        ));
+    }
+
     /// Sets the service's deployment controller (`deploymentController.type`:
     /// `ECS`, `CODE_DEPLOY`, `EXTERNAL`); `None` = not reported (ECS).
     pub fn set_deployment_controller(

@@ -50,6 +50,8 @@ pub(super) struct SimState {
     pub(super) scheduled_scaling: Vec<(Duration, String, String, i32)>,
     /// Scheduled stops of healthy tasks for reasons that are not failures.
     pub(super) scheduled_interruptions: Vec<ScheduledInterruption>,
+    /// Deployment alarms going into ALARM: (at, cluster, service, alarm).
+    pub(super) scheduled_alarms: Vec<(Duration, String, String, String)>,
     pub(super) calls: BTreeMap<&'static str, u64>,
     next_id: u64,
     /// Armed by `fail_reads_after_next_update`: (window, class).
@@ -100,6 +102,8 @@ struct SimServiceDeployment {
     history: Vec<(Duration, &'static str, Option<String>)>,
     /// The rollback: the deployment ECS created, and its task definition.
     rollback: Option<(String, String)>,
+    /// Deployment alarms that failed it.
+    triggered_alarms: Vec<String>,
 }
 
 impl SimServiceDeployment {
@@ -128,6 +132,11 @@ struct SimService {
     last_completed: Option<(String, String)>,
     /// Service deployments, newest first.
     service_deployments: Vec<SimServiceDeployment>,
+    /// `deploymentConfiguration.alarms`.
+    alarms: Option<crate::DeploymentAlarms>,
+    /// How long ECS keeps an otherwise finished deployment IN_PROGRESS
+    /// while it watches the alarms (its alarm bake).
+    alarm_bake: Duration,
     /// Indices into `SimState::tasks`, creation order.
     tasks: Vec<usize>,
 }
@@ -145,6 +154,9 @@ struct SimDeployment {
     drained_since: Option<Duration>,
     /// Deployments whose tasks this one took over (they keep their `startedBy`).
     adopted_from: Vec<String>,
+    /// Since when every task runs healthy and no old task is left (ECS's
+    /// alarm bake runs from here).
+    settled_since: Option<Duration>,
 }
 
 impl SimDeployment {
@@ -470,6 +482,7 @@ impl SimState {
             scheduled: Vec::new(),
             scheduled_scaling: Vec::new(),
             scheduled_interruptions: Vec::new(),
+            scheduled_alarms: Vec::new(),
             calls: BTreeMap::new(),
             next_id: 1,
             pending_read_outage: None,
@@ -581,6 +594,7 @@ impl SimState {
             .partition(|(at, ..)| *at <= t);
         self.scheduled_scaling = later;
         self.run_interruptions(t);
+        self.run_alarms(t);
         for (_, cluster, service, desired) in due {
             match self.service_index(&cluster, &service) {
                 // Like `UpdateService` with only `desiredCount` (an
@@ -689,6 +703,7 @@ impl SimState {
             updated: t,
             drained_since: None,
             adopted_from: Vec::new(),
+            settled_since: None,
         }
     }
 
@@ -810,49 +825,14 @@ impl SimState {
             && primary.rollout_state == RolloutState::InProgress
             && primary.failed_tasks as u32 >= breaker.failure_threshold(desired)
         {
-            let failed_id = primary.id.clone();
-            let failed_td = primary.task_definition.clone();
-            {
-                let p = &mut self.services[s].deployments[0];
-                p.rollout_state = RolloutState::Failed;
-                p.reason = Some("ECS deployment circuit breaker: tasks failed to start.".into());
-                p.updated = t;
-            }
-            let name = self.services[s].name.clone();
-            self.push_event(s, t, format!("(service {name}) (deployment {failed_id}) deployment failed: tasks failed to start."));
-            let rolled_back_by = self.services[s]
-                .service_deployments
-                .iter()
-                .position(|sd| sd.rollback.as_ref().is_some_and(|(id, _)| *id == failed_id));
-            if let Some(i) = rolled_back_by {
-                // The rollback deployment itself failed.
-                self.services[s].service_deployments[i].set(
-                    t,
-                    "ROLLBACK_FAILED",
-                    "ECS deployment circuit breaker: the rollback deployment failed.",
-                );
-            } else if breaker.rollback
-                && self
-                    .start_ecs_rollback(s, t, &failed_id, &failed_td)
-                    .is_none()
-            {
-                self.set_service_deployment(
-                    s,
-                    &failed_id,
-                    t,
-                    "ROLLBACK_FAILED",
-                    "ECS deployment circuit breaker: no COMPLETED deployment to roll back to.",
-                );
-            } else if !breaker.rollback {
-                self.set_service_deployment(
-                    s,
-                    &failed_id,
-                    t,
-                    "STOPPED",
-                    "ECS deployment circuit breaker: tasks failed to start; rollback is not \
-                     configured.",
-                );
-            }
+            self.fail_primary(
+                s,
+                t,
+                "ECS deployment circuit breaker: tasks failed to start.",
+                "tasks failed to start",
+                breaker.rollback,
+                Vec::new(),
+            );
         }
 
         // 3. Launch tasks of the PRIMARY deployment within maximumPercent.
@@ -907,10 +887,24 @@ impl SimState {
 
         // 5. Completion.
         let p = &self.services[s].deployments[0];
-        if p.rollout_state == RolloutState::InProgress
+        let settled = p.rollout_state == RolloutState::InProgress
             && ready_primary >= desired.max(0) as usize
-            && old_live == 0
-        {
+            && old_live == 0;
+        let alarm_bake = self.services[s]
+            .alarms
+            .as_ref()
+            .filter(|a| a.enable)
+            .map_or(Duration::ZERO, |_| self.services[s].alarm_bake);
+        let settled_since = if settled {
+            *self.services[s].deployments[0]
+                .settled_since
+                .get_or_insert(t)
+        } else {
+            self.services[s].deployments[0].settled_since = None;
+            t
+        };
+        let p = &self.services[s].deployments[0];
+        if settled && t >= settled_since + alarm_bake {
             let (id, td) = (p.id.clone(), p.task_definition.clone());
             let p = &mut self.services[s].deployments[0];
             p.rollout_state = RolloutState::Completed;
@@ -996,6 +990,8 @@ impl SimState {
             events: Vec::new(),
             last_completed,
             service_deployments: Vec::new(),
+            alarms: None,
+            alarm_bake: Duration::ZERO,
             tasks: Vec::new(),
         });
         let s = self.services.len() - 1;
@@ -1003,6 +999,20 @@ impl SimState {
             self.launch_task(s, 0, t, true);
         }
         Ok(td.arn)
+    }
+
+    /// Sets the service's deployment alarms and ECS's alarm bake.
+    pub(super) fn set_alarms(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        alarms: Option<crate::DeploymentAlarms>,
+        bake: Duration,
+    ) -> Result<()> {
+        let s = self.service_index(cluster, service)?;
+        self.services[s].alarms = alarms;
+        self.services[s].alarm_bake = bake;
+        Ok(())
     }
 
     /// Sets the service's deployment controller type.
@@ -1100,11 +1110,116 @@ impl SimState {
                 started: t,
                 history: vec![(t, "PENDING", None), (t, "IN_PROGRESS", None)],
                 rollback: None,
+                triggered_alarms: Vec::new(),
             },
         );
     }
 
     /// Sets the status of the service deployment of `deployment_id`, if any.
+    /// ECS fails the PRIMARY deployment (its breaker, or a deployment
+    /// alarm): FAILED with `reason`, a "deployment failed: {event}" event,
+    /// and then a rollback to the last COMPLETED deployment (`rollback`),
+    /// else its service deployment STOPPED. A failing rollback deployment
+    /// makes the rollback ROLLBACK_FAILED.
+    fn fail_primary(
+        &mut self,
+        s: usize,
+        t: Duration,
+        reason: &str,
+        event: &str,
+        rollback: bool,
+        triggered_alarms: Vec<String>,
+    ) {
+        let (failed_id, failed_td) = {
+            let p = &mut self.services[s].deployments[0];
+            p.rollout_state = RolloutState::Failed;
+            p.reason = Some(reason.to_owned());
+            p.updated = t;
+            (p.id.clone(), p.task_definition.clone())
+        };
+        let name = self.services[s].name.clone();
+        self.push_event(
+            s,
+            t,
+            format!("(service {name}) (deployment {failed_id}) deployment failed: {event}."),
+        );
+        if let Some(sd) = self.services[s]
+            .service_deployments
+            .iter_mut()
+            .find(|sd| sd.deployment_id == failed_id)
+        {
+            sd.triggered_alarms = triggered_alarms;
+        }
+        let rolled_back_by = self.services[s]
+            .service_deployments
+            .iter()
+            .position(|sd| sd.rollback.as_ref().is_some_and(|(id, _)| *id == failed_id));
+        if let Some(i) = rolled_back_by {
+            // The rollback deployment itself failed.
+            self.services[s].service_deployments[i].set(
+                t,
+                "ROLLBACK_FAILED",
+                format!("{reason} The rollback deployment failed."),
+            );
+        } else if rollback
+            && self
+                .start_ecs_rollback(s, t, &failed_id, &failed_td)
+                .is_none()
+        {
+            self.set_service_deployment(
+                s,
+                &failed_id,
+                t,
+                "ROLLBACK_FAILED",
+                &format!("{reason} No COMPLETED deployment to roll back to."),
+            );
+        } else if !rollback {
+            self.set_service_deployment(
+                s,
+                &failed_id,
+                t,
+                "STOPPED",
+                &format!("{reason} Rollback is not configured."),
+            );
+        }
+    }
+
+    /// Deployment alarms going into ALARM: each due alarm that the
+    /// service's enabled deployment alarms name fails an IN_PROGRESS
+    /// PRIMARY deployment.
+    fn run_alarms(&mut self, t: Duration) {
+        let (due, later): (Vec<_>, Vec<_>) =
+            self.scheduled_alarms.drain(..).partition(|a| a.0 <= t);
+        self.scheduled_alarms = later;
+        for (_, cluster, service, alarm) in due {
+            let Ok(s) = self.service_index(&cluster, &service) else {
+                continue;
+            };
+            let Some(alarms) = self.services[s].alarms.clone() else {
+                continue;
+            };
+            let primary = &self.services[s].deployments[0];
+            if !alarms.enable
+                || !alarms.alarm_names.contains(&alarm)
+                || primary.rollout_state != RolloutState::InProgress
+            {
+                continue;
+            }
+            let reason = format!(
+                "ECS deployment {} failed: alarm(s) detected: {alarm}.",
+                primary.id
+            );
+            self.fail_primary(
+                s,
+                t,
+                &reason,
+                &format!("alarm(s) detected: {alarm}"),
+                alarms.rollback,
+                vec![alarm],
+            );
+        }
+    }
+
     fn set_service_deployment(
         &mut self,
         s: usize,
@@ -1243,6 +1358,7 @@ impl SimState {
                 .as_ref()
                 .filter(|_| status.starts_with("ROLLBACK_") && status != "ROLLBACK_REQUESTED")
                 .map(|(_, td)| td.clone()),
+            triggered_alarms: sd.triggered_alarms.clone(),
         }
     }
 
@@ -1388,6 +1504,7 @@ impl SimState {
             deployment_configuration: svc.config,
             deployment_controller: svc.controller.clone(),
             events: svc.events.clone(),
+            deployment_alarms: svc.alarms.clone(),
         })
     }
 
