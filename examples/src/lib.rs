@@ -65,6 +65,9 @@ pub mod progress_text {
             ProgressEvent::TaskDefinitionRegistered { arn } => {
                 format!("registered {}", arns.show(arn))
             }
+            ProgressEvent::AwaitingEcsRollback { polls, .. } => {
+                format!("deployment failed; giving ECS {polls} polls to roll it back by itself")
+            }
             ProgressEvent::DeploymentStarted {
                 deployment_id,
                 task_definition_arn,

@@ -26,6 +26,16 @@ pub enum RollbackInitiator {
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ProgressEvent {
+    /// Our deployment failed and ECS rolls failed deployments back by
+    /// itself (circuit breaker or deployment alarms with rollback): up to
+    /// `polls` polls are spent looking for ECS's rollback before we roll
+    /// back, so two rollbacks never race.
+    AwaitingEcsRollback {
+        /// Our failed deployment.
+        deployment_id: String,
+        /// Polls spent looking at most.
+        polls: u32,
+    },
     /// The service's current runner was read.
     CurrentState {
         /// The running task definition.

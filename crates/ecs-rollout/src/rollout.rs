@@ -683,6 +683,10 @@ impl Rollout {
                             | FailureReason::DeploymentAlarm { .. }
                             | FailureReason::DeterministicStartFailure { .. }
                     ) {
+                    self.progress.emit(&ProgressEvent::AwaitingEcsRollback {
+                        deployment_id: deployment_id.clone(),
+                        polls: ECS_ROLLBACK_WAIT_POLLS,
+                    });
                     self.monitor()
                         .await_ecs_rollback(&watch, ECS_ROLLBACK_WAIT_POLLS)
                         .await

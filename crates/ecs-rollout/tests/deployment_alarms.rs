@@ -65,10 +65,22 @@ async fn an_alarm_during_ecs_bake_is_rolled_back_by_ecs_and_names_the_alarm() {
     else {
         panic!("expected RolledBackByEcs, got {:#?}", report.outcome);
     };
-    let FailureReason::DeploymentAlarm { alarm_names, .. } = reason else {
+    let FailureReason::DeploymentAlarm {
+        alarm_names,
+        rollout_state_reason,
+    } = reason
+    else {
         panic!("expected DeploymentAlarm, got {reason:?}");
     };
     assert_eq!(alarm_names, &[ALARM.to_owned()]);
+    // ECS's own reason for the failure (its rolloutStateReason), not the
+    // service deployment's later "rolled back" text.
+    assert!(
+        rollout_state_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("alarm(s) detected")),
+        "{rollout_state_reason:?}"
+    );
     assert!(reason.to_string().contains(ALARM), "{reason}");
     assert!(rollback.completed, "{rollback:?}");
     assert!(report.quarantine.is_some());
@@ -136,4 +148,54 @@ async fn alarms_roll_back_even_with_the_breaker_off() {
     );
     assert_eq!(fx.sim.calls().get("StopServiceDeployment"), None);
     assert_eq!(fx.sim.calls().get("UpdateService"), Some(&1));
+}
+
+/// After a failure we decided (an image that cannot be pulled fails fast),
+/// the engine gives ECS a few polls to roll back by itself only when ECS
+/// would: the breaker with rollback, or the deployment alarms with
+/// rollback. A breaker without rollback, or one that is off, never rolls
+/// back, and we roll back at once.
+#[tokio::test]
+async fn we_wait_for_ecs_rollback_only_when_ecs_rolls_back_by_itself() {
+    use ecs_rollout::{CircuitBreaker, ImageBehaviour, ProgressEvent};
+    let breaker = |enable, rollback| DeploymentConfiguration {
+        circuit_breaker: Some(CircuitBreaker {
+            enable,
+            rollback,
+            ..Default::default()
+        }),
+        ..DeploymentConfiguration::safe_rolling()
+    };
+    let alarms = |rollback| DeploymentAlarms {
+        alarm_names: vec![ALARM.into()],
+        enable: true,
+        rollback,
+    };
+    let cases = [
+        (breaker(true, true), None, true),
+        (breaker(true, false), None, false),
+        (breaker(false, true), None, false),
+        (breaker(false, false), Some(alarms(true)), true),
+        (breaker(false, false), Some(alarms(false)), false),
+    ];
+    for (config, alarms, waits) in cases {
+        let fx = Fixture::new(1, config);
+        fx.sim
+            .set_deployment_alarms("runners", "runner", alarms.clone(), Duration::ZERO)
+            .unwrap();
+        fx.new_image_behaves(ImageBehaviour::PullError);
+        let report = fx
+            .run(RolloutConfig {
+                deployment_configuration_policy: ecs_rollout::DeploymentConfigurationPolicy::Warn,
+                ..Default::default()
+            })
+            .await;
+        assert!(report.outcome.is_version_failure(), "{:#?}", report.outcome);
+        let waited = fx
+            .progress
+            .events()
+            .iter()
+            .any(|e| matches!(e, ProgressEvent::AwaitingEcsRollback { .. }));
+        assert_eq!(waited, waits, "{config:?} {alarms:?}");
+    }
 }
