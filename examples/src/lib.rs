@@ -65,6 +65,7 @@ pub mod progress_text {
             ProgressEvent::TaskDefinitionRegistered { arn } => {
                 format!("registered {}", arns.show(arn))
             }
+            ProgressEvent::LifecycleStage { stage, .. } => format!("lifecycle stage {stage}"),
             ProgressEvent::AwaitingEcsRollback { polls, .. } => {
                 format!("deployment failed; giving ECS {polls} polls to roll it back by itself")
             }

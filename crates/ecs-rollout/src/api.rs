@@ -255,6 +255,14 @@ pub struct ServiceDescription {
     pub deployment_controller: Option<String>,
     /// Recent service events, newest first.
     pub events: Vec<ServiceEvent>,
+    /// `deploymentConfiguration.strategy` as ECS sends it (`ROLLING`,
+    /// `BLUE_GREEN`, `LINEAR`, `CANARY`, or a newer value kept as is);
+    /// `None` = not reported, which ECS means as `ROLLING`.
+    pub deployment_strategy: Option<String>,
+    /// `deploymentConfiguration.bakeTimeInMinutes`: how long ECS itself
+    /// keeps a blue/green, linear or canary deployment going after the
+    /// traffic shifted, before it ends.
+    pub ecs_bake_time: Option<std::time::Duration>,
     /// `deploymentConfiguration.alarms`: CloudWatch alarms that fail (and
     /// optionally roll back) a deployment. Read only: an `UpdateService`
     /// of this crate keeps the service's alarms as they are.
@@ -296,6 +304,16 @@ impl ServiceDescription {
         self.deployment_controller
             .as_deref()
             .is_none_or(|c| c == "ECS")
+    }
+
+    /// Whether the service deploys with rolling updates (`strategy` absent
+    /// or `ROLLING`). The other strategies (`BLUE_GREEN`, `LINEAR`,
+    /// `CANARY`) run lifecycle stages and ECS's own bake time, which only
+    /// the service deployment shows.
+    pub fn is_rolling(&self) -> bool {
+        self.deployment_strategy
+            .as_deref()
+            .is_none_or(|s| s == "ROLLING")
     }
 
     /// The deployment with this id, if ECS still reports it.
@@ -504,6 +522,10 @@ pub struct ServiceDeploymentInfo {
     /// once a rollback of this deployment started: the last COMPLETED
     /// revision, which need not be the one the service ran before.
     pub rollback_task_definition_arn: Option<String>,
+    /// The lifecycle stage of a blue/green, linear or canary deployment
+    /// (`RECONCILE_SERVICE`, `PRE_SCALE_UP`, `SCALE_UP`, …, `BAKE_TIME`,
+    /// `CLEAN_UP`), as ECS sends it.
+    pub lifecycle_stage: Option<String>,
     /// The deployment alarms that went into ALARM during this deployment
     /// (`alarms.triggeredAlarmNames`): why ECS failed it, when not empty.
     pub triggered_alarms: Vec<String>,

@@ -210,19 +210,22 @@ pub enum Error {
         /// `deploymentController.type` as ECS reported it.
         controller: String,
     },
-    /// The service's deployments report no `rolloutState` (ECS sends it
-    /// only for rolling updates not behind a Classic Load Balancer) and the
-    /// ServiceDeployment API, the other way to judge a deployment, is not
-    /// available: a deployment could only end in a false timeout.
+    /// Only the service's service deployments can tell how a deployment of
+    /// it ends (its deployments report no `rolloutState`, which ECS sends
+    /// only for rolling updates not behind a Classic Load Balancer; or it
+    /// deploys blue/green, linear or canary, with lifecycle stages and
+    /// ECS's own bake time), and the ServiceDeployment API is not
+    /// available: a deployment could only end in a false verdict.
     #[error(
-        "service {service} reports no rolloutState for its deployments (a Classic Load \
-         Balancer?) and its service deployments cannot be read ({reason}); nothing was \
-         deployed: grant ecs:ListServiceDeployments and ecs:DescribeServiceDeployments, \
-         or move the service to an Application or Network Load Balancer"
+        "service {service} {because}, so only its service deployments can tell how a \
+         deployment ends, and they cannot be read ({reason}); nothing was deployed: grant \
+         ecs:ListServiceDeployments and ecs:DescribeServiceDeployments"
     )]
-    NoRolloutState {
+    NeedsServiceDeployments {
         /// The service.
         service: String,
+        /// What about the service needs them.
+        because: String,
         /// Why the service deployments cannot be read.
         reason: String,
     },

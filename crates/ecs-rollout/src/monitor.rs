@@ -91,6 +91,8 @@ pub(crate) struct Observations {
     pub breaker_rolls_back: bool,
     /// The deployment alarms our service deployment reported triggered.
     pub triggered_alarms: Vec<String>,
+    /// The lifecycle stage our service deployment last reported.
+    pub lifecycle_stage: Option<String>,
 }
 
 /// A failure ECS decided: by deployment alarms when our service deployment
@@ -218,6 +220,9 @@ struct WatchState {
     /// `DescribeServiceDeployments` of a known ARN is not offered (or
     /// refused): list the history instead for the rest of the watch.
     by_arn_off: bool,
+    /// ECS's own bake time of a blue/green, linear or canary deployment
+    /// (`bakeTimeInMinutes`, as last read): added to the monitor's timeout.
+    ecs_bake: Duration,
 }
 
 impl Monitor<'_> {
@@ -260,7 +265,10 @@ impl Monitor<'_> {
             }
 
             let elapsed = self.clock.monotonic() - start;
-            if elapsed >= watch.timeout {
+            // ECS's own bake of a blue/green, linear or canary deployment
+            // is ECS's process, not a stuck deployment: it extends ours.
+            let timeout = watch.timeout + st.ecs_bake;
+            if elapsed >= timeout {
                 obs.duration = elapsed;
                 let verdict = match last_error {
                     Some(last_error) => Verdict::Lost { last_error },
@@ -280,7 +288,7 @@ impl Monitor<'_> {
             if st.foreign_polls > 0 {
                 interval = self.config.poll_min;
             }
-            let mut sleep = interval.min(watch.timeout - elapsed);
+            let mut sleep = interval.min(timeout - elapsed);
             if let Some(since) = st.bake_started {
                 let baked = self.clock.monotonic() - since;
                 sleep = sleep.min(
@@ -319,6 +327,11 @@ impl Monitor<'_> {
                 st.our_created_at = d.created_at;
             }
         }
+        st.ecs_bake = if service.is_rolling() {
+            Duration::ZERO
+        } else {
+            service.ecs_bake_time.unwrap_or_default()
+        };
         obs.breaker_rolls_back = service
             .deployment_configuration
             .circuit_breaker
@@ -445,11 +458,13 @@ impl Monitor<'_> {
         // Only a SUCCESSFUL service deployment is a success (where the API
         // exists); a rollback deployment is judged by ECS's counts too.
         let completed = match primary.rollout_state {
-            Some(state) => state == RolloutState::Completed && successful,
-            // No rolloutState (behind a Classic Load Balancer): only the
-            // service deployment can say the deployment completed (a run
-            // is refused up front where it cannot be read).
-            None => sd_successful,
+            Some(state) if service.is_rolling() => state == RolloutState::Completed && successful,
+            // No rolloutState (behind a Classic Load Balancer), or a
+            // blue/green, linear or canary deployment (lifecycle stages,
+            // ECS's own bake): only the service deployment can say the
+            // deployment completed (a run is refused up front where it
+            // cannot be read).
+            _ => sd_successful,
         };
         if completed && primary.desired_count == 0 && service.desired_count == 0 {
             // Nothing runs: ECS completes the deployment at once, and no
@@ -687,6 +702,13 @@ impl Monitor<'_> {
                     deployment_id: watch.deployment_id.to_owned(),
                     service_deployment_arn: d.arn.clone(),
                 });
+        }
+        if d.lifecycle_stage.is_some() && d.lifecycle_stage != obs.lifecycle_stage {
+            self.progress.emit(&ProgressEvent::LifecycleStage {
+                deployment_id: watch.deployment_id.to_owned(),
+                stage: d.lifecycle_stage.clone().unwrap_or_default(),
+            });
+            obs.lifecycle_stage = d.lifecycle_stage.clone();
         }
         obs.service_deployment_arn = Some(d.arn.clone());
         obs.service_deployment_status = Some(d.status.clone());

@@ -85,6 +85,14 @@ pub enum ProgressEvent {
         /// Its service-deployment ARN.
         service_deployment_arn: String,
     },
+    /// Our blue/green, linear or canary deployment entered a lifecycle
+    /// stage (`SCALE_UP`, `TEST_TRAFFIC_SHIFT`, `BAKE_TIME`, …).
+    LifecycleStage {
+        /// Our deployment's id.
+        deployment_id: String,
+        /// The stage, as ECS sends it.
+        stage: String,
+    },
     /// A poll of the tracked deployment.
     DeploymentProgress {
         /// The deployment.

@@ -1250,34 +1250,43 @@ impl Rollout {
 
 impl Rollout {
     /// Refuses a service whose deployments report no `rolloutState` (ECS
-    /// omits it behind a Classic Load Balancer) when its service
-    /// deployments cannot be read either ([`Error::NoRolloutState`]):
-    /// nothing could tell that our deployment completed, and the monitor
-    /// would end in a false `TimedOut` and roll a healthy version back.
+    /// omits it behind a Classic Load Balancer), or that deploys blue/green,
+    /// linear or canary, when its service deployments cannot be read
+    /// ([`Error::NeedsServiceDeployments`]): nothing else could tell how our
+    /// deployment ends, and the monitor would end in a false `TimedOut`
+    /// and roll a healthy version back.
     async fn check_judgeable(
         &self,
         target: &RolloutTarget,
         service: &ServiceDescription,
     ) -> Result<()> {
-        if service.primary().is_none_or(|p| p.rollout_state.is_some()) {
+        let because = if !service.is_rolling() {
+            format!(
+                "deploys with the {} strategy",
+                service.deployment_strategy.as_deref().unwrap_or_default()
+            )
+        } else if service.primary().is_some_and(|p| p.rollout_state.is_none()) {
+            "reports no rolloutState for its deployments (a Classic Load Balancer?)".to_owned()
+        } else {
             return Ok(());
-        }
+        };
         match self
             .ecs
             .describe_service_deployments(&target.cluster, &target.service)
             .await
         {
             Ok(_) => {
-                tracing::info!(service = %target.service,
-                    "no rolloutState: judging by the service deployments alone");
+                tracing::info!(service = %target.service, %because,
+                    "judging by the service deployments alone");
                 Ok(())
             }
             Err(error)
                 if matches!(error, Error::Unsupported { .. })
                     || error.class() == Some(ErrorClass::Permanent) =>
             {
-                Err(Error::NoRolloutState {
+                Err(Error::NeedsServiceDeployments {
                     service: target.service.clone(),
+                    because,
                     reason: error.to_string(),
                 })
             }

@@ -22,7 +22,7 @@ async fn without_the_service_deployment_api_it_is_refused_before_anything_is_reg
     fx.sim.set_rollout_state_absent(true);
     let error = fx.run_err(RolloutConfig::default()).await;
     assert!(
-        matches!(&error, Error::NoRolloutState { service, .. } if service == "runner"),
+        matches!(&error, Error::NeedsServiceDeployments { service, .. } if service == "runner"),
         "{error:?}"
     );
     assert!(
@@ -132,7 +132,10 @@ async fn a_throttled_probe_is_not_taken_for_an_absent_api() {
         },
     ));
     let error = fx.run_err(RolloutConfig::default()).await;
-    assert!(!matches!(error, Error::NoRolloutState { .. }), "{error:?}");
+    assert!(
+        !matches!(error, Error::NeedsServiceDeployments { .. }),
+        "{error:?}"
+    );
     assert_eq!(
         error.class(),
         Some(ecs_rollout::ErrorClass::Throttled),

@@ -142,6 +142,16 @@ pub(crate) fn service_from_sdk(s: sdk::Service) -> ServiceDescription {
         deployment_configuration: deployment_configuration_from_sdk(
             s.deployment_configuration.as_ref(),
         ),
+        deployment_strategy: s
+            .deployment_configuration
+            .as_ref()
+            .and_then(|c| c.strategy.as_ref())
+            .map(|s| s.as_str().to_owned()),
+        ecs_bake_time: s
+            .deployment_configuration
+            .as_ref()
+            .and_then(|c| c.bake_time_in_minutes)
+            .map(|m| std::time::Duration::from_secs(u64::from(m.max(0).unsigned_abs()) * 60)),
         deployment_alarms: s
             .deployment_configuration
             .as_ref()
@@ -241,6 +251,7 @@ pub(crate) fn service_deployment_from_sdk(
             .rollback
             .and_then(|r| r.service_revision_arn)
             .and_then(|arn| task_definition_of(&arn)),
+        lifecycle_stage: d.lifecycle_stage.map(|s| s.as_str().to_owned()),
         triggered_alarms: d
             .alarms
             .and_then(|a| a.triggered_alarm_names)

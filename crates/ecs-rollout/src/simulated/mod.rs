@@ -251,6 +251,24 @@ impl SimulatedEcs {
         self.state().set_alarms(cluster, service, alarms, bake)
     }
 
+    /// Sets the service's deployment strategy (`deploymentConfiguration.strategy`:
+    /// `ROLLING`, `BLUE_GREEN`, `LINEAR`, `CANARY`; `None` = not reported)
+    /// and ECS's own bake time (`bakeTimeInMinutes`). The simulated
+    /// blue/green, linear and canary deployments replace tasks as a
+    /// rolling one does, then stay IN_PROGRESS through ECS's bake; their
+    /// service deployment reports the lifecycle stage (`SCALE_UP`, then
+    /// `BAKE_TIME`).
+    pub fn set_deployment_strategy(
+        &self,
+        cluster: &str,
+        service: &str,
+        strategy: Option<&str>,
+        bake: Duration,
+    ) -> Result<()> {
+        self.state()
+            .set_strategy(cluster, service, strategy.map(str::to_owned), bake)
+    }
+
     /// The CloudWatch alarm `alarm` goes into ALARM once `after` has passed
     /// on the clock: when the service's enabled deployment alarms name it
     /// and its PRIMARY deployment is IN_PROGRESS, ECS fails that deployment

@@ -104,6 +104,8 @@ struct SimServiceDeployment {
     rollback: Option<(String, String)>,
     /// Deployment alarms that failed it.
     triggered_alarms: Vec<String>,
+    /// The lifecycle stage of a blue/green, linear or canary deployment.
+    lifecycle_stage: Option<&'static str>,
 }
 
 impl SimServiceDeployment {
@@ -134,9 +136,12 @@ struct SimService {
     service_deployments: Vec<SimServiceDeployment>,
     /// `deploymentConfiguration.alarms`.
     alarms: Option<crate::DeploymentAlarms>,
-    /// How long ECS keeps an otherwise finished deployment IN_PROGRESS
-    /// while it watches the alarms (its alarm bake).
-    alarm_bake: Duration,
+    /// How long ECS keeps an otherwise finished deployment IN_PROGRESS:
+    /// while it watches the alarms, or the bake of a blue/green, linear or
+    /// canary deployment (`bakeTimeInMinutes`).
+    ecs_bake: Duration,
+    /// `deploymentConfiguration.strategy` (`None` = not reported: ROLLING).
+    strategy: Option<String>,
     /// Indices into `SimState::tasks`, creation order.
     tasks: Vec<usize>,
 }
@@ -890,11 +895,15 @@ impl SimState {
         let settled = p.rollout_state == RolloutState::InProgress
             && ready_primary >= desired.max(0) as usize
             && old_live == 0;
-        let alarm_bake = self.services[s]
-            .alarms
-            .as_ref()
-            .filter(|a| a.enable)
-            .map_or(Duration::ZERO, |_| self.services[s].alarm_bake);
+        let staged = self.services[s]
+            .strategy
+            .as_deref()
+            .is_some_and(|s| s != "ROLLING");
+        let ecs_bake = if staged || self.services[s].alarms.as_ref().is_some_and(|a| a.enable) {
+            self.services[s].ecs_bake
+        } else {
+            Duration::ZERO
+        };
         let settled_since = if settled {
             *self.services[s].deployments[0]
                 .settled_since
@@ -903,8 +912,20 @@ impl SimState {
             self.services[s].deployments[0].settled_since = None;
             t
         };
+        if staged {
+            // The lifecycle stage ECS reports for the PRIMARY deployment.
+            let id = self.services[s].deployments[0].id.clone();
+            let stage = if settled { "BAKE_TIME" } else { "SCALE_UP" };
+            if let Some(sd) = self.services[s]
+                .service_deployments
+                .iter_mut()
+                .find(|sd| sd.deployment_id == id)
+            {
+                sd.lifecycle_stage = Some(stage);
+            }
+        }
         let p = &self.services[s].deployments[0];
-        if settled && t >= settled_since + alarm_bake {
+        if settled && t >= settled_since + ecs_bake {
             let (id, td) = (p.id.clone(), p.task_definition.clone());
             let p = &mut self.services[s].deployments[0];
             p.rollout_state = RolloutState::Completed;
@@ -991,7 +1012,8 @@ impl SimState {
             last_completed,
             service_deployments: Vec::new(),
             alarms: None,
-            alarm_bake: Duration::ZERO,
+            ecs_bake: Duration::ZERO,
+            strategy: None,
             tasks: Vec::new(),
         });
         let s = self.services.len() - 1;
@@ -1011,7 +1033,21 @@ impl SimState {
     ) -> Result<()> {
         let s = self.service_index(cluster, service)?;
         self.services[s].alarms = alarms;
-        self.services[s].alarm_bake = bake;
+        self.services[s].ecs_bake = bake;
+        Ok(())
+    }
+
+    /// Sets the service's deployment strategy and ECS's bake time.
+    pub(super) fn set_strategy(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        strategy: Option<String>,
+        bake: Duration,
+    ) -> Result<()> {
+        let s = self.service_index(cluster, service)?;
+        self.services[s].strategy = strategy;
+        self.services[s].ecs_bake = bake;
         Ok(())
     }
 
@@ -1111,6 +1147,7 @@ impl SimState {
                 history: vec![(t, "PENDING", None), (t, "IN_PROGRESS", None)],
                 rollback: None,
                 triggered_alarms: Vec::new(),
+                lifecycle_stage: None,
             },
         );
     }
@@ -1359,6 +1396,10 @@ impl SimState {
                 .filter(|_| status.starts_with("ROLLBACK_") && status != "ROLLBACK_REQUESTED")
                 .map(|(_, td)| td.clone()),
             triggered_alarms: sd.triggered_alarms.clone(),
+            lifecycle_stage: sd
+                .lifecycle_stage
+                .filter(|_| status == "IN_PROGRESS")
+                .map(str::to_owned),
         }
     }
 
@@ -1505,6 +1546,12 @@ impl SimState {
             deployment_controller: svc.controller.clone(),
             events: svc.events.clone(),
             deployment_alarms: svc.alarms.clone(),
+            deployment_strategy: svc.strategy.clone(),
+            ecs_bake_time: svc
+                .strategy
+                .as_ref()
+                .filter(|s| *s != "ROLLING")
+                .map(|_| svc.ecs_bake),
         })
     }
 
