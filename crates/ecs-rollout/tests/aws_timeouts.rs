@@ -39,41 +39,32 @@ fn black_hole() -> (String, std::thread::JoinHandle<()>) {
     (endpoint, handle)
 }
 
+/// The attempt timeout `AwsEcs::new` leaves on a client built with `timeouts`.
+fn attempt_timeout_kept(timeouts: TimeoutConfig) -> (Option<Duration>, Option<Duration>) {
+    let client = aws_sdk_ecs::Client::from_conf(
+        config("http://127.0.0.1:9")
+            .timeout_config(timeouts)
+            .build(),
+    );
+    let ecs = AwsEcs::new(client);
+    let kept = ecs.client().config().timeout_config().unwrap();
+    (kept.operation_attempt_timeout(), kept.connect_timeout())
+}
+
 #[test]
 fn a_client_without_an_attempt_timeout_gets_the_default_and_keeps_its_other_timeouts() {
-    let client = aws_sdk_ecs::Client::from_conf(
-        config("http://127.0.0.1:9")
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .build(),
-            )
-            .build(),
-    );
-    let ecs = AwsEcs::new(client);
-    let timeouts = ecs.client().config().timeout_config().unwrap();
+    let connect = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .build();
     assert_eq!(
-        timeouts.operation_attempt_timeout(),
-        Some(DEFAULT_ATTEMPT_TIMEOUT)
+        attempt_timeout_kept(connect),
+        (Some(DEFAULT_ATTEMPT_TIMEOUT), Some(Duration::from_secs(3)))
     );
-    assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(3)));
-
     // The embedder's own attempt timeout is kept.
-    let client = aws_sdk_ecs::Client::from_conf(
-        config("http://127.0.0.1:9")
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_secs(7))
-                    .build(),
-            )
-            .build(),
-    );
-    let ecs = AwsEcs::new(client);
-    let timeouts = ecs.client().config().timeout_config().unwrap();
-    assert_eq!(
-        timeouts.operation_attempt_timeout(),
-        Some(Duration::from_secs(7))
-    );
+    let own = TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(7))
+        .build();
+    assert_eq!(attempt_timeout_kept(own).0, Some(Duration::from_secs(7)));
 }
 
 #[tokio::test]

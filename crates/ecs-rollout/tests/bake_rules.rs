@@ -54,13 +54,7 @@ fn assert_baked_and_succeeded(fx: &Fixture, outcome: &RolloutOutcome) {
         "{:?}",
         evidence.deployment_duration
     );
-    let bakes = fx
-        .progress
-        .events()
-        .iter()
-        .filter(|e| matches!(e, ProgressEvent::BakeStarted { .. }))
-        .count();
-    assert!(bakes >= 1, "the bake never started");
+    assert!(bakes(fx) >= 1, "the bake never started");
 }
 
 #[tokio::test]
@@ -132,13 +126,7 @@ async fn when_every_task_of_the_bake_is_replaced_the_bake_judges_the_replacement
         "{:?}",
         evidence.deployment_duration
     );
-    let bakes = fx
-        .progress
-        .events()
-        .iter()
-        .filter(|e| matches!(e, ProgressEvent::BakeStarted { .. }))
-        .count();
-    assert_eq!(bakes, 2, "the bake starts again on the replacements");
+    assert_eq!(bakes(&fx), 2, "the bake starts again on the replacements");
 }
 
 #[tokio::test]
@@ -305,6 +293,15 @@ async fn with_the_breaker_off_our_own_count_of_failed_tasks_trips_the_threshold(
         evidence.failed_tasks
     );
     assert_eq!(primary_task_definition(&fx), fx.old_task_definition);
+}
+
+/// How many times the bake started.
+fn bakes(fx: &Fixture) -> usize {
+    fx.progress
+        .events()
+        .iter()
+        .filter(|e| matches!(e, ProgressEvent::BakeStarted { .. }))
+        .count()
 }
 
 fn primary_task_definition(fx: &Fixture) -> String {

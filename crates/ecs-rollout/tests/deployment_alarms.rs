@@ -51,6 +51,20 @@ fn with_alarms(rollback: bool, breaker: bool) -> Fixture {
     fx
 }
 
+/// The alarm goes off five minutes into a rollout of a service whose
+/// breaker is off and left off (policy Warn).
+async fn alarm_with_the_breaker_off(rollback: bool) -> (Fixture, ecs_rollout::RolloutReport) {
+    let fx = with_alarms(rollback, false);
+    fx.sim
+        .schedule_alarm(Duration::from_secs(300), "runners", "runner", ALARM);
+    let config = RolloutConfig {
+        deployment_configuration_policy: ecs_rollout::DeploymentConfigurationPolicy::Warn,
+        ..Default::default()
+    };
+    let report = fx.run(config).await;
+    (fx, report)
+}
+
 #[tokio::test]
 async fn an_alarm_during_ecs_bake_is_rolled_back_by_ecs_and_names_the_alarm() {
     let fx = with_alarms(true, true);
@@ -109,14 +123,7 @@ async fn an_alarm_without_rollback_stops_the_deployment_for_a_person() {
     // the deployment and its service deployment is STOPPED. That needs a
     // person (issue 10: STOPPED is a failure nothing rolls back); the
     // version is quarantined.
-    let fx = with_alarms(false, false);
-    fx.sim
-        .schedule_alarm(Duration::from_secs(300), "runners", "runner", ALARM);
-    let config = RolloutConfig {
-        deployment_configuration_policy: ecs_rollout::DeploymentConfigurationPolicy::Warn,
-        ..Default::default()
-    };
-    let report = fx.run(config).await;
+    let (_fx, report) = alarm_with_the_breaker_off(false).await;
     let RolloutOutcome::DeploymentStopped { status_reason, .. } = &report.outcome else {
         panic!("expected DeploymentStopped, got {:#?}", report.outcome);
     };
@@ -131,14 +138,7 @@ async fn an_alarm_without_rollback_stops_the_deployment_for_a_person() {
 async fn alarms_roll_back_even_with_the_breaker_off() {
     // Only the alarms roll back (breaker off, left off): still ECS's
     // rollback, reported as such, and none of ours.
-    let fx = with_alarms(true, false);
-    fx.sim
-        .schedule_alarm(Duration::from_secs(300), "runners", "runner", ALARM);
-    let config = RolloutConfig {
-        deployment_configuration_policy: ecs_rollout::DeploymentConfigurationPolicy::Warn,
-        ..Default::default()
-    };
-    let report = fx.run(config).await;
+    let (fx, report) = alarm_with_the_breaker_off(true).await;
     let RolloutOutcome::RolledBackByEcs { reason, .. } = &report.outcome else {
         panic!("expected RolledBackByEcs, got {:#?}", report.outcome);
     };
