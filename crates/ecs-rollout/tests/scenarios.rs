@@ -234,7 +234,8 @@ async fn image_pull_error_fails_fast_before_the_breaker() {
 async fn tasks_that_never_get_healthy_time_out_then_roll_back() {
     let fx = Fixture::safe(2);
     fx.new_image_behaves(ImageBehaviour::NeverHealthy);
-    let timeout = Duration::from_secs(15 * 60);
+    // Not a multiple of the polls' interval: the last sleep must be cut short.
+    let timeout = Duration::from_secs(15 * 60 + 7);
     let config = RolloutConfig {
         monitor: MonitorConfig {
             timeout,
@@ -254,6 +255,12 @@ async fn tasks_that_never_get_healthy_time_out_then_roll_back() {
     assert_eq!(*reported, timeout);
     assert_eq!(evidence.failed_tasks, 0, "the breaker never saw a failure");
     assert!(evidence.deployment_duration >= timeout);
+    // The timeout holds: the last sleep ends at it, not a poll later.
+    assert!(
+        evidence.deployment_duration < timeout + Duration::from_secs(1),
+        "{:?}",
+        evidence.deployment_duration
+    );
     assert!(rollback.completed && rollback.initiator == RollbackInitiator::Us);
     assert_eq!(primary_task_definition(&fx), fx.old_task_definition);
     assert!(report.quarantine.is_some());
