@@ -464,7 +464,9 @@ pub struct ContainerState {
     /// Health-check result.
     pub health_status: HealthStatus,
     /// Whether the container is essential (copied from the task definition
-    /// by backends that know it; `None` = unknown, treat as essential).
+    /// by backends that know it: `AwsEcs` for the revisions it read or
+    /// registered, without a call of its own; `None` = unknown, treat as
+    /// essential).
     pub essential: Option<bool>,
 }
 

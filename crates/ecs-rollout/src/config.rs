@@ -45,7 +45,9 @@ pub enum DeploymentConfigurationPolicy {
 #[serde(default)]
 pub struct MonitorConfig {
     /// First and shortest poll interval; used again whenever something
-    /// changes and while tasks are PENDING. Default 5 s.
+    /// changes and once every task of the deployment runs (ECS completes
+    /// it next: the verdict then comes within this of ECS's completion).
+    /// Default 5 s.
     pub poll_min: Duration,
     /// Longest poll interval while nothing changes. Default 30 s.
     pub poll_max: Duration,
@@ -60,8 +62,11 @@ pub struct MonitorConfig {
     /// complete (containers without a health check count as healthy once
     /// RUNNING). Default 60 s; `Duration::ZERO` turns it off.
     pub bake_time: Duration,
-    /// Stopped and running tasks are inspected whenever the deployment's
-    /// counts change, and at least this often. Default 60 s.
+    /// Stopped and running tasks are inspected on a sign of trouble (ECS
+    /// counted a failed task, or fewer tasks run; with the circuit breaker
+    /// off, any change of the counts), at the completion, through the bake,
+    /// and at least this often; the service deployment is read at least
+    /// this often too (a stop that only it shows). Default 60 s.
     pub task_inspection_interval: Duration,
     /// A stopped task whose reason contains one of these fails the
     /// deployment at once, when the reason is deterministic (image or tag

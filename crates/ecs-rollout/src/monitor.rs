@@ -223,6 +223,8 @@ struct WatchState {
     /// ECS's own bake time of a blue/green, linear or canary deployment
     /// (`bakeTimeInMinutes`, as last read): added to the monitor's timeout.
     ecs_bake: Duration,
+    /// When our service deployment was last read (or its read tried).
+    service_deployment_read: Option<Duration>,
 }
 
 impl Monitor<'_> {
@@ -235,7 +237,12 @@ impl Monitor<'_> {
         let mut obs = Observations::default();
         let start = self.clock.monotonic();
         let mut interval = self.config.poll_min;
-        let mut st = WatchState::default();
+        let mut st = WatchState {
+            // The first inspection comes with the first sign of trouble,
+            // at completion, or one inspection interval in.
+            last_inspection: Some(start),
+            ..WatchState::default()
+        };
         let mut last_error: Option<String>;
         loop {
             obs.polls += 1;
@@ -347,18 +354,43 @@ impl Monitor<'_> {
                 resource: watch.target.service.clone(),
                 reason: "the service has no PRIMARY deployment".into(),
             })?;
-        // The ServiceDeployment, where it exists, is the authority.
+        // The ServiceDeployment, where it exists, is the authority. It is
+        // read until it is found (to record it), and from then on whenever
+        // its word can decide something: while `DescribeServices` cannot
+        // judge (no rolloutState; a blue/green, linear or canary strategy)
+        // and whenever it shows anything but our rolling deployment in
+        // progress as PRIMARY (completed, failed, another PRIMARY, ours
+        // gone); otherwise once per inspection interval, for a stop that
+        // only the service deployment shows (someone stopped it: ECS halts
+        // the deployment, and `DescribeServices` may go on showing it in
+        // progress).
+        let in_progress = primary.id == watch.deployment_id
+            && primary.rollout_state == Some(RolloutState::InProgress)
+            && service.is_rolling();
+        let due = !in_progress
+            || obs.service_deployment_arn.is_none()
+            || st
+                .service_deployment_read
+                .is_none_or(|at| now - at >= self.config.task_inspection_interval);
         let mut successful = true;
         // Whether our service deployment said SUCCESSFUL on this poll.
         let mut sd_successful = false;
-        if let Some(sd) = self.service_deployment(watch, st, obs).await {
+        let sd = if due {
+            st.service_deployment_read = Some(now);
+            self.service_deployment(watch, st, obs).await
+        } else {
+            None
+        };
+        if let Some(sd) = sd {
             sd_successful = sd.state() == ServiceDeploymentStatus::Successful;
             match self.judge_service_deployment(watch, &service, &sd, obs) {
                 Judgement::Verdict(verdict) => {
                     obs.decided_by = Some(VerdictSource::ServiceDeployment);
                     if matches!(verdict, Verdict::Failed { .. }) && !watch.rollback {
                         // Evidence: why our tasks stopped (best effort).
-                        if let Err(error) = self.inspect(watch, &mut st.seen_stopped, obs).await {
+                        if let Err(error) =
+                            self.inspect(watch, &mut st.seen_stopped, obs, true).await
+                        {
                             tracing::warn!(%error, "could not read the stopped tasks for the evidence");
                         }
                     }
@@ -399,7 +431,7 @@ impl Monitor<'_> {
             if matches!(verdict, Verdict::Failed { .. }) {
                 // Evidence: why our tasks stopped, even though ECS decided
                 // (best effort: the verdict stands without it).
-                if let Err(error) = self.inspect(watch, &mut st.seen_stopped, obs).await {
+                if let Err(error) = self.inspect(watch, &mut st.seen_stopped, obs, true).await {
                     tracing::warn!(%error, "could not read the stopped tasks for the evidence");
                 }
             }
@@ -432,6 +464,21 @@ impl Monitor<'_> {
             failed: primary.failed_tasks,
         };
         let changed = st.last_counts != Some(counts);
+        let breaker_on = service
+            .deployment_configuration
+            .circuit_breaker
+            .is_some_and(|b| b.enable);
+        // A sign that a task stopped: ECS counted a failure, or fewer tasks
+        // run. With the breaker off, any change (our own count of failed
+        // tasks is then what trips the threshold).
+        let trouble = match st.last_counts {
+            None => counts.failed > 0,
+            Some(last) => {
+                counts.failed > last.failed
+                    || counts.running < last.running
+                    || (!breaker_on && changed)
+            }
+        };
         if changed {
             self.progress.emit(&ProgressEvent::DeploymentProgress {
                 deployment_id: primary.id.clone(),
@@ -445,7 +492,14 @@ impl Monitor<'_> {
             });
         }
         st.last_counts = Some(counts);
-        st.busy = changed || primary.pending_count > 0;
+        // Poll fast while something changes, and once every task of ours
+        // runs (ECS completes the deployment next); slower while tasks are
+        // only starting (a start failure shows as a change, and ECS's
+        // breaker acts on it by itself).
+        st.busy = changed
+            || (primary.pending_count == 0
+                && primary.running_count >= primary.desired_count
+                && primary.rollout_state == Some(RolloutState::InProgress));
 
         if primary.rollout_state == Some(RolloutState::Failed) {
             let reason = ecs_failure(obs, primary.rollout_state_reason.clone());
@@ -474,8 +528,13 @@ impl Monitor<'_> {
         let inspection_due = st
             .last_inspection
             .is_none_or(|at| now - at >= self.config.task_inspection_interval);
-        if changed || inspection_due || completed || st.bake_started.is_some() {
-            let inspection = self.inspect(watch, &mut st.seen_stopped, obs).await?;
+        if trouble || inspection_due || completed || st.bake_started.is_some() {
+            // Stopped tasks are read when one may have stopped; at the
+            // completion ECS declared, only the running ones are judged.
+            let list_stopped = trouble || inspection_due || st.bake_started.is_some();
+            let inspection = self
+                .inspect(watch, &mut st.seen_stopped, obs, list_stopped)
+                .await?;
             st.last_inspection = Some(now);
             if let Some(stopped_reason) = inspection.fail_fast {
                 let reason = FailureReason::DeterministicStartFailure { stopped_reason };
@@ -524,10 +583,6 @@ impl Monitor<'_> {
             }
         }
 
-        let breaker_on = service
-            .deployment_configuration
-            .circuit_breaker
-            .is_some_and(|b| b.enable);
         // Our own count too: ECS's `failedTasks` may miss tasks (it is reset
         // on a healthy task, and some ECS versions never count health-check
         // stops).
@@ -914,12 +969,14 @@ impl Monitor<'_> {
         }
     }
 
-    /// Reads stopped and running tasks of our deployment (every page).
+    /// Reads the stopped (when `list_stopped`) and the running tasks of our
+    /// deployment (every page).
     async fn inspect(
         &self,
         watch: &Watch<'_>,
         seen_stopped: &mut HashSet<String>,
         obs: &mut Observations,
+        list_stopped: bool,
     ) -> Result<Inspection> {
         let mut inspection = Inspection {
             all_healthy: true,
@@ -929,13 +986,18 @@ impl Monitor<'_> {
             Some(by) => by == watch.deployment_id,
             None => task.task_definition_arn == watch.task_definition_arn,
         };
-        let stopped = self
-            .tasks(watch.target, DesiredStatus::Stopped, |arn| {
+        let stopped = if list_stopped {
+            self.tasks(watch.target, DesiredStatus::Stopped, |arn| {
                 !seen_stopped.contains(arn)
             })
-            .await?;
+            .await?
+        } else {
+            Vec::new()
+        };
+        // Every described stopped task is remembered, ours or not: a
+        // stopped task never changes, and is not described again.
+        seen_stopped.extend(stopped.iter().map(|t| t.task_arn.clone()));
         for task in stopped.into_iter().filter(|t| ours(t)) {
-            seen_stopped.insert(task.task_arn.clone());
             let reason = task.stopped_reason.clone().unwrap_or_default();
             if !is_task_failure(task.stop_code.as_deref(), &reason) {
                 // Spot interruption, Fargate retirement, AZ rebalancing,

@@ -69,6 +69,10 @@ pub struct AwsEcs {
     /// Essential flags per container, per task-definition ARN. A registered
     /// revision never changes, so this cache is never stale.
     essential: Arc<Mutex<HashMap<String, HashMap<String, bool>>>>,
+    /// The task definition of each service revision read so far. A service
+    /// revision never changes, so `DescribeServiceRevisions` is asked only
+    /// for the ones not seen before.
+    revisions: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// The per-attempt timeout [`AwsEcs::new`] gives a client that sets none:
@@ -99,6 +103,7 @@ impl AwsEcs {
             client,
             page_size: None,
             essential: Arc::default(),
+            revisions: Arc::default(),
         }
     }
 
@@ -114,39 +119,24 @@ impl AwsEcs {
         &self.client
     }
 
-    /// Essential flags of the containers of `task_definition_arn`, read once
-    /// per revision. `None` when the revision cannot be read (the flags are
-    /// then unknown, which callers treat as essential).
-    async fn essential_flags(&self, task_definition_arn: &str) -> Option<HashMap<String, bool>> {
-        if let Some(flags) = self.lock_essential().get(task_definition_arn) {
-            return Some(flags.clone());
-        }
-        let described = self
-            .client
-            .describe_task_definition()
-            .task_definition(task_definition_arn)
-            .send()
-            .await;
-        let definition = match described {
-            Ok(out) => out.task_definition?,
-            Err(error) => {
-                tracing::warn!(
-                    task_definition = task_definition_arn,
-                    error = %aws_sdk_ecs::error::DisplayErrorContext(&error),
-                    "cannot read essential flags; containers count as essential"
-                );
-                return None;
-            }
-        };
-        let flags: HashMap<String, bool> = definition
+    /// Remembers the essential flags of a revision this backend read or
+    /// registered (through `DescribeTaskDefinition` or
+    /// `RegisterTaskDefinition`, calls the retry layer retries and counts):
+    /// `DescribeTasks` copies them onto its containers and makes no call of
+    /// its own to find them.
+    fn remember_essential(&self, registered: &RegisteredTaskDefinition) {
+        let flags: HashMap<String, bool> = registered
+            .spec
             .container_definitions
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|c| Some((c.name?, c.essential.unwrap_or(true))))
+            .iter()
+            .map(|c| (c.name.clone(), c.essential.unwrap_or(true)))
             .collect();
-        self.lock_essential()
-            .insert(task_definition_arn.to_owned(), flags.clone());
-        Some(flags)
+        self.lock_essential().insert(registered.arn.clone(), flags);
+    }
+
+    fn lock_revisions(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // Plain data, as in `lock_essential`.
+        self.revisions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock_essential(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, bool>>> {
@@ -196,7 +186,14 @@ impl AwsEcs {
             .collect();
         revision_arns.sort();
         revision_arns.dedup();
-        let mut task_definitions = HashMap::new();
+        let mut task_definitions: HashMap<String, String> = {
+            let known = self.lock_revisions();
+            revision_arns
+                .iter()
+                .filter_map(|arn| Some((arn.clone(), known.get(arn)?.clone())))
+                .collect()
+        };
+        revision_arns.retain(|arn| !task_definitions.contains_key(arn));
         for batch in revision_arns.chunks(SERVICE_DEPLOYMENTS_PAGE as usize) {
             let revisions = self
                 .client
@@ -209,6 +206,7 @@ impl AwsEcs {
                 if let (Some(arn), Some(td)) =
                     (revision.service_revision_arn, revision.task_definition)
                 {
+                    self.lock_revisions().insert(arn.clone(), td.clone());
                     task_definitions.insert(arn, td);
                 }
             }
@@ -353,7 +351,9 @@ impl EcsApi for AwsEcs {
                 "a task definition",
             )
         })?;
-        Ok(registered(definition, out.tags.unwrap_or_default()))
+        let registered = registered(definition, out.tags.unwrap_or_default());
+        self.remember_essential(&registered);
+        Ok(registered)
     }
 
     async fn register_task_definition(
@@ -380,6 +380,7 @@ impl EcsApi for AwsEcs {
         if registered.spec.tags.is_empty() {
             registered.spec.tags = spec.tags.clone();
         }
+        self.remember_essential(&registered);
         Ok(registered)
     }
 
@@ -562,10 +563,13 @@ impl EcsApi for AwsEcs {
                 .await
                 .map_err(|e| to_error("DescribeTasks", cluster, e, None))?;
             for task in out.tasks.unwrap_or_default() {
-                let flags = match task.task_definition_arn.as_deref() {
-                    Some(arn) => self.essential_flags(arn).await.unwrap_or_default(),
-                    None => HashMap::new(),
-                };
+                // Known for the revisions this backend read or registered;
+                // unknown (`None`, treat as essential) for the others.
+                let flags = task
+                    .task_definition_arn
+                    .as_deref()
+                    .and_then(|arn| self.lock_essential().get(arn).cloned())
+                    .unwrap_or_default();
                 tasks.push(task_from_sdk(task, &flags));
             }
         }

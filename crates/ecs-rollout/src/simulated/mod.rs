@@ -356,6 +356,20 @@ impl SimulatedEcs {
             });
     }
 
+    /// Once `after` has passed on the clock, someone stops the service
+    /// deployment of the PRIMARY deployment (the console's "stop", or
+    /// `StopServiceDeployment` from another tool): it reads STOPPED, and
+    /// ECS stops the deployment where it is. `DescribeServices` keeps
+    /// showing it PRIMARY and IN_PROGRESS, and it never completes: what
+    /// `DescribeServices` shows after such a stop is not documented, and
+    /// this is the timeline in which it shows nothing.
+    pub fn schedule_service_deployment_stop(&self, after: Duration, cluster: &str, service: &str) {
+        let at = self.clock.monotonic() + after;
+        self.state()
+            .scheduled_stops
+            .push((at, cluster.to_owned(), service.to_owned()));
+    }
+
     /// API calls received so far, per operation (including failed ones).
     pub fn calls(&self) -> BTreeMap<&'static str, u64> {
         self.state().calls.clone()

@@ -50,6 +50,9 @@ pub(super) struct SimState {
     pub(super) scheduled_scaling: Vec<(Duration, String, String, i32)>,
     /// Scheduled stops of healthy tasks for reasons that are not failures.
     pub(super) scheduled_interruptions: Vec<ScheduledInterruption>,
+    /// (when, cluster, service): someone stops the PRIMARY deployment's
+    /// service deployment.
+    pub(super) scheduled_stops: Vec<(Duration, String, String)>,
     /// Deployment alarms going into ALARM: (at, cluster, service, alarm).
     pub(super) scheduled_alarms: Vec<(Duration, String, String, String)>,
     pub(super) calls: BTreeMap<&'static str, u64>,
@@ -162,6 +165,9 @@ struct SimDeployment {
     /// Since when every task runs healthy and no old task is left (ECS's
     /// alarm bake runs from here).
     settled_since: Option<Duration>,
+    /// Stopped through its service deployment by someone else
+    /// (`schedule_service_deployment_stop`): it never completes.
+    halted: bool,
 }
 
 impl SimDeployment {
@@ -487,6 +493,7 @@ impl SimState {
             scheduled: Vec::new(),
             scheduled_scaling: Vec::new(),
             scheduled_interruptions: Vec::new(),
+            scheduled_stops: Vec::new(),
             scheduled_alarms: Vec::new(),
             calls: BTreeMap::new(),
             next_id: 1,
@@ -600,6 +607,7 @@ impl SimState {
         self.scheduled_scaling = later;
         self.run_interruptions(t);
         self.run_alarms(t);
+        self.run_stops(t);
         for (_, cluster, service, desired) in due {
             match self.service_index(&cluster, &service) {
                 // Like `UpdateService` with only `desiredCount` (an
@@ -615,6 +623,33 @@ impl SimState {
                     );
                 }
                 Err(error) => tracing::warn!(%error, "simulated scaling failed"),
+            }
+        }
+    }
+
+    /// Stops the due service deployments: STOPPED, while `DescribeServices`
+    /// keeps their deployment PRIMARY and IN_PROGRESS (it never completes).
+    fn run_stops(&mut self, t: Duration) {
+        let (due, later): (Vec<_>, Vec<_>) = self
+            .scheduled_stops
+            .drain(..)
+            .partition(|(at, ..)| *at <= t);
+        self.scheduled_stops = later;
+        for (_, cluster, service) in due {
+            let Ok(s) = self.service_index(&cluster, &service) else {
+                tracing::warn!(cluster, service, "simulated stop: no such service");
+                continue;
+            };
+            let svc = &mut self.services[s];
+            let primary = &mut svc.deployments[0];
+            primary.halted = true;
+            let id = primary.id.clone();
+            if let Some(sd) = svc
+                .service_deployments
+                .iter_mut()
+                .find(|sd| sd.deployment_id == id)
+            {
+                sd.set(t, "STOPPED", "stopped by a user");
             }
         }
     }
@@ -709,6 +744,7 @@ impl SimState {
             drained_since: None,
             adopted_from: Vec::new(),
             settled_since: None,
+            halted: false,
         }
     }
 
@@ -893,6 +929,7 @@ impl SimState {
         // 5. Completion.
         let p = &self.services[s].deployments[0];
         let settled = p.rollout_state == RolloutState::InProgress
+            && !p.halted
             && ready_primary >= desired.max(0) as usize
             && old_live == 0;
         let staged = self.services[s]
