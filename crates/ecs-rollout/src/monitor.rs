@@ -468,16 +468,15 @@ impl Monitor<'_> {
             .deployment_configuration
             .circuit_breaker
             .is_some_and(|b| b.enable);
-        // A sign that a task stopped: ECS counted a failure, or fewer tasks
-        // run. With the breaker off, any change (our own count of failed
-        // tasks is then what trips the threshold).
+        // A sign that a task failed: ECS counted one more (every failed
+        // start, crash and health-check stop counts). With the breaker off,
+        // any change: our own count of failed tasks is then what trips the
+        // threshold. (A task that stops for another reason is not trouble;
+        // the inspections at completion, through the bake and once per
+        // interval see it.)
         let trouble = match st.last_counts {
             None => counts.failed > 0,
-            Some(last) => {
-                counts.failed > last.failed
-                    || counts.running < last.running
-                    || (!breaker_on && changed)
-            }
+            Some(last) => counts.failed > last.failed || (!breaker_on && changed),
         };
         if changed {
             self.progress.emit(&ProgressEvent::DeploymentProgress {

@@ -13,8 +13,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::Fixture;
-use ecs_rollout::{MonitorConfig, RolloutConfig, RolloutOutcome, VerdictSource};
+use common::{Fixture, OLD_IMAGE, runner_spec};
+use ecs_rollout::{
+    DeploymentConfiguration, EcsApi, FailureReason, MonitorConfig, RecordedDeployment,
+    RolloutConfig, RolloutOutcome, SimTimings, UpdateServiceRequest, VerdictSource,
+};
 use update_clock::Clock;
 
 fn no_bake() -> RolloutConfig {
@@ -62,13 +65,19 @@ async fn a_healthy_deployment_reads_only_what_can_decide() {
 /// ECS's completion, although it polled slower while the tasks started.
 #[tokio::test]
 async fn the_verdict_comes_within_one_short_poll_of_ecs_completing() {
-    for api in [true, false] {
-        let fx = Fixture::safe(3);
+    for (api, desired) in [true, false]
+        .into_iter()
+        .flat_map(|api| (1..=3).map(move |d| (api, d)))
+    {
+        let fx = Fixture::safe(desired);
         fx.sim.enable_service_deployments(api);
         let start = fx.clock.now();
         let report = fx.run(no_bake()).await;
         let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
-            panic!("api {api}: expected Succeeded, got {:#?}", report.outcome);
+            panic!(
+                "api {api}, desired {desired}: expected Succeeded, got {:#?}",
+                report.outcome
+            );
         };
         let service = fx.sim.peek_service("runners", "runner").unwrap();
         let completed = service
@@ -85,9 +94,50 @@ async fn the_verdict_comes_within_one_short_poll_of_ecs_completing() {
         let poll_min = MonitorConfig::default().poll_min;
         assert!(
             verdict >= settled && verdict - settled <= poll_min,
-            "api {api}: ECS completed at {settled:?}, verdict at {verdict:?}"
+            "api {api}, desired {desired}: ECS completed at {settled:?}, verdict at {verdict:?}"
         );
     }
+}
+
+/// Timeline: the runner warms up slowly: its first passing health check
+/// comes 3 minutes after it starts (`SimTimings::first_health_check`), so
+/// its tasks run, unchanged, for minutes before ECS calls the deployment
+/// complete. Polls stay at `poll_min` through that wait, so the verdict
+/// still comes within one short poll of the completion.
+#[tokio::test]
+async fn a_slow_health_check_still_gets_its_verdict_within_one_short_poll() {
+    let fx = Fixture::with_timings(
+        2,
+        DeploymentConfiguration::safe_rolling(),
+        runner_spec(OLD_IMAGE),
+        SimTimings {
+            first_health_check: Duration::from_secs(180),
+            ..SimTimings::default()
+        },
+    );
+    fx.sim.enable_service_deployments(true);
+    let start = fx.clock.now();
+    let report = fx.run(no_bake()).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    let service = fx.sim.peek_service("runners", "runner").unwrap();
+    let completed = service
+        .events
+        .iter()
+        .find(|e| {
+            e.message.contains(&evidence.deployment_id)
+                && e.message.contains("deployment completed")
+        })
+        .and_then(|e| e.created_at)
+        .expect("ECS completed our deployment");
+    let settled = (completed - start).to_std().unwrap();
+    assert!(settled >= Duration::from_secs(180), "{settled:?}");
+    let verdict = evidence.total_duration;
+    assert!(
+        verdict >= settled && verdict - settled <= MonitorConfig::default().poll_min,
+        "ECS completed at {settled:?}, verdict at {verdict:?}"
+    );
 }
 
 /// Timeline: 20 s after our `UpdateService`, someone stops our service
@@ -118,4 +168,137 @@ async fn a_stop_only_the_service_deployment_shows_is_seen_within_an_inspection_i
         evidence.deployment_id,
         "nothing rolled back"
     );
+}
+
+/// Timeline: a slow deployment, its tasks PENDING for 6 minutes (a large
+/// image on cold hosts) before they run. While `DescribeServices` shows it
+/// in progress, the service deployment is read once per inspection
+/// interval (60 s), not on every poll.
+#[tokio::test]
+async fn a_slow_deployment_reads_its_service_deployment_once_an_interval() {
+    let fx = Fixture::with_timings(
+        3,
+        DeploymentConfiguration::safe_rolling(),
+        runner_spec(OLD_IMAGE),
+        SimTimings {
+            pending: Duration::from_secs(360),
+            ..SimTimings::default()
+        },
+    );
+    fx.sim.enable_service_deployments(true);
+    let report = fx.run(no_bake()).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    let interval = MonitorConfig::default().task_inspection_interval;
+    let minutes = evidence.total_duration.as_secs() / interval.as_secs();
+    assert!(minutes >= 6, "{evidence:#?}");
+    let by_arn = calls(&fx, "DescribeServiceDeploymentsByArn");
+    // One a minute, and the one at the completion.
+    assert!(
+        (minutes - 1..=minutes + 1).contains(&by_arn),
+        "{by_arn} reads by ARN in {minutes} min: {:?}",
+        fx.sim.calls()
+    );
+    assert!(evidence.polls as u64 > 2 * by_arn, "{evidence:#?}");
+    // Tasks too: once a minute both the stopped ones and the running ones
+    // (two lists: a failure ECS's counts hide, as after its `failedTasks`
+    // "stops being evaluated" once a task ran healthy, still shows), and
+    // the running ones at the completion.
+    let listed = calls(&fx, "ListTasks");
+    assert!(
+        (2 * (minutes - 1)..=2 * (minutes + 1) + 1).contains(&listed),
+        "{listed} task lists in {minutes} min: {:?}",
+        fx.sim.calls()
+    );
+}
+
+/// Timeline: a healthy deployment, then a 5-minute bake. The bake polls
+/// at the growing interval (5 s up to 30 s), not at the shortest one,
+/// although every task of ours runs: fast polls are for the wait on ECS's
+/// completion, and the bake has no completion to wait for.
+#[tokio::test]
+async fn the_bake_polls_at_the_growing_interval() {
+    let fx = Fixture::safe(3);
+    fx.sim.enable_service_deployments(true);
+    let bake = Duration::from_secs(300);
+    let config = RolloutConfig {
+        monitor: MonitorConfig {
+            bake_time: bake,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let report = fx.run(config).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert!(evidence.total_duration >= bake, "{evidence:#?}");
+    // About 8 polls to the completion and 13 through the bake; at the
+    // shortest interval the bake alone would take 60.
+    assert!(evidence.polls <= 30, "{} polls", evidence.polls);
+}
+
+/// Timeline: an earlier run deployed an image that cannot be pulled to a
+/// service of one task, and died. 45 s later, with ECS's first failed
+/// start already counted (`failedTasks` 1, below the breaker's threshold
+/// of 3), `Rollout::watch` resumes: its first poll shows a failure it has
+/// not seen, reads the stopped task at once and fails fast, instead of
+/// waiting for the next failed start or the once-a-minute inspection.
+#[tokio::test]
+async fn a_resumed_watch_reads_a_failure_ecs_already_counted_at_once() {
+    let fx = Fixture::safe(1);
+    fx.sim.enable_service_deployments(true);
+    fx.new_image_behaves(ecs_rollout::ImageBehaviour::PullError);
+    let old = fx
+        .sim
+        .peek_task_definition(&fx.old_task_definition)
+        .unwrap();
+    let spec = old
+        .spec
+        .with_runner_image(
+            "runner",
+            &common::request().image,
+            Some((common::LABEL, &common::request().version)),
+        )
+        .unwrap();
+    let new = fx.sim.register_task_definition(&spec).await.unwrap();
+    let updated = fx
+        .sim
+        .update_service(&UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: new.arn.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    fx.clock.sleep(Duration::from_secs(45)).await;
+    let service = fx.sim.peek_service("runners", "runner").unwrap();
+    let ours = service.deployment(&updated.deployment_id).unwrap();
+    assert_eq!(ours.failed_tasks, 1, "{ours:#?}");
+    let report = fx
+        .rollout(RolloutConfig::default())
+        .watch(
+            &fx.target,
+            &RecordedDeployment {
+                deployment_id: updated.deployment_id.clone(),
+                service_deployment_arn: None,
+                task_definition_arn: new.arn.clone(),
+                previous_task_definition_arn: fx.old_task_definition.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let RolloutOutcome::RolledBackByUs {
+        reason, evidence, ..
+    } = &report.outcome
+    else {
+        panic!("expected RolledBackByUs, got {:#?}", report.outcome);
+    };
+    assert!(
+        matches!(reason, FailureReason::DeterministicStartFailure { .. }),
+        "{reason:?}"
+    );
+    assert_eq!(evidence.polls, 1, "{evidence:#?}");
 }

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use ecs_rollout::{
     ContainerDefinition, DeploymentConfiguration, EcsApi, Error, HealthCheck, ImageBehaviour,
     RecordedProgress, Rollout, RolloutConfig, RolloutReport, RolloutRequest, RolloutTarget,
-    ServiceSetup, SimulatedEcs, TaskDefinitionSpec, UpdateServiceRequest,
+    ServiceSetup, SimTimings, SimulatedEcs, TaskDefinitionSpec, UpdateServiceRequest,
 };
 use runner_version::{ImageRef, Version};
 use update_clock::ManualClock;
@@ -70,8 +70,23 @@ impl Fixture {
         deployment_configuration: DeploymentConfiguration,
         task_definition: TaskDefinitionSpec,
     ) -> Self {
+        Self::with_timings(
+            desired,
+            deployment_configuration,
+            task_definition,
+            SimTimings::default(),
+        )
+    }
+
+    /// As [`Fixture::with_spec`], on a simulator with `timings`.
+    pub fn with_timings(
+        desired: i32,
+        deployment_configuration: DeploymentConfiguration,
+        task_definition: TaskDefinitionSpec,
+        timings: SimTimings,
+    ) -> Self {
         let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
-        let sim = Arc::new(SimulatedEcs::new(clock.clone(), 42));
+        let sim = Arc::new(SimulatedEcs::new(clock.clone(), 42).with_timings(timings));
         let old_task_definition = sim
             .create_service(ServiceSetup {
                 cluster: "runners".into(),
