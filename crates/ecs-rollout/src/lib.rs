@@ -163,7 +163,8 @@ pub use shared::{
     SharedEcsStats,
 };
 pub use simulated::{
-    FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, SimulatedEcs, TaskInterruption,
+    FaultPlan, ImageBehaviour, LifecycleHook, ServiceSetup, SimTimings, SimulatedEcs,
+    TaskInterruption,
 };
 pub use stopped_reason::{StoppedReasonClass, classify_stopped_reason, is_task_failure};
 pub use task_definition::{ContainerDefinition, HealthCheck, TaskDefinitionSpec};

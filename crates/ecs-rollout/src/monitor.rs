@@ -95,18 +95,40 @@ pub(crate) struct Observations {
     pub lifecycle_stage: Option<String>,
 }
 
+/// Whether ECS runs lifecycle hooks at `stage` (a service deployment's
+/// `lifecycleStage`): every stage but `SCALE_UP`, `BAKE_TIME` and
+/// `CLEAN_UP`. Time there is ECS's own process, waiting on the hooks.
+pub(crate) fn is_hook_stage(stage: &str) -> bool {
+    matches!(
+        stage,
+        "RECONCILE_SERVICE"
+            | "PRE_SCALE_UP"
+            | "POST_SCALE_UP"
+            | "TEST_TRAFFIC_SHIFT"
+            | "POST_TEST_TRAFFIC_SHIFT"
+            | "PRODUCTION_TRAFFIC_SHIFT"
+            | "POST_PRODUCTION_TRAFFIC_SHIFT"
+    )
+}
+
 /// A failure ECS decided: by deployment alarms when our service deployment
-/// names triggered ones, else by the circuit breaker.
+/// names triggered ones, else by a lifecycle hook when it was at a hook
+/// stage, else by the circuit breaker.
 fn ecs_failure(obs: &Observations, rollout_state_reason: Option<String>) -> FailureReason {
-    if obs.triggered_alarms.is_empty() {
-        FailureReason::CircuitBreaker {
-            rollout_state_reason,
-        }
-    } else {
-        FailureReason::DeploymentAlarm {
+    if !obs.triggered_alarms.is_empty() {
+        return FailureReason::DeploymentAlarm {
             alarm_names: obs.triggered_alarms.clone(),
             rollout_state_reason,
-        }
+        };
+    }
+    match obs.lifecycle_stage.as_deref() {
+        Some(stage) if is_hook_stage(stage) => FailureReason::LifecycleHook {
+            stage: stage.to_owned(),
+            rollout_state_reason,
+        },
+        _ => FailureReason::CircuitBreaker {
+            rollout_state_reason,
+        },
     }
 }
 
@@ -225,6 +247,10 @@ struct WatchState {
     ecs_bake: Duration,
     /// When our service deployment was last read (or its read tried).
     service_deployment_read: Option<Duration>,
+    /// Time our service deployment spent at lifecycle-hook stages, as its
+    /// reads showed (from each read to the next): ECS's own process,
+    /// added to the monitor's timeout (at most the timeout again).
+    hook_time: Duration,
 }
 
 impl Monitor<'_> {
@@ -272,9 +298,12 @@ impl Monitor<'_> {
             }
 
             let elapsed = self.clock.monotonic() - start;
-            // ECS's own bake of a blue/green, linear or canary deployment
-            // is ECS's process, not a stuck deployment: it extends ours.
-            let timeout = watch.timeout + st.ecs_bake;
+            // ECS's own bake of a blue/green, linear or canary deployment,
+            // and its wait on lifecycle hooks, are ECS's process, not a
+            // stuck deployment: they extend ours (the hooks' wait by at
+            // most the timeout again: a hook that never answers still ends
+            // the watch).
+            let timeout = watch.timeout + st.ecs_bake + st.hook_time.min(watch.timeout);
             if elapsed >= timeout {
                 obs.duration = elapsed;
                 let verdict = match last_error {
@@ -376,7 +405,11 @@ impl Monitor<'_> {
         // Whether our service deployment said SUCCESSFUL on this poll.
         let mut sd_successful = false;
         let sd = if due {
-            st.service_deployment_read = Some(now);
+            let since = st.service_deployment_read.replace(now);
+            let at_hook = obs.lifecycle_stage.as_deref().is_some_and(is_hook_stage);
+            if let Some(since) = since.filter(|_| at_hook) {
+                st.hook_time += now - since;
+            }
             self.service_deployment(watch, st, obs).await
         } else {
             None

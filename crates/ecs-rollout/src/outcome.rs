@@ -46,6 +46,17 @@ pub enum FailureReason {
         /// ECS's `rolloutStateReason` or service-deployment reason.
         rollout_state_reason: Option<String>,
     },
+    /// ECS failed and rolled back a blue/green, linear or canary deployment
+    /// while its service deployment was at a lifecycle-hook stage, with no
+    /// deployment alarm triggered: a lifecycle hook answered `FAILED` (or
+    /// did not answer).
+    LifecycleHook {
+        /// The lifecycle stage (`POST_SCALE_UP`, `TEST_TRAFFIC_SHIFT`,
+        /// `PRODUCTION_TRAFFIC_SHIFT`, …).
+        stage: String,
+        /// ECS's `rolloutStateReason` or service-deployment reason.
+        rollout_state_reason: Option<String>,
+    },
     /// A task stopped for a reason that will not pass on retry
     /// (`CannotPullContainerError`, `ResourceInitializationError`): failed fast.
     DeterministicStartFailure {
@@ -94,6 +105,14 @@ impl std::fmt::Display for FailureReason {
                 rollout_state_reason
                     .as_deref()
                     .unwrap_or("rollout state FAILED")
+            ),
+            Self::LifecycleHook {
+                stage,
+                rollout_state_reason,
+            } => write!(
+                f,
+                "the lifecycle hook at {stage} failed: {}",
+                rollout_state_reason.as_deref().unwrap_or("no reason given")
             ),
             Self::DeterministicStartFailure { stopped_reason } => {
                 write!(f, "tasks cannot start: {stopped_reason}")

@@ -31,7 +31,9 @@ use async_trait::async_trait;
 use update_clock::Clock;
 
 pub use rate_limit::{ApiCategory, BucketLimit, RateLimitStats, RateLimits, wire_actions};
-pub use script::{FaultPlan, ImageBehaviour, ServiceSetup, SimTimings, TaskInterruption};
+pub use script::{
+    FaultPlan, ImageBehaviour, LifecycleHook, ServiceSetup, SimTimings, TaskInterruption,
+};
 use state::SimState;
 
 use crate::{
@@ -267,6 +269,22 @@ impl SimulatedEcs {
     ) -> Result<()> {
         self.state()
             .set_strategy(cluster, service, strategy.map(str::to_owned), bake)
+    }
+
+    /// The lifecycle hooks of the service's blue/green, linear or canary
+    /// deployments. The simulator runs them once the new tasks are up (it
+    /// models no stage before `SCALE_UP` and no traffic), one after the
+    /// other in the order given, each reported as the service deployment's
+    /// `lifecycleStage` while it runs; then comes ECS's bake (`BAKE_TIME`).
+    /// A hook that fails makes ECS fail the deployment and roll it back to
+    /// the last COMPLETED one. A rollback deployment runs no hooks.
+    pub fn set_lifecycle_hooks(
+        &self,
+        cluster: &str,
+        service: &str,
+        hooks: Vec<LifecycleHook>,
+    ) -> Result<()> {
+        self.state().set_hooks(cluster, service, hooks)
     }
 
     /// The CloudWatch alarm `alarm` goes into ALARM once `after` has passed

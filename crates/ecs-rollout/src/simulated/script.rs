@@ -101,6 +101,23 @@ pub struct ServiceSetup {
     pub deployment_configuration: crate::DeploymentConfiguration,
 }
 
+/// A lifecycle hook of a blue/green, linear or canary deployment (a
+/// Lambda function ECS invokes at a lifecycle stage): it answers
+/// `IN_PROGRESS` for `holds` (ECS invokes it again meanwhile), then
+/// `SUCCEEDED`, or `FAILED` when `fails` (ECS then rolls the deployment
+/// back to the last successful one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleHook {
+    /// The lifecycle stage it runs at (`POST_SCALE_UP`,
+    /// `TEST_TRAFFIC_SHIFT`, `PRODUCTION_TRAFFIC_SHIFT`, …), as the service
+    /// deployment's `lifecycleStage` reports it while the hook runs.
+    pub stage: &'static str,
+    /// How long it answers `IN_PROGRESS`.
+    pub holds: Duration,
+    /// Whether it then answers `FAILED`.
+    pub fails: bool,
+}
+
 /// Why ECS (or a person) stops a healthy running task: none of these is a
 /// failure of the version the task runs, and the service scheduler starts
 /// a replacement. Each stops the task with the stop code and stopped reason

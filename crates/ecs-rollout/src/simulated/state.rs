@@ -145,6 +145,8 @@ struct SimService {
     ecs_bake: Duration,
     /// `deploymentConfiguration.strategy` (`None` = not reported: ROLLING).
     strategy: Option<String>,
+    /// Lifecycle hooks of its staged deployments, in the order they run.
+    hooks: Vec<super::LifecycleHook>,
     /// Indices into `SimState::tasks`, creation order.
     tasks: Vec<usize>,
 }
@@ -949,10 +951,35 @@ impl SimState {
             self.services[s].deployments[0].settled_since = None;
             t
         };
+        // Lifecycle hooks run once the new tasks are up (not for a
+        // rollback deployment), one after the other, before ECS's bake.
+        let id = self.services[s].deployments[0].id.clone();
+        let is_rollback = self.services[s]
+            .service_deployments
+            .iter()
+            .any(|sd| sd.rollback.as_ref().is_some_and(|(r, _)| *r == id));
+        let hooks: &[super::LifecycleHook] = if staged && !is_rollback {
+            &self.services[s].hooks
+        } else {
+            &[]
+        };
+        let mut hooks_end = settled_since;
+        let mut running_hook = None;
+        for hook in hooks {
+            if running_hook.is_none() && t < hooks_end + hook.holds {
+                running_hook = Some((hook.stage, false));
+            } else if running_hook.is_none() && hook.fails {
+                running_hook = Some((hook.stage, true));
+            }
+            hooks_end += hook.holds;
+        }
         if staged {
             // The lifecycle stage ECS reports for the PRIMARY deployment.
-            let id = self.services[s].deployments[0].id.clone();
-            let stage = if settled { "BAKE_TIME" } else { "SCALE_UP" };
+            let stage = match running_hook {
+                _ if !settled => "SCALE_UP",
+                Some((stage, _)) => stage,
+                None => "BAKE_TIME",
+            };
             if let Some(sd) = self.services[s]
                 .service_deployments
                 .iter_mut()
@@ -961,8 +988,11 @@ impl SimState {
                 sd.lifecycle_stage = Some(stage);
             }
         }
-        let p = &self.services[s].deployments[0];
-        if settled && t >= settled_since + ecs_bake {
+        if let Some((stage, true)) = running_hook.filter(|_| settled) {
+            let reason = format!("The lifecycle hook at {stage} returned FAILED.");
+            self.fail_primary(s, t, &reason, "lifecycle hook failed", true, Vec::new());
+        } else if settled && t >= hooks_end + ecs_bake {
+            let p = &self.services[s].deployments[0];
             let (id, td) = (p.id.clone(), p.task_definition.clone());
             let p = &mut self.services[s].deployments[0];
             p.rollout_state = RolloutState::Completed;
@@ -1051,6 +1081,7 @@ impl SimState {
             alarms: None,
             ecs_bake: Duration::ZERO,
             strategy: None,
+            hooks: Vec::new(),
             tasks: Vec::new(),
         });
         let s = self.services.len() - 1;
@@ -1085,6 +1116,18 @@ impl SimState {
         let s = self.service_index(cluster, service)?;
         self.services[s].strategy = strategy;
         self.services[s].ecs_bake = bake;
+        Ok(())
+    }
+
+    /// Sets the lifecycle hooks of the service's staged deployments.
+    pub(super) fn set_hooks(
+        &mut self,
+        cluster: &str,
+        service: &str,
+        hooks: Vec<super::LifecycleHook>,
+    ) -> Result<()> {
+        let s = self.service_index(cluster, service)?;
+        self.services[s].hooks = hooks;
         Ok(())
     }
 
