@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::{Fixture, OLD_IMAGE, runner_spec};
 use ecs_rollout::{
-    DeploymentConfiguration, EcsApi, FailureReason, MonitorConfig, RecordedDeployment,
-    RolloutConfig, RolloutOutcome, SimTimings, UpdateServiceRequest, VerdictSource,
+    DeploymentConfiguration, FailureReason, MonitorConfig, RecordedDeployment, RolloutConfig,
+    RolloutOutcome, SimTimings, VerdictSource,
 };
 use update_clock::Clock;
 
@@ -79,17 +79,9 @@ async fn the_verdict_comes_within_one_short_poll_of_ecs_completing() {
                 report.outcome
             );
         };
-        let service = fx.sim.peek_service("runners", "runner").unwrap();
-        let completed = service
-            .events
-            .iter()
-            .find(|e| {
-                e.message.contains(&evidence.deployment_id)
-                    && e.message.contains("deployment completed")
-            })
-            .and_then(|e| e.created_at)
+        let settled = fx
+            .completed_since(&evidence.deployment_id, start)
             .expect("ECS completed our deployment");
-        let settled = (completed - start).to_std().unwrap();
         let verdict = evidence.total_duration;
         let poll_min = MonitorConfig::default().poll_min;
         assert!(
@@ -121,17 +113,9 @@ async fn a_slow_health_check_still_gets_its_verdict_within_one_short_poll() {
     let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
         panic!("expected Succeeded, got {:#?}", report.outcome);
     };
-    let service = fx.sim.peek_service("runners", "runner").unwrap();
-    let completed = service
-        .events
-        .iter()
-        .find(|e| {
-            e.message.contains(&evidence.deployment_id)
-                && e.message.contains("deployment completed")
-        })
-        .and_then(|e| e.created_at)
+    let settled = fx
+        .completed_since(&evidence.deployment_id, start)
         .expect("ECS completed our deployment");
-    let settled = (completed - start).to_std().unwrap();
     assert!(settled >= Duration::from_secs(180), "{settled:?}");
     let verdict = evidence.total_duration;
     assert!(
@@ -250,29 +234,7 @@ async fn a_resumed_watch_reads_a_failure_ecs_already_counted_at_once() {
     let fx = Fixture::safe(1);
     fx.sim.enable_service_deployments(true);
     fx.new_image_behaves(ecs_rollout::ImageBehaviour::PullError);
-    let old = fx
-        .sim
-        .peek_task_definition(&fx.old_task_definition)
-        .unwrap();
-    let spec = old
-        .spec
-        .with_runner_image(
-            "runner",
-            &common::request().image,
-            Some((common::LABEL, &common::request().version)),
-        )
-        .unwrap();
-    let new = fx.sim.register_task_definition(&spec).await.unwrap();
-    let updated = fx
-        .sim
-        .update_service(&UpdateServiceRequest {
-            cluster: "runners".into(),
-            service: "runner".into(),
-            task_definition: new.arn.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let (new, updated) = fx.deploy_by_hand().await;
     fx.clock.sleep(Duration::from_secs(45)).await;
     let service = fx.sim.peek_service("runners", "runner").unwrap();
     let ours = service.deployment(&updated.deployment_id).unwrap();

@@ -456,28 +456,7 @@ async fn watch_resumes_a_deployment_recorded_by_its_service_deployment_arn() {
         // An earlier run registered and deployed, recorded the service
         // deployment, and died.
         let rollout = fx.rollout(RolloutConfig::default());
-        let old = fx
-            .sim
-            .peek_task_definition(&fx.old_task_definition)
-            .unwrap();
-        let spec = old
-            .spec
-            .with_runner_image(
-                "runner",
-                &request().image,
-                Some((common::LABEL, &request().version)),
-            )
-            .unwrap();
-        let new = fx.sim.register_task_definition(&spec).await.unwrap();
-        fx.sim
-            .update_service(&UpdateServiceRequest {
-                cluster: "runners".into(),
-                service: "runner".into(),
-                task_definition: new.arn.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let (new, _) = fx.deploy_by_hand().await;
         let recorded = fx
             .sim
             .describe_service_deployments("runners", "runner")

@@ -2,12 +2,15 @@
 //! service, an auto-advancing manual clock and a recording progress sink.
 #![allow(dead_code)]
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
 
 use ecs_rollout::{
     ContainerDefinition, DeploymentConfiguration, EcsApi, Error, HealthCheck, ImageBehaviour,
-    RecordedProgress, Rollout, RolloutConfig, RolloutReport, RolloutRequest, RolloutTarget,
-    ServiceSetup, SimTimings, SimulatedEcs, TaskDefinitionSpec, UpdateServiceRequest,
+    RecordedProgress, RegisteredTaskDefinition, Rollout, RolloutConfig, RolloutReport,
+    RolloutRequest, RolloutTarget, ServiceSetup, SimTimings, SimulatedEcs, TaskDefinitionSpec,
+    UpdateServiceRequest, UpdateServiceResult,
 };
 use runner_version::{ImageRef, Version};
 use update_clock::ManualClock;
@@ -155,6 +158,46 @@ impl Fixture {
             .run(&self.target, &request())
             .await
             .unwrap()
+    }
+
+    /// What an earlier run did before it died: registered the running
+    /// revision's clone with the new image (as the engine writes it) and
+    /// deployed it with `UpdateService`.
+    pub async fn deploy_by_hand(&self) -> (RegisteredTaskDefinition, UpdateServiceResult) {
+        let old = self
+            .sim
+            .peek_task_definition(&self.old_task_definition)
+            .unwrap();
+        let spec = old
+            .spec
+            .with_runner_image(
+                "runner",
+                &request().image,
+                Some((LABEL, &request().version)),
+            )
+            .unwrap();
+        let new = self.sim.register_task_definition(&spec).await.unwrap();
+        let updated = self
+            .sim
+            .update_service(&UpdateServiceRequest {
+                cluster: "runners".into(),
+                service: "runner".into(),
+                task_definition: new.arn.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        (new, updated)
+    }
+
+    /// When ECS completed `deployment_id` (its "deployment completed"
+    /// event), as clock time since `start`.
+    pub fn completed_since(&self, deployment_id: &str, start: DateTime<Utc>) -> Option<Duration> {
+        let service = self.sim.peek_service("runners", "runner").unwrap();
+        let event = service.events.iter().find(|e| {
+            e.message.contains(deployment_id) && e.message.contains("deployment completed")
+        })?;
+        (event.created_at? - start).to_std().ok()
     }
 
     /// Rolls the target out to `request()` with `config`; the run must fail.
