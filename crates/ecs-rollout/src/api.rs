@@ -430,6 +430,12 @@ pub struct ListTasksRequest {
     pub next_token: PageToken,
     /// Page size (ECS caps it at 100); `None` = backend default.
     pub max_results: Option<i32>,
+    /// Only the tasks ECS started for this deployment (`startedBy` = its
+    /// id). ECS requires `startedBy` to be the only filter, so such a
+    /// request names neither the service nor a desired status, and lists
+    /// the RUNNING tasks (ECS's default): `service` and `desired_status`
+    /// are then not sent.
+    pub started_by: Option<String>,
 }
 
 /// Health of a container or task as ECS reports it.

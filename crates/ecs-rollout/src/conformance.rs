@@ -205,6 +205,7 @@ pub async fn list_tasks_paginates(ecs: &dyn EcsApi, cluster: &str, service: &str
                     desired_status,
                     next_token: token,
                     max_results: Some(page_size),
+                    started_by: None,
                 })
                 .await
                 .expect("list tasks");

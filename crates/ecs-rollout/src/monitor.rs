@@ -1019,7 +1019,7 @@ impl Monitor<'_> {
             None => task.task_definition_arn == watch.task_definition_arn,
         };
         let stopped = if list_stopped {
-            self.tasks(watch.target, DesiredStatus::Stopped, |arn| {
+            self.tasks(watch.target, DesiredStatus::Stopped, None, |arn| {
                 !seen_stopped.contains(arn)
             })
             .await?
@@ -1092,8 +1092,18 @@ impl Monitor<'_> {
                 });
             }
         }
+        // Our running tasks: those our deployment started, not the old
+        // deployment's still draining. (A rollback deployment that took
+        // over the running tasks of an earlier one, which keep its
+        // `startedBy`, lists none of them: its watch counts ECS's
+        // `runningCount` instead, and ECS vouches for them.)
         let running = self
-            .tasks(watch.target, DesiredStatus::Running, |_| true)
+            .tasks(
+                watch.target,
+                DesiredStatus::Running,
+                Some(watch.deployment_id),
+                |_| true,
+            )
             .await?;
         for task in running.into_iter().filter(|t| ours(t)) {
             if task.last_status != "RUNNING" {
@@ -1130,15 +1140,24 @@ impl Monitor<'_> {
         Ok(inspection)
     }
 
-    /// Every task of the service with `desired` status whose ARN passes
-    /// `wanted`, across all pages, described in chunks of 100.
+    /// Every task of the service with `desired` status (or, with
+    /// `started_by`, the RUNNING ones that deployment started) whose ARN
+    /// passes `wanted`, across all pages, described in chunks of 100.
     async fn tasks(
         &self,
         target: &RolloutTarget,
         desired: DesiredStatus,
+        started_by: Option<&str>,
         wanted: impl Fn(&str) -> bool,
     ) -> Result<Vec<TaskDescription>> {
-        let arns = list_all_tasks(self.ecs, target, desired).await?;
+        let request = ListTasksRequest {
+            cluster: target.cluster.clone(),
+            service: target.service.clone(),
+            desired_status: desired,
+            started_by: started_by.map(str::to_owned),
+            ..Default::default()
+        };
+        let arns = list_every_page(self.ecs, request).await?;
         let arns: Vec<String> = arns.into_iter().filter(|a| wanted(a)).collect();
         let mut tasks = Vec::with_capacity(arns.len());
         for chunk in arns.chunks(100) {
@@ -1155,21 +1174,24 @@ pub async fn list_all_tasks(
     target: &RolloutTarget,
     desired: DesiredStatus,
 ) -> Result<Vec<String>> {
+    let request = ListTasksRequest {
+        cluster: target.cluster.clone(),
+        service: target.service.clone(),
+        desired_status: desired,
+        ..Default::default()
+    };
+    list_every_page(ecs, request).await
+}
+
+/// Every task ARN `request` lists, 100 per page, to the last page.
+async fn list_every_page(ecs: &dyn EcsApi, mut request: ListTasksRequest) -> Result<Vec<String>> {
+    request.max_results = Some(100);
     let mut arns = Vec::new();
-    let mut next_token = None;
     loop {
-        let page = ecs
-            .list_tasks(&ListTasksRequest {
-                cluster: target.cluster.clone(),
-                service: target.service.clone(),
-                desired_status: desired,
-                next_token,
-                max_results: Some(100),
-            })
-            .await?;
+        let page = ecs.list_tasks(&request).await?;
         arns.extend(page.items);
         match page.next_token {
-            Some(token) => next_token = Some(token),
+            Some(token) => request.next_token = Some(token),
             None => return Ok(arns),
         }
     }

@@ -1035,6 +1035,7 @@ mod tests {
                     desired_status: crate::DesiredStatus::Running,
                     next_token: None,
                     max_results: None,
+                    started_by: None,
                 })
                 .await
                 .expect("list tasks");
@@ -1273,6 +1274,7 @@ mod tests {
                         desired_status: crate::DesiredStatus::Running,
                         next_token: None,
                         max_results: None,
+                        started_by: None,
                     })
                     .await
                     .expect("list tasks");

@@ -378,6 +378,7 @@ async fn tasks_are_listed_across_pages_and_described_in_batches() {
         desired_status: DesiredStatus::Running,
         next_token: None,
         max_results: None,
+        started_by: None,
     };
     let (mut running, mut pages) = (Vec::new(), 0);
     loop {

@@ -264,3 +264,32 @@ async fn a_resumed_watch_reads_a_failure_ecs_already_counted_at_once() {
     );
     assert_eq!(evidence.polls, 1, "{evidence:#?}");
 }
+
+/// Timeline: a service of 150 tasks, its new tasks PENDING for 6 minutes
+/// while the 150 old ones keep running. The once-a-minute inspection lists
+/// the running tasks our deployment started (`ListTasks` by `startedBy`),
+/// not the service's 300: two pages and two `DescribeTasks` of 100 each
+/// time, not three.
+#[tokio::test]
+async fn inspections_read_only_the_tasks_our_deployment_started() {
+    let fx = Fixture::with_timings(
+        150,
+        DeploymentConfiguration::safe_rolling(),
+        runner_spec(OLD_IMAGE),
+        SimTimings {
+            pending: Duration::from_secs(360),
+            ..SimTimings::default()
+        },
+    );
+    let report = fx.run(no_bake()).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    let inspections = evidence.total_duration.as_secs() / 60 + 1;
+    let described = calls(&fx, "DescribeTasks");
+    assert!(
+        described <= 2 * inspections + 2,
+        "{described} DescribeTasks in {inspections} inspections: {:?}",
+        fx.sim.calls()
+    );
+}

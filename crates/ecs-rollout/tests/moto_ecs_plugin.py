@@ -166,11 +166,20 @@ def _list_task_definitions(self):
 
 def _list_tasks(self):
     """ListTasks filtered by cluster, desired status and service (tasks
-    whose startedBy is one of the service's deployments), with pagination."""
+    whose startedBy is one of the service's deployments), or by startedBy
+    alone, with pagination. Fixed against moto: the desired status defaults
+    to RUNNING, as in ECS (moto lists every task), and startedBy must be
+    the only filter, as in ECS (moto combines it with the others)."""
     cluster = self._get_param("cluster", "default")
     service_name = self._get_param("serviceName")
     desired = self._get_param("desiredStatus")
-    tasks = self.ecs_backend.list_tasks(cluster, None, None, None, None, desired)
+    started_by = self._get_param("startedBy")
+    if started_by and (service_name or desired):
+        raise JsonRESTError(
+            "InvalidParameterException",
+            "startedBy must be the only filter of ListTasks")
+    tasks = self.ecs_backend.list_tasks(cluster, None, None, started_by, None,
+                                        desired or "RUNNING")
     if service_name:
         key = (self.current_account, self.ecs_backend._get_cluster(cluster).name, service_name)
         ids = _SERVICE_DEPLOYMENTS.get(key, set())

@@ -530,12 +530,13 @@ impl EcsApi for AwsEcs {
             DesiredStatus::Running => sdk::DesiredStatus::Running,
             DesiredStatus::Stopped => sdk::DesiredStatus::Stopped,
         };
-        let out = self
-            .client
-            .list_tasks()
-            .cluster(&request.cluster)
-            .service_name(&request.service)
-            .desired_status(desired)
+        let list = self.client.list_tasks().cluster(&request.cluster);
+        // `startedBy` must be the only filter: RUNNING, ECS's default.
+        let list = match &request.started_by {
+            Some(started_by) => list.started_by(started_by),
+            None => list.service_name(&request.service).desired_status(desired),
+        };
+        let out = list
             .set_max_results(request.max_results.or(self.page_size))
             .set_next_token(request.next_token.clone())
             .send()

@@ -1841,15 +1841,28 @@ impl SimState {
     }
 
     pub(super) fn list_tasks(&self, request: &ListTasksRequest) -> Result<Page<String>> {
-        let s = self.service_index(&request.cluster, &request.service)?;
-        let want_live = request.desired_status == DesiredStatus::Running;
-        let arns: Vec<String> = self.services[s]
-            .tasks
-            .iter()
-            .map(|&i| &self.tasks[i])
-            .filter(|task| task.live() == want_live)
-            .map(|task| task.arn.clone())
-            .collect();
+        let arns: Vec<String> = match &request.started_by {
+            // `startedBy` alone: the cluster's RUNNING tasks it started.
+            Some(started_by) => self
+                .services
+                .iter()
+                .filter(|svc| svc.cluster == request.cluster)
+                .flat_map(|svc| svc.tasks.iter().map(|&i| &self.tasks[i]))
+                .filter(|task| task.live() && &task.started_by == started_by)
+                .map(|task| task.arn.clone())
+                .collect(),
+            None => {
+                let s = self.service_index(&request.cluster, &request.service)?;
+                let want_live = request.desired_status == DesiredStatus::Running;
+                self.services[s]
+                    .tasks
+                    .iter()
+                    .map(|&i| &self.tasks[i])
+                    .filter(|task| task.live() == want_live)
+                    .map(|task| task.arn.clone())
+                    .collect()
+            }
+        };
         let size = request
             .max_results
             .map_or(self.page_size, |n| n.clamp(1, 100) as usize)
