@@ -312,8 +312,9 @@ impl Monitor<'_> {
                 };
                 return Ok((verdict, obs));
             }
-            // Adaptive: fast while something changes or tasks are starting
-            // (a start failure is imminent or not), slower while stable.
+            // Adaptive: fast while the poll says so (`busy`: a change, every
+            // task of ours running, a PRIMARY that is not ours yet), slower
+            // while stable or while polls fail.
             interval = if st.busy && last_error.is_none() {
                 self.config.poll_min
             } else {
@@ -321,9 +322,6 @@ impl Monitor<'_> {
                     .mul_f64(self.config.poll_growth)
                     .min(self.config.poll_max)
             };
-            if st.foreign_polls > 0 {
-                interval = self.config.poll_min;
-            }
             let mut sleep = interval.min(timeout - elapsed);
             if let Some(since) = st.bake_started {
                 let baked = self.clock.monotonic() - since;
