@@ -406,7 +406,7 @@ impl Monitor<'_> {
             let since = st.service_deployment_read.replace(now);
             let at_hook = obs.lifecycle_stage.as_deref().is_some_and(is_hook_stage);
             if let Some(since) = since.filter(|_| at_hook) {
-                st.hook_time += now - since;
+                st.hook_time += now.saturating_sub(since);
             }
             self.service_deployment(watch, st, obs).await
         } else {
