@@ -184,7 +184,6 @@ enum Judgement {
 /// Task-level facts of one inspection.
 #[derive(Debug, Default)]
 struct Inspection {
-    running_ours: usize,
     all_healthy: bool,
     fail_fast: Option<String>,
     /// Our tasks that stopped since the last inspection for a failure of
@@ -573,7 +572,7 @@ impl Monitor<'_> {
                     ecs_rollback: None,
                 }));
             }
-            let counted = inspection.running_ours >= primary.desired_count.max(0) as usize
+            let counted = inspection.running.len() >= primary.desired_count.max(0) as usize
                 || (watch.rollback
                     && primary.pending_count == 0
                     && primary.running_count >= primary.desired_count.max(0));
@@ -1108,7 +1107,6 @@ impl Monitor<'_> {
                 inspection.all_healthy = false;
                 continue;
             }
-            inspection.running_ours += 1;
             let mut task_healthy = true;
             for name in watch.health_checked {
                 let health = task

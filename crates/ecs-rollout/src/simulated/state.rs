@@ -642,17 +642,10 @@ impl SimState {
                 tracing::warn!(cluster, service, "simulated stop: no such service");
                 continue;
             };
-            let svc = &mut self.services[s];
-            let primary = &mut svc.deployments[0];
+            let primary = &mut self.services[s].deployments[0];
             primary.halted = true;
             let id = primary.id.clone();
-            if let Some(sd) = svc
-                .service_deployments
-                .iter_mut()
-                .find(|sd| sd.deployment_id == id)
-            {
-                sd.set(t, "STOPPED", "stopped by a user");
-            }
+            self.set_service_deployment(s, &id, t, "STOPPED", "stopped by a user");
         }
     }
 
