@@ -549,9 +549,11 @@ impl Monitor<'_> {
             // cannot be read).
             _ => sd_successful,
         };
-        if completed && primary.desired_count == 0 && service.desired_count == 0 {
+        if completed && primary.desired_count == 0 {
             // Nothing runs: ECS completes the deployment at once, and no
-            // task ever proves the version works.
+            // task ever proves the version works. (Whatever the service's
+            // own desired count reads: a deployment that counts no task
+            // proves nothing, even while a scale-out is on its way.)
             return Ok(Some(Verdict::CompletedWithoutTasks));
         }
         let inspection_due = st
@@ -706,18 +708,15 @@ impl Monitor<'_> {
                             self.record_service_deployment(watch, obs, &d);
                             Some(d)
                         }
-                        // Not (yet) readable by its ARN: judge this poll by
-                        // DescribeServices, as when the list leaves it out.
-                        Some(Err(error)) => {
-                            tracing::warn!(%error, "could not read our service deployment this poll");
-                            None
-                        }
-                        _ => {
-                            tracing::warn!(
-                                arn,
-                                "DescribeServiceDeployments did not answer for our service \
-                                 deployment this poll"
+                        // Not (yet) readable by its ARN (a failure for it,
+                        // or no answer): judge this poll by DescribeServices,
+                        // as when the list leaves it out.
+                        other => {
+                            let why = other.and_then(Result::err).map_or_else(
+                                || "no answer for it".to_owned(),
+                                |error| error.to_string(),
                             );
+                            tracing::warn!(arn, %why, "could not read our service deployment this poll");
                             None
                         }
                     };
@@ -755,7 +754,7 @@ impl Monitor<'_> {
         };
         let found = match known {
             Some(arn) => all.into_iter().find(|d| d.arn == arn),
-            None if watch.rollback => None,
+            // (A rollback watch always knows the ARN: it returned above.)
             None => all.into_iter().find(|d| {
                 d.target_task_definition_arn.as_deref() == Some(watch.task_definition_arn)
                     && match (d.started_at, st.our_created_at) {

@@ -11,9 +11,9 @@ use std::{sync::Arc, time::Duration};
 
 use common::{OLD_IMAGE, request, runner_spec};
 use ecs_rollout::{
-    DeploymentConfiguration, EcsApi, FailureReason, ImageBehaviour, MonitorConfig, Rollout,
-    RolloutConfig, RolloutOutcome, RolloutTarget, ServiceSetup, SimTimings, SimulatedEcs,
-    TaskDefinitionSpec, TaskDefinitionStatus,
+    DeploymentConfiguration, DeploymentConfigurationPolicy, EcsApi, FailureReason, ImageBehaviour,
+    MonitorConfig, Rollout, RolloutConfig, RolloutOutcome, RolloutTarget, ServiceSetup, SimTimings,
+    SimulatedEcs, TaskDefinitionSpec, TaskDefinitionStatus,
 };
 use update_clock::ManualClock;
 
@@ -105,6 +105,60 @@ async fn ecs_rollback_completed_before_the_poll_that_would_have_seen_failed() {
             .iter()
             .all(|d| d.task_definition_arn == running),
         "{service:#?}"
+    );
+}
+
+/// Timeline: as above, with the ServiceDeployment API: the breaker trips
+/// and ECS's rollback completes between two polls, and the next poll reads
+/// our service deployment ROLLBACK_SUCCESSFUL before it has seen a single
+/// failed task. That service deployment decides the verdict, and the
+/// evidence still says why our tasks stopped: the stopped tasks are read
+/// for it then, since no earlier poll read them.
+///
+/// Kills `matches!(verdict, Verdict::Failed { .. }) && !watch.rollback`
+/// with its `!` deleted in `Monitor::poll` (no evidence for a failure the
+/// service deployment decided).
+#[tokio::test]
+async fn a_failure_decided_by_the_service_deployment_names_why_our_tasks_stopped() {
+    let (sim, clock, running) = service(SimTimings {
+        pending: Duration::from_secs(1),
+        pending_jitter: Duration::ZERO,
+        crash_after: Duration::from_secs(1),
+        drained_deployment_linger: Duration::ZERO,
+        ..SimTimings::default()
+    });
+    sim.enable_service_deployments(true);
+    sim.script_image(&request().image.to_string(), ImageBehaviour::CrashLoop);
+    let config = RolloutConfig {
+        monitor: MonitorConfig {
+            poll_min: Duration::from_secs(600),
+            poll_max: Duration::from_secs(600),
+            timeout: Duration::from_secs(3600),
+            ..MonitorConfig::default()
+        },
+        ..RolloutConfig::default()
+    };
+    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
+    let report = rollout.run(&target(), &request()).await.unwrap();
+
+    let RolloutOutcome::RolledBackByEcs {
+        rollback, evidence, ..
+    } = &report.outcome
+    else {
+        panic!("expected RolledBackByEcs, got {:#?}", report.outcome);
+    };
+    assert_eq!(rollback.task_definition_arn, running);
+    assert_eq!(
+        evidence.decided_by,
+        Some(ecs_rollout::VerdictSource::ServiceDeployment)
+    );
+    assert_eq!(
+        evidence.service_deployment_status.as_deref(),
+        Some("ROLLBACK_SUCCESSFUL")
+    );
+    assert!(
+        !evidence.stopped_tasks.is_empty() && !evidence.stopped_task_reasons.is_empty(),
+        "the evidence names why our tasks stopped: {evidence:#?}"
     );
 }
 
@@ -211,4 +265,133 @@ async fn a_task_replaced_between_two_bake_polls_still_fails_the_bake() {
     );
     assert_eq!(rollback.task_definition_arn, running);
     assert!(report.quarantine.is_some());
+}
+
+/// Timeline: `ListTasks` is eventually consistent and lags behind
+/// `DescribeServices`: ECS counts our new task RUNNING and completes the
+/// deployment, while `ListTasks startedBy` does not list the task for
+/// another five minutes. Success needs our own reading of our tasks (their
+/// status and health), so the verdict waits until the task is listed; it is
+/// never given on ECS's count alone with no task of ours seen.
+///
+/// Kills `watch.rollback && primary.pending_count == 0 && …` with either
+/// `&&` replaced by `||` in `Monitor::poll` (the count that only a rollback
+/// watch may take from ECS).
+#[tokio::test]
+async fn success_waits_until_our_tasks_are_listed() {
+    let (sim, clock, _) = service(SimTimings::default());
+    let lag = Duration::from_secs(300);
+    sim.set_list_tasks_lag(lag);
+    let config = RolloutConfig {
+        monitor: MonitorConfig {
+            bake_time: Duration::ZERO,
+            ..MonitorConfig::default()
+        },
+        ..RolloutConfig::default()
+    };
+    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
+    let report = rollout.run(&target(), &request()).await.unwrap();
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    // ECS completed the deployment within about a minute; the verdict came
+    // once ListTasks listed the task.
+    assert!(evidence.deployment_duration >= lag, "{evidence:#?}");
+    assert!(
+        evidence.deployment_duration < lag + Duration::from_secs(90),
+        "{evidence:#?}"
+    );
+}
+
+/// Timeline: successive `DescribeServices` requests reach replicas of
+/// differing lag for two minutes after our `UpdateService`: a read that
+/// showed our deployment PRIMARY is followed by one that shows the PRIMARY
+/// from before our update again (older than ours by `createdAt`), then by a
+/// fresh one, and so on. A PRIMARY that is not ours and not provably newer
+/// counts as someone else's only once it persists: the watch goes on and
+/// the healthy version succeeds, never `Superseded` by its own predecessor.
+///
+/// Kills `!newer && st.foreign_polls < FOREIGN_PRIMARY_POLLS` with the `!`
+/// deleted, or the `<` replaced by `==` or `>`, in `Monitor::poll`.
+#[tokio::test]
+async fn a_read_that_flips_back_to_the_old_primary_is_not_someone_elses_deployment() {
+    let (sim, clock, _) = service(SimTimings::default());
+    sim.set_stale_reads(Duration::from_secs(120));
+    sim.set_stale_reads_flap(true);
+    let config = RolloutConfig {
+        monitor: MonitorConfig {
+            poll_min: Duration::from_secs(5),
+            poll_max: Duration::from_secs(5),
+            ..MonitorConfig::default()
+        },
+        ..RolloutConfig::default()
+    };
+    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
+    let report = rollout.run(&target(), &request()).await.unwrap();
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    // Polled through the flapping window (5-second polls).
+    assert!(evidence.polls >= 10, "{evidence:#?}");
+    assert!(report.quarantine.is_none());
+}
+
+/// Timeline: a version that crashes at once (exit 1) on a service whose
+/// circuit breaker is off, with a failed-task threshold of 25: ECS keeps
+/// replacing the crashed tasks, and our own count trips at 25. The evidence
+/// an operator reads is bounded and exact: the first 20 stopped tasks (not
+/// 21, not none), each naming the container that failed and its exit code
+/// (not the essential sidecar ECS stopped with it), one entry per distinct
+/// stop reason, and no container reported unhealthy (none was).
+///
+/// Kills, in `Monitor::inspect`: `obs.stopped_tasks.len() < 20` with `<`
+/// replaced by `<=`, `==` or `>`; the dedup of the reasons (`&&` → `||`);
+/// the container filter `c.reason.is_some() || …` (`||` → `&&`, and
+/// `code != 0` → `==`); and `health == HealthStatus::Unhealthy` → `!=`.
+#[tokio::test]
+async fn the_evidence_of_a_crash_loop_is_bounded_and_names_the_failed_container() {
+    let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+    let sim = Arc::new(SimulatedEcs::new(clock.clone(), 7));
+    sim.create_service(ServiceSetup {
+        cluster: "runners".into(),
+        service: "runner".into(),
+        task_definition: runner_spec(OLD_IMAGE),
+        desired_count: 2,
+        deployment_configuration: DeploymentConfiguration {
+            circuit_breaker: None,
+            ..DeploymentConfiguration::safe_rolling()
+        },
+    })
+    .unwrap();
+    sim.script_image(&request().image.to_string(), ImageBehaviour::CrashLoop);
+    let config = RolloutConfig {
+        deployment_configuration_policy: DeploymentConfigurationPolicy::Warn,
+        monitor: MonitorConfig {
+            failed_task_threshold: Some(25),
+            ..MonitorConfig::default()
+        },
+        ..RolloutConfig::default()
+    };
+    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
+    let report = rollout.run(&target(), &request()).await.unwrap();
+    let RolloutOutcome::RolledBackByUs {
+        reason, evidence, ..
+    } = &report.outcome
+    else {
+        panic!("expected RolledBackByUs, got {:#?}", report.outcome);
+    };
+    assert!(
+        matches!(reason, FailureReason::FailedTaskThreshold { failed_tasks, .. } if *failed_tasks >= 25),
+        "{reason:?}"
+    );
+    assert_eq!(evidence.stopped_tasks.len(), 20, "{evidence:#?}");
+    assert_eq!(
+        evidence.stopped_task_reasons,
+        ["Essential container in task exited (runner)"],
+        "{evidence:#?}"
+    );
+    for task in &evidence.stopped_tasks {
+        assert_eq!(task.containers, ["runner: exited (exit 1)"], "{task:#?}");
+    }
+    assert!(evidence.unhealthy_containers.is_empty(), "{evidence:#?}");
 }

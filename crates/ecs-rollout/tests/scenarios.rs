@@ -269,43 +269,61 @@ async fn tasks_that_never_get_healthy_time_out_then_roll_back() {
     assert!(report.quarantine.is_some());
 }
 
+/// Timeline: an operator deploys a hotfix while ours is still starting.
+/// With the ServiceDeployment API, ECS marks our service deployment
+/// STOPPED (superseded): someone else's PRIMARY makes that `Superseded`,
+/// never `DeploymentStopped` (which would page a person and quarantine our
+/// version).
 #[tokio::test]
 async fn operator_deploying_meanwhile_supersedes_us() {
-    let fx = Fixture::safe(2);
-    fx.new_image_behaves(ImageBehaviour::NeverHealthy);
-    let mut operator_spec = common::runner_spec("registry.example.com:5000/team/runner:hotfix");
-    operator_spec.tags.insert("by".into(), "operator".into());
-    let operator_td = fx
-        .sim
-        .register_task_definition(&operator_spec)
-        .await
-        .unwrap();
-    fx.sim.schedule_operator_update(
-        Duration::from_secs(90),
-        UpdateServiceRequest {
-            cluster: "runners".into(),
-            service: "runner".into(),
-            task_definition: operator_td.arn.clone(),
-            ..Default::default()
-        },
-    );
-    let report = fx.run(RolloutConfig::default()).await;
-    let RolloutOutcome::Superseded {
-        task_definition_arn,
-        by_deployment_id,
-        evidence,
-    } = &report.outcome
-    else {
-        panic!("expected Superseded, got {:#?}", report.outcome);
-    };
-    assert_eq!(task_definition_arn, &operator_td.arn);
-    assert_ne!(by_deployment_id, &evidence.deployment_id);
-    assert!(
-        report.quarantine.is_none(),
-        "someone else's deploy says nothing about our version"
-    );
-    // We did not fight the operator: their deployment stays PRIMARY.
-    assert_eq!(primary_task_definition(&fx), operator_td.arn);
+    for service_deployments in [false, true] {
+        let fx = Fixture::safe(2);
+        fx.sim.enable_service_deployments(service_deployments);
+        fx.new_image_behaves(ImageBehaviour::NeverHealthy);
+        let mut operator_spec = common::runner_spec("registry.example.com:5000/team/runner:hotfix");
+        operator_spec.tags.insert("by".into(), "operator".into());
+        let operator_td = fx
+            .sim
+            .register_task_definition(&operator_spec)
+            .await
+            .unwrap();
+        fx.sim.schedule_operator_update(
+            Duration::from_secs(90),
+            UpdateServiceRequest {
+                cluster: "runners".into(),
+                service: "runner".into(),
+                task_definition: operator_td.arn.clone(),
+                ..Default::default()
+            },
+        );
+        let report = fx.run(RolloutConfig::default()).await;
+        let RolloutOutcome::Superseded {
+            task_definition_arn,
+            by_deployment_id,
+            evidence,
+        } = &report.outcome
+        else {
+            panic!(
+                "expected Superseded (service deployments {service_deployments}), got {:#?}",
+                report.outcome
+            );
+        };
+        assert_eq!(task_definition_arn, &operator_td.arn);
+        assert_ne!(by_deployment_id, &evidence.deployment_id);
+        if service_deployments {
+            assert_eq!(
+                evidence.service_deployment_status.as_deref(),
+                Some("STOPPED"),
+                "{evidence:#?}"
+            );
+        }
+        assert!(
+            report.quarantine.is_none(),
+            "someone else's deploy says nothing about our version"
+        );
+        // We did not fight the operator: their deployment stays PRIMARY.
+        assert_eq!(primary_task_definition(&fx), operator_td.arn);
+    }
 }
 
 #[tokio::test]

@@ -573,3 +573,36 @@ async fn a_refused_read_by_arn_is_tried_once_then_the_history_is_listed() {
         fx.sim.calls()
     );
 }
+
+/// Timeline: `DescribeServiceDeployments` answers 503 for the first minute
+/// of the watch (that endpoint's partial outage; the other calls answer).
+/// A failure that may pass is not a refusal: the history is listed again
+/// on the next polls, our service deployment is found once the endpoint
+/// answers, and it decides the verdict. (Only an absent API or a permanent
+/// error turns the service deployments off for the watch.)
+#[tokio::test]
+async fn a_passing_outage_of_the_service_deployment_api_does_not_turn_it_off() {
+    let fx = Fixture::safe(2);
+    fx.sim.enable_service_deployments(true);
+    fx.sim.schedule_operation_outage(
+        Duration::ZERO,
+        Duration::from_secs(60),
+        "DescribeServiceDeployments",
+        ecs_rollout::ErrorClass::Transient,
+    );
+    let report = fx.run(RolloutConfig::default()).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    assert_eq!(
+        evidence.service_deployment_status.as_deref(),
+        Some("SUCCESSFUL")
+    );
+    // The outage was met: listed more than once before ours was found.
+    assert!(
+        calls(&fx, "DescribeServiceDeployments") >= 2,
+        "{:?}",
+        fx.sim.calls()
+    );
+}

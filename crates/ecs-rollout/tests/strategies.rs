@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use common::*;
 use ecs_rollout::{
-    Error, FailureReason, ImageBehaviour, LifecycleHook, ProgressEvent, RolloutConfig,
+    Error, ErrorClass, FailureReason, ImageBehaviour, LifecycleHook, ProgressEvent, RolloutConfig,
     RolloutOutcome, VerdictSource,
 };
 
@@ -59,6 +59,51 @@ async fn a_blue_green_deployment_succeeds_after_ecs_bake_beyond_our_timeout() {
         })
         .collect();
     assert_eq!(stages, ["SCALE_UP", "BAKE_TIME"]);
+    // Read on every poll for 45 minutes, recorded (and announced) once.
+    let recorded = fx
+        .progress
+        .events()
+        .iter()
+        .filter(|e| matches!(e, ProgressEvent::ServiceDeploymentRecorded { .. }))
+        .count();
+    assert_eq!(recorded, 1);
+}
+
+/// Timeline: `DescribeServiceDeployments` fails (a 503 storm on that
+/// endpoint alone) from before ECS completes a blue/green deployment until
+/// ten minutes later, while `DescribeServices` already shows the deployment
+/// COMPLETED. A staged deployment is judged by its service deployment only:
+/// the watch waits the outage out and succeeds on the service deployment's
+/// SUCCESSFUL, never on `DescribeServices`' COMPLETED alone (which, for a
+/// staged deployment, may come before ECS's last word).
+#[tokio::test]
+async fn a_blue_green_deployment_completes_on_its_service_deployment_only() {
+    let fx = staged("BLUE_GREEN", true);
+    // ECS completes the deployment its 45-minute bake after the new tasks
+    // settled, so after ECS_BAKE: the outage covers that moment.
+    let outage = Duration::from_secs(10 * 60);
+    fx.sim.schedule_operation_outage(
+        ECS_BAKE,
+        outage,
+        "DescribeServiceDeployments",
+        ErrorClass::Transient,
+    );
+    let mut config = RolloutConfig::default();
+    config.monitor.bake_time = Duration::ZERO;
+    let report = fx.run(config).await;
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+    assert!(
+        evidence.deployment_duration >= ECS_BAKE + outage,
+        "{evidence:#?}"
+    );
+    let service = fx.sim.peek_service("runners", "runner").unwrap();
+    assert_eq!(
+        service.primary().unwrap().rollout_state,
+        Some(ecs_rollout::RolloutState::Completed)
+    );
 }
 
 #[tokio::test]

@@ -160,12 +160,49 @@ impl SimulatedEcs {
         self.state().pending_read_outage = Some((window, class));
     }
 
+    /// Once `after` has passed on the clock, every call of `operation`
+    /// fails for `window` of clock time with an error of `class`, while
+    /// the other operations answer: one endpoint's partial outage or
+    /// throttling storm. `operation` is matched as a prefix of the names
+    /// [`SimulatedEcs::calls`] counts, so `DescribeServiceDeployments`
+    /// covers the history's list and the reads by ARN.
+    pub fn schedule_operation_outage(
+        &self,
+        after: Duration,
+        window: Duration,
+        operation: &'static str,
+        class: ErrorClass,
+    ) {
+        let from = self.clock.monotonic() + after;
+        self.state()
+            .operation_outages
+            .push((from, from + window, operation, class));
+    }
+
     /// Eventually consistent `DescribeServices`: for `lag` of clock time
     /// after each `UpdateService` call (through the API), `DescribeServices`
     /// answers as before that update (the old deployment list, the old
     /// PRIMARY). `Duration::ZERO` (the default) turns it off.
     pub fn set_stale_reads(&self, lag: Duration) {
         self.state().stale_lag = lag;
+    }
+
+    /// Eventually consistent `ListTasks`: a task is listed only once `lag`
+    /// of clock time has passed since ECS created it, while
+    /// `DescribeServices` counts it (PENDING, then RUNNING) at once.
+    /// Default zero.
+    pub fn set_list_tasks_lag(&self, lag: Duration) {
+        self.state().list_tasks_lag = lag;
+    }
+
+    /// With [`set_stale_reads`](Self::set_stale_reads): inside the stale
+    /// window, reads alternate between fresh and stale (the first fresh),
+    /// as when successive requests reach replicas of differing lag: a read
+    /// that showed our new deployment PRIMARY may be followed by one that
+    /// shows the PRIMARY from before our update again. Default off (every
+    /// read of the window is stale).
+    pub fn set_stale_reads_flap(&self, flap: bool) {
+        self.state().stale_flaps = flap;
     }
 
     /// A busy service's event log: after each event it records, the
@@ -454,7 +491,7 @@ impl EcsApi for SimulatedEcs {
         }
         // One request: one call counted, one token, one fault draw.
         self.enter("DescribeServices", cluster).await?;
-        let state = self.state();
+        let mut state = self.state();
         Ok(services
             .iter()
             .map(|service| state.read_service(cluster, service))

@@ -61,8 +61,17 @@ pub(super) struct SimState {
     pub(super) pending_read_outage: Option<(Duration, ErrorClass)>,
     /// Reads fail until this time, with this class.
     pub(super) read_outage: Option<(Duration, ErrorClass)>,
+    /// Outages of one operation: (from, until, operation prefix, class).
+    pub(super) operation_outages: Vec<(Duration, Duration, &'static str, ErrorClass)>,
     /// How long `DescribeServices` keeps answering from before an `UpdateService`.
     pub(super) stale_lag: Duration,
+    /// Whether reads inside the stale window alternate fresh and stale
+    /// (replicas of differing lag) instead of all answering stale.
+    pub(super) stale_flaps: bool,
+    /// How long a new task stays out of `ListTasks` (eventual consistency).
+    pub(super) list_tasks_lag: Duration,
+    /// Reads of a stale window served so far (for the alternation).
+    stale_window_reads: u64,
     /// (cluster, service, until, the answer from before the update).
     pub(super) stale_snapshots: Vec<(String, String, Duration, ServiceDescription)>,
     /// Images whose one transient pull failure happened.
@@ -501,7 +510,11 @@ impl SimState {
             next_id: 1,
             pending_read_outage: None,
             read_outage: None,
+            operation_outages: Vec::new(),
             stale_lag: Duration::ZERO,
+            stale_flaps: false,
+            list_tasks_lag: Duration::ZERO,
+            stale_window_reads: 0,
             stale_snapshots: Vec::new(),
             transient_failed: std::collections::HashSet::new(),
             service_deployments_api: false,
@@ -527,20 +540,27 @@ impl SimState {
         let read = operation.starts_with("Describe") || operation.starts_with("List");
         if let Some((until, class)) = self.read_outage.filter(|_| read) {
             if self.applied < until {
-                let message = match class {
-                    ErrorClass::Throttled => "ThrottlingException: Rate exceeded".to_owned(),
-                    ErrorClass::Transient => {
-                        "ServerException (HTTP 503): Service unavailable. Try again later."
-                            .to_owned()
-                    }
-                    ErrorClass::Permanent => format!(
-                        "AccessDeniedException: User: arn:aws:sts::{SIM_ACCOUNT}:assumed-role/updater \
-                         is not authorized to perform: ecs:{operation}"
-                    ),
-                };
-                return Err(Error::api(operation, resource, class, message));
+                return Err(Error::api(
+                    operation,
+                    resource,
+                    class,
+                    fault_message(class, operation),
+                ));
             }
             self.read_outage = None;
+        }
+        let applied = self.applied;
+        if let Some(&(_, _, _, class)) =
+            self.operation_outages.iter().find(|(from, until, op, _)| {
+                operation.starts_with(op) && (*from..*until).contains(&applied)
+            })
+        {
+            return Err(Error::api(
+                operation,
+                resource,
+                class,
+                fault_message(class, operation),
+            ));
         }
         if self.forced_throttles > 0 {
             self.forced_throttles -= 1;
@@ -1139,8 +1159,17 @@ impl SimState {
     /// The stale answer to `DescribeServices`, while one is due.
     /// What a `DescribeServices` of `service` answers: the stale snapshot
     /// while one is due, else the service as it is.
-    pub(super) fn read_service(&self, cluster: &str, service: &str) -> Result<ServiceDescription> {
-        match self.stale_service(cluster, service) {
+    pub(super) fn read_service(
+        &mut self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<ServiceDescription> {
+        let stale = self.stale_service(cluster, service);
+        if stale.is_some() {
+            self.stale_window_reads += 1;
+        }
+        // Flapping: the 1st, 3rd, 5th … read of the window is fresh.
+        match stale.filter(|_| !(self.stale_flaps && self.stale_window_reads % 2 == 1)) {
             Some(stale) => Ok(stale),
             None => self.describe_service(cluster, service),
         }
@@ -1174,6 +1203,7 @@ impl SimState {
                 .retain(|(c, n, ..)| !(c == &cluster && n == &service));
             self.stale_snapshots
                 .push((cluster, service, t + self.stale_lag, before));
+            self.stale_window_reads = 0;
         }
     }
 
@@ -1834,6 +1864,10 @@ impl SimState {
     }
 
     pub(super) fn list_tasks(&self, request: &ListTasksRequest) -> Result<Page<String>> {
+        // Eventually consistent: a task created less than the lag ago is
+        // not listed yet (a stopped one, listed, stays listed).
+        let listed =
+            |task: &SimTask| !task.live() || task.created + self.list_tasks_lag <= self.applied;
         let arns: Vec<String> = match &request.started_by {
             // `startedBy` alone: the cluster's RUNNING tasks it started.
             Some(started_by) => self
@@ -1841,7 +1875,7 @@ impl SimState {
                 .iter()
                 .filter(|svc| svc.cluster == request.cluster)
                 .flat_map(|svc| svc.tasks.iter().map(|&i| &self.tasks[i]))
-                .filter(|task| task.live() && &task.started_by == started_by)
+                .filter(|task| task.live() && &task.started_by == started_by && listed(task))
                 .map(|task| task.arn.clone())
                 .collect(),
             None => {
@@ -1851,7 +1885,7 @@ impl SimState {
                     .tasks
                     .iter()
                     .map(|&i| &self.tasks[i])
-                    .filter(|task| task.live() == want_live)
+                    .filter(|task| task.live() == want_live && listed(task))
                     .map(|task| task.arn.clone())
                     .collect()
             }
@@ -1888,5 +1922,19 @@ impl SimState {
             .filter_map(|arn| self.tasks.iter().find(|task| named(task, arn)))
             .map(|task| task.describe(wall, self.applied, self.task_health_lag))
             .collect())
+    }
+}
+
+/// The error text of an injected fault of `class` on `operation`.
+fn fault_message(class: ErrorClass, operation: &str) -> String {
+    match class {
+        ErrorClass::Throttled => "ThrottlingException: Rate exceeded".to_owned(),
+        ErrorClass::Transient => {
+            "ServerException (HTTP 503): Service unavailable. Try again later.".to_owned()
+        }
+        ErrorClass::Permanent => format!(
+            "AccessDeniedException: User: arn:aws:sts::{SIM_ACCOUNT}:assumed-role/updater \
+             is not authorized to perform: ecs:{operation}"
+        ),
     }
 }
