@@ -9,10 +9,10 @@ use std::{
 use update_clock::Clock;
 
 use crate::{
-    DeploymentAlarms, DesiredStatus, EcsApi, Error, ErrorClass, FailureReason, HealthStatus,
-    ListTasksRequest, MonitorConfig, ProgressEvent, ProgressSink, Result, RolloutState,
-    RolloutTarget, ServiceDeploymentInfo, ServiceDeploymentStatus, ServiceDescription,
-    StoppedReasonClass, StoppedTaskEvidence, TaskDescription, VerdictSource,
+    Deployment, DeploymentAlarms, DesiredStatus, EcsApi, Error, ErrorClass, FailureReason,
+    HealthStatus, ListTasksRequest, MonitorConfig, ProgressEvent, ProgressSink, Result,
+    RolloutState, RolloutTarget, ServiceDeploymentInfo, ServiceDeploymentStatus,
+    ServiceDescription, StoppedReasonClass, StoppedTaskEvidence, TaskDescription, VerdictSource,
     classify_stopped_reason, is_task_failure,
 };
 
@@ -130,6 +130,53 @@ fn ecs_failure(obs: &Observations, rollout_state_reason: Option<String>) -> Fail
             rollout_state_reason,
         },
     }
+}
+
+/// ECS's rollback of our deployment as our service deployment `sd` reports
+/// it: while ECS rolls back (`ROLLBACK_REQUESTED`, `ROLLBACK_IN_PROGRESS`:
+/// `finished` is `None`) and once it ended (`ROLLBACK_SUCCESSFUL`,
+/// `ROLLBACK_FAILED`). `None` for any other status. The rollback's
+/// deployment is the PRIMARY that is not ours (as `service` lists it); its
+/// task definition is the one the service deployment names, else that
+/// PRIMARY's, else the previous one.
+fn ecs_rollback_of(
+    watch: &Watch<'_>,
+    service: Option<&ServiceDescription>,
+    sd: &ServiceDeploymentInfo,
+) -> Option<EcsRollback> {
+    let finished = match sd.state() {
+        ServiceDeploymentStatus::RollbackRequested
+        | ServiceDeploymentStatus::RollbackInProgress => None,
+        ServiceDeploymentStatus::RollbackSuccessful => Some(Ok(())),
+        ServiceDeploymentStatus::RollbackFailed => Some(Err(format!(
+            "ECS's rollback failed (service deployment {}: {})",
+            sd.status,
+            sd.status_reason.as_deref().unwrap_or("no reason given")
+        ))),
+        _ => return None,
+    };
+    let foreign = service
+        .and_then(ServiceDescription::primary)
+        .filter(|p| p.id != watch.deployment_id);
+    Some(EcsRollback {
+        deployment_id: foreign.map(|p| p.id.clone()),
+        task_definition_arn: sd
+            .rollback_task_definition_arn
+            .clone()
+            .or_else(|| foreign.map(|p| p.task_definition_arn.clone()))
+            .unwrap_or_else(|| watch.previous_task_definition_arn.to_owned()),
+        finished,
+    })
+}
+
+/// Whether a PRIMARY that is not ours looks like ECS's rollback: it runs
+/// the previous task definition, or ECS says it is rolling back.
+fn rollback_like(watch: &Watch<'_>, primary: &Deployment) -> bool {
+    primary.task_definition_arn == watch.previous_task_definition_arn
+        || primary
+            .rollout_state_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("rolling back"))
 }
 
 /// The deployment to watch.
@@ -833,50 +880,30 @@ impl Monitor<'_> {
                 _ => Judgement::Continue { successful: true },
             };
         }
-        let foreign = service
-            .primary()
-            .filter(|p| p.id != watch.deployment_id)
-            .cloned();
-        let reason = || {
-            ecs_failure(
+        if let Some(rollback) = ecs_rollback_of(watch, Some(service), sd) {
+            if rollback.finished.is_none() {
+                // ECS is rolling back: never act meanwhile, wait for its word.
+                return Judgement::Wait;
+            }
+            let reason = ecs_failure(
                 obs,
                 obs.rollout_state_reason
                     .clone()
                     .filter(|r| !r.ends_with("in progress."))
                     .or_else(|| sd.status_reason.clone()),
-            )
-        };
-        let rollback_to = || {
-            sd.rollback_task_definition_arn
-                .clone()
-                .or_else(|| foreign.as_ref().map(|p| p.task_definition_arn.clone()))
-                .unwrap_or_else(|| watch.previous_task_definition_arn.to_owned())
-        };
+            );
+            return Judgement::Verdict(Verdict::Failed {
+                reason,
+                ecs_rollback: Some(rollback),
+            });
+        }
+        let foreign = service.primary().filter(|p| p.id != watch.deployment_id);
         match status {
             ServiceDeploymentStatus::Successful => Judgement::Continue { successful: true },
-            ServiceDeploymentStatus::RollbackSuccessful
-            | ServiceDeploymentStatus::RollbackFailed => {
-                let finished = if status == ServiceDeploymentStatus::RollbackSuccessful {
-                    Ok(())
-                } else {
-                    Err(format!("ECS's rollback failed ({})", why()))
-                };
-                Judgement::Verdict(Verdict::Failed {
-                    reason: reason(),
-                    ecs_rollback: Some(EcsRollback {
-                        deployment_id: foreign.as_ref().map(|p| p.id.clone()),
-                        task_definition_arn: rollback_to(),
-                        finished: Some(finished),
-                    }),
-                })
-            }
-            // ECS is rolling back: never act meanwhile, wait for its word.
-            ServiceDeploymentStatus::RollbackRequested
-            | ServiceDeploymentStatus::RollbackInProgress => Judgement::Wait,
             // Stopped because someone else deployed: `DescribeServices`
             // shows their PRIMARY (Superseded, once it persists).
             ServiceDeploymentStatus::Stopped
-                if foreign.as_ref().is_some_and(|p| {
+                if foreign.is_some_and(|p| {
                     p.task_definition_arn != watch.previous_task_definition_arn
                 }) =>
             {
@@ -908,45 +935,16 @@ impl Monitor<'_> {
                 .describe_service(&watch.target.cluster, &watch.target.service)
                 .await
                 .ok();
-            if let Some(sd) = self.service_deployment(watch, &mut st, &mut obs).await {
-                let status = sd.state();
-                if status.is_rolling_back()
-                    || matches!(
-                        status,
-                        ServiceDeploymentStatus::RollbackSuccessful
-                            | ServiceDeploymentStatus::RollbackFailed
-                    )
-                {
-                    let primary = service
-                        .as_ref()
-                        .and_then(|s| s.primary())
-                        .filter(|p| p.id != watch.deployment_id);
-                    return Some(EcsRollback {
-                        deployment_id: primary.map(|p| p.id.clone()),
-                        task_definition_arn: sd
-                            .rollback_task_definition_arn
-                            .clone()
-                            .or_else(|| primary.map(|p| p.task_definition_arn.clone()))
-                            .unwrap_or_else(|| watch.previous_task_definition_arn.to_owned()),
-                        finished: match status {
-                            ServiceDeploymentStatus::RollbackSuccessful => Some(Ok(())),
-                            ServiceDeploymentStatus::RollbackFailed => Some(Err(format!(
-                                "ECS's rollback failed: {}",
-                                sd.status_reason.as_deref().unwrap_or("no reason given")
-                            ))),
-                            _ => None,
-                        },
-                    });
-                }
+            if let Some(sd) = self.service_deployment(watch, &mut st, &mut obs).await
+                && let Some(rollback) = ecs_rollback_of(watch, service.as_ref(), &sd)
+            {
+                return Some(rollback);
             }
             let Some(service) = service else { continue };
-            if let Some(primary) = service.primary().filter(|p| {
-                p.id != watch.deployment_id
-                    && (p.task_definition_arn == watch.previous_task_definition_arn
-                        || p.rollout_state_reason
-                            .as_deref()
-                            .is_some_and(|r| r.contains("rolling back")))
-            }) {
+            if let Some(primary) = service
+                .primary()
+                .filter(|p| p.id != watch.deployment_id && rollback_like(watch, p))
+            {
                 return Some(EcsRollback {
                     deployment_id: Some(primary.id.clone()),
                     task_definition_arn: primary.task_definition_arn.clone(),
@@ -971,12 +969,7 @@ impl Monitor<'_> {
             e.message.contains(watch.deployment_id) && e.message.contains("deployment failed")
         });
         let ours_failed = seen_failed || failure_event.is_some();
-        let rollback_like = primary.task_definition_arn == watch.previous_task_definition_arn
-            || primary
-                .rollout_state_reason
-                .as_deref()
-                .is_some_and(|r| r.contains("rolling back"));
-        if ours_failed && rollback_like {
+        if ours_failed && rollback_like(watch, &primary) {
             let rollout_state_reason = obs
                 .rollout_state_reason
                 .clone()
