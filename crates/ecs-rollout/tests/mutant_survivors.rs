@@ -117,7 +117,8 @@ async fn ecs_rollback_completed_before_the_poll_that_would_have_seen_failed() {
 ///
 /// Kills `matches!(verdict, Verdict::Failed { .. }) && !watch.rollback`
 /// with its `!` deleted in `Monitor::poll` (no evidence for a failure the
-/// service deployment decided).
+/// service deployment decided), and `p.id != watch.deployment_id` → `==`
+/// in `ecs_rollback_of` (the rollback's deployment taken from ours).
 #[tokio::test]
 async fn a_failure_decided_by_the_service_deployment_names_why_our_tasks_stopped() {
     let (sim, clock, running) = service(SimTimings {
@@ -156,6 +157,15 @@ async fn a_failure_decided_by_the_service_deployment_names_why_our_tasks_stopped
         evidence.service_deployment_status.as_deref(),
         Some("ROLLBACK_SUCCESSFUL")
     );
+    // ECS's rollback deployment, the PRIMARY now (never ours).
+    let primary = sim
+        .peek_service("runners", "runner")
+        .unwrap()
+        .primary()
+        .unwrap()
+        .clone();
+    assert_eq!(rollback.deployment_id.as_deref(), Some(primary.id.as_str()));
+    assert_ne!(primary.id, evidence.deployment_id);
     assert!(
         !evidence.stopped_tasks.is_empty() && !evidence.stopped_task_reasons.is_empty(),
         "the evidence names why our tasks stopped: {evidence:#?}"

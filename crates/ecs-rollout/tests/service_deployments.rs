@@ -98,6 +98,9 @@ struct ByArn {
     class: ecs_rollout::ErrorClass,
     failures: std::sync::atomic::AtomicU32,
     attempts: std::sync::atomic::AtomicU32,
+    /// Answers each ARN with another service's service deployment (rolled
+    /// back), breaking the trait's "one answer per ARN, in the order asked".
+    misanswers: bool,
 }
 
 impl ByArn {
@@ -106,6 +109,14 @@ impl ByArn {
             class,
             failures: failures.into(),
             attempts: 0.into(),
+            misanswers: false,
+        })
+    }
+
+    fn misanswering() -> Option<Self> {
+        Some(Self {
+            misanswers: true,
+            ..Self::failing(ecs_rollout::ErrorClass::Transient, 0)?
         })
     }
 }
@@ -202,7 +213,21 @@ impl EcsApi for ListOnly {
                 message,
             ));
         }
-        self.0.describe_service_deployments_by_arn(arns).await
+        let answers = self.0.describe_service_deployments_by_arn(arns).await?;
+        if !by_arn.misanswers {
+            return Ok(answers);
+        }
+        Ok(answers
+            .into_iter()
+            .map(|answer| {
+                answer.map(|d| ecs_rollout::ServiceDeploymentInfo {
+                    arn: format!("{}-of-another-service", d.arn),
+                    status: "ROLLBACK_SUCCESSFUL".into(),
+                    status_reason: Some("another service's rollback".into()),
+                    ..d
+                })
+            })
+            .collect())
     }
 }
 
@@ -351,6 +376,55 @@ async fn rollback_failed_needs_a_person() {
         "{rollback:?}"
     );
     assert_eq!(evidence.decided_by, Some(VerdictSource::ServiceDeployment));
+}
+
+/// Timeline: the new image cannot be pulled (we fail fast, before ECS's
+/// breaker trips), and the old one now crashes at start (a dependency it
+/// needs is gone). We wait for ECS's own rollback instead of racing it; ECS starts it,
+/// and it fails too. The rollback is watched through the failed
+/// deployment's service deployment, whose ROLLBACK_FAILED is the word:
+/// `RollbackFailed`, initiated by ECS, its failure naming that status.
+///
+/// Kills the deleted `RollbackFailed | Stopped` arm of a rollback watch in
+/// `Monitor::judge_service_deployment`.
+#[tokio::test]
+async fn ecs_rollback_failing_after_our_fail_fast_needs_a_person() {
+    let fx = Fixture::safe(2);
+    fx.sim.enable_service_deployments(true);
+    fx.new_image_behaves(ImageBehaviour::PullError);
+    fx.sim
+        .script_image(common::OLD_IMAGE, ImageBehaviour::CrashLoop);
+    // Polls 30 s apart: the wait for ECS's rollback (3 polls) outlasts the
+    // breaker's three failed starts.
+    let config = RolloutConfig {
+        monitor: MonitorConfig {
+            poll_min: Duration::from_secs(30),
+            poll_max: Duration::from_secs(30),
+            ..MonitorConfig::default()
+        },
+        ..RolloutConfig::default()
+    };
+    let report = fx.run(config).await;
+    let RolloutOutcome::RollbackFailed {
+        reason, rollback, ..
+    } = &report.outcome
+    else {
+        panic!("expected RollbackFailed, got {:#?}", report.outcome);
+    };
+    assert!(
+        matches!(reason, FailureReason::DeterministicStartFailure { .. }),
+        "{reason:?}"
+    );
+    assert_eq!(rollback.initiator, RollbackInitiator::Ecs);
+    assert!(!rollback.completed);
+    assert!(
+        rollback
+            .failure
+            .as_deref()
+            .is_some_and(|f| f.contains("ROLLBACK_FAILED")),
+        "{rollback:?}"
+    );
+    assert_eq!(calls(&fx, "UpdateService"), 1, "{:?}", fx.sim.calls());
 }
 
 #[tokio::test]
@@ -605,4 +679,45 @@ async fn a_passing_outage_of_the_service_deployment_api_does_not_turn_it_off() {
         "{:?}",
         fx.sim.calls()
     );
+}
+
+/// Timeline: a backend that breaks `describe_service_deployments_by_arn`'s
+/// contract (one answer per ARN, in the order asked): a batching layer in
+/// front of ECS that pairs the answers of a fleet's request wrongly, so our
+/// read by ARN comes back with another service's service deployment, rolled
+/// back. An answer for an ARN we did not ask about is no answer: this poll
+/// is judged by `DescribeServices`, our own service deployment (found by
+/// listing) stays the recorded one, and the healthy version succeeds; it is
+/// never reported rolled back by ECS for another service's rollback.
+///
+/// Kills the guard `&d.arn == arn` → `true` in `Monitor::service_deployment`.
+#[tokio::test]
+async fn an_answer_for_another_service_deployment_is_no_answer() {
+    let fx = Fixture::safe(2);
+    fx.sim.enable_service_deployments(true);
+    let rollout = ecs_rollout::Rollout::new(
+        std::sync::Arc::new(ListOnly(fx.sim.clone(), ByArn::misanswering())),
+        fx.clock.clone(),
+        RolloutConfig::default(),
+    )
+    .unwrap();
+    let report = rollout.run(&fx.target, &request()).await.unwrap();
+    let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
+        panic!("expected Succeeded, got {:#?}", report.outcome);
+    };
+    let ours = fx
+        .sim
+        .describe_service_deployments("runners", "runner")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| {
+            d.target_task_definition_arn.as_deref() == Some(evidence.task_definition_arn.as_str())
+        })
+        .unwrap();
+    assert_eq!(
+        evidence.service_deployment_arn.as_deref(),
+        Some(ours.arn.as_str())
+    );
+    assert!(calls(&fx, "DescribeServiceDeploymentsByArn") >= 1);
 }
