@@ -463,8 +463,9 @@ impl Monitor<'_> {
             match self.judge_service_deployment(watch, &service, &sd, obs) {
                 Judgement::Verdict(verdict) => {
                     obs.decided_by = Some(VerdictSource::ServiceDeployment);
-                    if matches!(verdict, Verdict::Failed { .. }) && !watch.rollback {
-                        // Evidence: why our tasks stopped (best effort).
+                    if matches!(verdict, Verdict::Failed { .. } | Verdict::Stopped { .. }) {
+                        // Evidence: why the tasks stopped (best effort): of
+                        // ours, or, watching a rollback, why it failed.
                         if let Err(error) =
                             self.inspect(watch, &mut st.seen_stopped, obs, true).await
                         {

@@ -147,6 +147,11 @@ pub struct RollbackEvidence {
     pub completed: bool,
     /// Why it did not complete, if it did not.
     pub failure: Option<String>,
+    /// When it did not complete: the distinct reasons its tasks stopped
+    /// for (what a person needs to mend the service), as far as the watch
+    /// of the rollback read them. Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stopped_task_reasons: Vec<String>,
     /// From the start of the rollback to its verdict.
     #[serde(with = "secs")]
     pub duration: Duration,

@@ -761,6 +761,7 @@ impl Rollout {
                 task_definition_arn: ecs_rollback.task_definition_arn,
                 completed: finished.is_ok(),
                 failure: finished.err(),
+                stopped_task_reasons: Vec::new(),
                 duration: self.clock.monotonic() - start,
             },
             None => {
@@ -884,6 +885,7 @@ impl Rollout {
                             "no rollback deployment became PRIMARY within {} s",
                             timeout.as_secs()
                         )),
+                        stopped_task_reasons: Vec::new(),
                         duration: waited,
                     });
                 }
@@ -960,6 +962,7 @@ impl Rollout {
                     task_definition_arn: previous.arn.clone(),
                     completed: false,
                     failure: Some(format!("UpdateService failed: {error}")),
+                    stopped_task_reasons: Vec::new(),
                     duration: self.clock.monotonic() - start,
                 });
             }
@@ -1061,7 +1064,7 @@ impl Rollout {
         let start = self.clock.monotonic();
         let health_checked = health_checked_containers(&previous.spec);
         let timeout = timeout.max(self.config.monitor.poll_min + Duration::from_millis(1));
-        let (verdict, _) = self
+        let (verdict, obs) = self
             .monitor()
             .watch(&Watch {
                 target,
@@ -1099,6 +1102,11 @@ impl Rollout {
             deployment_id: Some(deployment_id),
             task_definition_arn: rollback_arn.to_owned(),
             completed: failure.is_none(),
+            stopped_task_reasons: if failure.is_some() {
+                obs.stopped_task_reasons
+            } else {
+                Vec::new()
+            },
             failure,
             duration: self.clock.monotonic() - start,
         })

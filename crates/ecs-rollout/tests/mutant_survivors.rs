@@ -12,8 +12,8 @@ use std::{sync::Arc, time::Duration};
 use common::{OLD_IMAGE, request, runner_spec};
 use ecs_rollout::{
     DeploymentConfiguration, DeploymentConfigurationPolicy, EcsApi, FailureReason, ImageBehaviour,
-    MonitorConfig, Rollout, RolloutConfig, RolloutOutcome, RolloutTarget, ServiceSetup, SimTimings,
-    SimulatedEcs, TaskDefinitionSpec, TaskDefinitionStatus,
+    MonitorConfig, Rollout, RolloutConfig, RolloutOutcome, RolloutReport, RolloutTarget,
+    ServiceSetup, SimTimings, SimulatedEcs, TaskDefinitionSpec, TaskDefinitionStatus,
 };
 use update_clock::ManualClock;
 
@@ -46,6 +46,25 @@ fn target() -> RolloutTarget {
     RolloutTarget::new("runners", "runner")
 }
 
+/// One rollout of [`request`] to the simulated runner service.
+async fn run(
+    sim: &Arc<SimulatedEcs>,
+    clock: &Arc<ManualClock>,
+    config: RolloutConfig,
+) -> RolloutReport {
+    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
+    rollout.run(&target(), &request()).await.unwrap()
+}
+
+/// The default monitor, polling every `every` (no faster, no slower).
+fn polls_every(every: Duration) -> MonitorConfig {
+    MonitorConfig {
+        poll_min: every,
+        poll_max: every,
+        ..MonitorConfig::default()
+    }
+}
+
 /// Timeline: the breaker trips and ECS's rollback completes *between two
 /// polls*, and the failed deployment has already left `deployments` when the
 /// next poll comes. Our deployment is never seen `FAILED`; the only trace is
@@ -68,15 +87,12 @@ async fn ecs_rollback_completed_before_the_poll_that_would_have_seen_failed() {
     // One poll right after UpdateService, the next long after ECS is done.
     let config = RolloutConfig {
         monitor: MonitorConfig {
-            poll_min: Duration::from_secs(600),
-            poll_max: Duration::from_secs(600),
             timeout: Duration::from_secs(3600),
-            ..MonitorConfig::default()
+            ..polls_every(Duration::from_secs(600))
         },
         ..RolloutConfig::default()
     };
-    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
-    let report = rollout.run(&target(), &request()).await.unwrap();
+    let report = run(&sim, &clock, config).await;
 
     let RolloutOutcome::RolledBackByEcs {
         reason, rollback, ..
@@ -132,15 +148,12 @@ async fn a_failure_decided_by_the_service_deployment_names_why_our_tasks_stopped
     sim.script_image(&request().image.to_string(), ImageBehaviour::CrashLoop);
     let config = RolloutConfig {
         monitor: MonitorConfig {
-            poll_min: Duration::from_secs(600),
-            poll_max: Duration::from_secs(600),
             timeout: Duration::from_secs(3600),
-            ..MonitorConfig::default()
+            ..polls_every(Duration::from_secs(600))
         },
         ..RolloutConfig::default()
     };
-    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
-    let report = rollout.run(&target(), &request()).await.unwrap();
+    let report = run(&sim, &clock, config).await;
 
     let RolloutOutcome::RolledBackByEcs {
         rollback, evidence, ..
@@ -202,8 +215,7 @@ async fn retention_keeps_a_rollback_target_older_than_the_newest_revisions() {
         },
         ..RolloutConfig::default()
     };
-    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
-    let report = rollout.run(&target(), &request()).await.unwrap();
+    let report = run(&sim, &clock, config).await;
     let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
         panic!("expected Succeeded, got {:#?}", report.outcome);
     };
@@ -254,15 +266,12 @@ async fn a_task_replaced_between_two_bake_polls_still_fails_the_bake() {
     sim.script_image(&request().image.to_string(), ImageBehaviour::CrashLoop);
     let config = RolloutConfig {
         monitor: MonitorConfig {
-            poll_min: Duration::from_secs(7),
-            poll_max: Duration::from_secs(7),
             bake_time: Duration::from_secs(300),
-            ..MonitorConfig::default()
+            ..polls_every(Duration::from_secs(7))
         },
         ..RolloutConfig::default()
     };
-    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
-    let report = rollout.run(&target(), &request()).await.unwrap();
+    let report = run(&sim, &clock, config).await;
     let RolloutOutcome::RolledBackByUs {
         reason, rollback, ..
     } = &report.outcome
@@ -299,8 +308,7 @@ async fn success_waits_until_our_tasks_are_listed() {
         },
         ..RolloutConfig::default()
     };
-    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
-    let report = rollout.run(&target(), &request()).await.unwrap();
+    let report = run(&sim, &clock, config).await;
     let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
         panic!("expected Succeeded, got {:#?}", report.outcome);
     };
@@ -329,15 +337,10 @@ async fn a_read_that_flips_back_to_the_old_primary_is_not_someone_elses_deployme
     sim.set_stale_reads(Duration::from_secs(120));
     sim.set_stale_reads_flap(true);
     let config = RolloutConfig {
-        monitor: MonitorConfig {
-            poll_min: Duration::from_secs(5),
-            poll_max: Duration::from_secs(5),
-            ..MonitorConfig::default()
-        },
+        monitor: polls_every(Duration::from_secs(5)),
         ..RolloutConfig::default()
     };
-    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
-    let report = rollout.run(&target(), &request()).await.unwrap();
+    let report = run(&sim, &clock, config).await;
     let RolloutOutcome::Succeeded { evidence } = &report.outcome else {
         panic!("expected Succeeded, got {:#?}", report.outcome);
     };
@@ -382,8 +385,7 @@ async fn the_evidence_of_a_crash_loop_is_bounded_and_names_the_failed_container(
         },
         ..RolloutConfig::default()
     };
-    let rollout = Rollout::new(sim.clone(), clock.clone(), config).unwrap();
-    let report = rollout.run(&target(), &request()).await.unwrap();
+    let report = run(&sim, &clock, config).await;
     let RolloutOutcome::RolledBackByUs {
         reason, evidence, ..
     } = &report.outcome
@@ -404,4 +406,44 @@ async fn the_evidence_of_a_crash_loop_is_bounded_and_names_the_failed_container(
         assert_eq!(task.containers, ["runner: exited (exit 1)"], "{task:#?}");
     }
     assert!(evidence.unhealthy_containers.is_empty(), "{evidence:#?}");
+}
+
+/// Timeline: a `DescribeServices` replica stuck behind for ten minutes
+/// after our `UpdateService`: every read lists only the deployment from
+/// before it, never ours. The watch gives the read the benefit of the doubt
+/// for [`ecs_rollout::UNSEEN_DEPLOYMENT_GRACE`] (2 min), then counts that
+/// PRIMARY as someone else's once it has persisted for
+/// [`ecs_rollout::FOREIGN_PRIMARY_POLLS`] polls in a row, starting with the
+/// poll at the grace's end: with polls 30 s apart (at 0, 30, …, 120 s),
+/// that is the poll at 180 s, the 7th, and the verdict is `Superseded`
+/// (nothing rolled back, nothing quarantined). The bounds are what an
+/// operator reads in the docs; this pins them.
+///
+/// Kills `obs.duration < UNSEEN_DEPLOYMENT_GRACE` → `<=` and
+/// `st.foreign_polls < FOREIGN_PRIMARY_POLLS` → `<=` in `Monitor::poll`.
+#[tokio::test]
+async fn a_read_stuck_before_our_update_is_judged_at_the_documented_bounds() {
+    let (sim, clock, running) = service(SimTimings::default());
+    sim.set_stale_reads(Duration::from_secs(600));
+    let config = RolloutConfig {
+        monitor: polls_every(Duration::from_secs(30)),
+        ..RolloutConfig::default()
+    };
+    assert_eq!(
+        ecs_rollout::UNSEEN_DEPLOYMENT_GRACE,
+        Duration::from_secs(120)
+    );
+    assert_eq!(ecs_rollout::FOREIGN_PRIMARY_POLLS, 3);
+    let report = run(&sim, &clock, config).await;
+    let RolloutOutcome::Superseded {
+        task_definition_arn,
+        evidence,
+        ..
+    } = &report.outcome
+    else {
+        panic!("expected Superseded, got {:#?}", report.outcome);
+    };
+    assert_eq!(task_definition_arn, &running);
+    assert_eq!(evidence.polls, 7, "{evidence:#?}");
+    assert!(report.quarantine.is_none());
 }

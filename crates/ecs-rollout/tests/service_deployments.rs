@@ -383,7 +383,8 @@ async fn rollback_failed_needs_a_person() {
 /// needs is gone). We wait for ECS's own rollback instead of racing it; ECS starts it,
 /// and it fails too. The rollback is watched through the failed
 /// deployment's service deployment, whose ROLLBACK_FAILED is the word:
-/// `RollbackFailed`, initiated by ECS, its failure naming that status.
+/// `RollbackFailed`, initiated by ECS, its failure naming that status and
+/// its evidence why the rollback's tasks stopped.
 ///
 /// Kills the deleted `RollbackFailed | Stopped` arm of a rollback watch in
 /// `Monitor::judge_service_deployment`.
@@ -422,6 +423,12 @@ async fn ecs_rollback_failing_after_our_fail_fast_needs_a_person() {
             .failure
             .as_deref()
             .is_some_and(|f| f.contains("ROLLBACK_FAILED")),
+        "{rollback:?}"
+    );
+    // Why the rollback failed: its tasks' stop reason.
+    assert_eq!(
+        rollback.stopped_task_reasons,
+        ["Essential container in task exited (runner)"],
         "{rollback:?}"
     );
     assert_eq!(calls(&fx, "UpdateService"), 1, "{:?}", fx.sim.calls());
