@@ -94,4 +94,18 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_name_that_is_no_task_definition_arn_protects_only_itself() {
+        // Compared as strings, exactly: it protects its equal, nothing else.
+        let active = vec![
+            "not-an-arn".to_owned(),
+            "also-not-an-arn".to_owned(),
+            arns(&[3])[0].clone(),
+        ];
+        assert_eq!(
+            revisions_to_deregister(&active, 0, &["not-an-arn".to_owned()]),
+            active[1..].to_vec()
+        );
+    }
 }

@@ -389,6 +389,39 @@ mod tests {
             assert!(policy.validate().is_err(), "{policy:?}");
         }
         RetryPolicy::default().validate().unwrap();
+        // A constant backoff (initial = max) is valid.
+        RetryPolicy {
+            initial_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(2),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn jittered_delays_stay_between_half_and_the_whole_backoff() {
+        let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+        let policy = RetryPolicy {
+            jitter: true,
+            jitter_seed: Some(7),
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(8),
+            ..Default::default()
+        };
+        let ecs = RetryingEcs::new(SimulatedEcs::new(clock.clone(), 1), clock, policy.clone());
+        for attempt in 1..=6 {
+            let base = policy.backoff(attempt);
+            let delays: Vec<Duration> = (0..50).map(|_| ecs.delay(attempt)).collect();
+            assert!(
+                delays.iter().all(|d| *d >= base / 2 && *d <= base),
+                "attempt {attempt}, backoff {base:?}: {delays:?}"
+            );
+            assert!(
+                delays.iter().any(|d| *d != delays[0]),
+                "jittered: {delays:?}"
+            );
+        }
     }
 
     use crate::{ErrorClass, SimulatedEcs};

@@ -1439,6 +1439,18 @@ mod tests {
                 ..Default::default()
             })
         };
+        // What each breaker problem says.
+        for (breaker, problem) in [
+            (cb(true, false), "the circuit breaker does not roll back"),
+            (cb(false, true), "the deployment circuit breaker is off"),
+            (None, "the deployment circuit breaker is off"),
+        ] {
+            let config = DeploymentConfiguration {
+                circuit_breaker: breaker,
+                ..DeploymentConfiguration::safe_rolling()
+            };
+            assert_eq!(deployment_configuration_problems(&config), [problem]);
+        }
         let cases = [
             (DeploymentConfiguration::safe_rolling(), 0),
             (

@@ -447,3 +447,84 @@ async fn a_read_stuck_before_our_update_is_judged_at_the_documented_bounds() {
     assert_eq!(evidence.polls, 7, "{evidence:#?}");
     assert!(report.quarantine.is_none());
 }
+
+/// What an embedding service reads off the engine: the configuration it
+/// was built with, and the ECS calls it made (every attempt), equal to what
+/// ECS counted.
+///
+/// Kills `Rollout::config` returning a default configuration and
+/// `Rollout::api_calls` returning 0 or 1.
+#[tokio::test]
+async fn the_engine_reports_its_configuration_and_its_calls() {
+    let (sim, clock, _) = service(SimTimings::default());
+    let config = RolloutConfig {
+        keep_revisions: Some(3),
+        monitor: polls_every(Duration::from_secs(7)),
+        ..RolloutConfig::default()
+    };
+    let rollout = Rollout::new(sim.clone(), clock.clone(), config.clone()).unwrap();
+    assert_eq!(rollout.config(), &config);
+    assert_eq!(rollout.api_calls(), 0);
+    let report = rollout.run(&target(), &request()).await.unwrap();
+    assert!(report.outcome.is_success(), "{:#?}", report.outcome);
+    assert!(rollout.api_calls() > 1);
+    assert_eq!(rollout.api_calls(), sim.total_calls());
+}
+
+/// Timeline: an updater that has run for a day (its monotonic clock far
+/// from zero) deploys a crashing version twice: once on a service whose
+/// breaker rolls back (ECS's rollback, followed), once with the breaker off
+/// (our own rollback, watched). Every duration in the evidence is measured
+/// from its own start: minutes, never "a day and some".
+///
+/// Kills the `now - start` → `now + start` mutants of the durations in
+/// `Rollout::conclude`, `follow_rollback`, `watch_rollback_for` and
+/// `finish` (invisible on a clock that starts at zero, as every other
+/// test's does).
+#[tokio::test]
+async fn durations_in_the_evidence_are_measured_from_their_own_start() {
+    let bound = Duration::from_secs(3600);
+    for breaker in [true, false] {
+        let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+        clock.advance(Duration::from_secs(86_400));
+        let sim = Arc::new(SimulatedEcs::new(clock.clone(), 7));
+        sim.create_service(ServiceSetup {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: runner_spec(OLD_IMAGE),
+            desired_count: 2,
+            deployment_configuration: DeploymentConfiguration {
+                circuit_breaker: breaker.then(ecs_rollout::CircuitBreaker::enabled_with_rollback),
+                ..DeploymentConfiguration::safe_rolling()
+            },
+        })
+        .unwrap();
+        sim.script_image(&request().image.to_string(), ImageBehaviour::CrashLoop);
+        let config = RolloutConfig {
+            deployment_configuration_policy: DeploymentConfigurationPolicy::Warn,
+            ..RolloutConfig::default()
+        };
+        let report = run(&sim, &clock, config).await;
+        let (evidence, rollback) = match &report.outcome {
+            RolloutOutcome::RolledBackByEcs {
+                evidence, rollback, ..
+            }
+            | RolloutOutcome::RolledBackByUs {
+                evidence, rollback, ..
+            } => (evidence, rollback),
+            other => panic!("breaker {breaker}: expected a rollback, got {other:#?}"),
+        };
+        assert!(rollback.completed, "breaker {breaker}: {rollback:?}");
+        for (what, duration) in [
+            ("deployment", evidence.deployment_duration),
+            ("total", evidence.total_duration),
+            ("rollback", rollback.duration),
+        ] {
+            assert!(
+                duration < bound,
+                "breaker {breaker}: {what} duration {duration:?}"
+            );
+        }
+        assert!(evidence.total_duration >= evidence.deployment_duration);
+    }
+}

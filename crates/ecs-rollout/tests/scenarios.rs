@@ -375,6 +375,70 @@ async fn busy_service_is_refused_unless_told_to_wait() {
     );
 }
 
+/// Timeline: the updater has run for an hour when it finds the service busy
+/// with someone else's deployment, which completes a minute later. The wait
+/// for idle counts from its own start (not from the clock's zero): it waits
+/// that minute and deploys. A deployment that never completes makes the
+/// wait end exactly at its limit (45 s with 30-s polls: the last sleep is
+/// cut to the limit), as `BusyTimeout`, with nothing registered.
+#[tokio::test]
+async fn the_wait_for_an_idle_service_counts_from_its_start_and_ends_at_its_limit() {
+    async fn busy_with(fx: &Fixture, image: &str) {
+        let other = fx
+            .sim
+            .register_task_definition(&common::runner_spec(image))
+            .await
+            .unwrap();
+        fx.sim
+            .update_service(&UpdateServiceRequest {
+                cluster: "runners".into(),
+                service: "runner".into(),
+                task_definition: other.arn,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let fx = Fixture::safe(2);
+    fx.clock.advance(Duration::from_secs(3600));
+    busy_with(&fx, "registry.example.com:5000/team/runner:other").await;
+    let config = RolloutConfig {
+        wait_for_idle: Some(Duration::from_secs(600)),
+        ..Default::default()
+    };
+    let report = fx.run(config).await;
+    assert!(report.outcome.is_success(), "{:#?}", report.outcome);
+
+    let fx = Fixture::safe(2);
+    let stuck = "registry.example.com:5000/team/runner:stuck";
+    fx.sim.script_image(stuck, ImageBehaviour::NeverHealthy);
+    busy_with(&fx, stuck).await;
+    let registered = fx.sim.calls().get("RegisterTaskDefinition").copied();
+    let config = RolloutConfig {
+        wait_for_idle: Some(Duration::from_secs(45)),
+        monitor: MonitorConfig {
+            poll_max: Duration::from_secs(30),
+            ..MonitorConfig::default()
+        },
+        ..Default::default()
+    };
+    let err = fx.run_err(config).await;
+    assert!(
+        matches!(
+            err,
+            Error::BusyTimeout {
+                waited_secs: 45,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        fx.sim.calls().get("RegisterTaskDefinition").copied(),
+        registered
+    );
+}
+
 #[tokio::test]
 async fn unsafe_deployment_configuration_is_fixed_or_refused() {
     let unsafe_config = DeploymentConfiguration {
