@@ -29,17 +29,37 @@ fn service_of(
     task_definition: TaskDefinitionSpec,
 ) -> (Arc<SimulatedEcs>, Arc<ManualClock>, String) {
     let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
+    let (sim, running) = service_on(
+        &clock,
+        timings,
+        task_definition,
+        1,
+        DeploymentConfiguration::safe_rolling(),
+    );
+    (sim, clock, running)
+}
+
+/// A simulated runner service on `clock`: `desired` tasks of
+/// `task_definition`, with `deployment_configuration`; returns the
+/// simulator and the running revision.
+fn service_on(
+    clock: &Arc<ManualClock>,
+    timings: SimTimings,
+    task_definition: TaskDefinitionSpec,
+    desired: i32,
+    deployment_configuration: DeploymentConfiguration,
+) -> (Arc<SimulatedEcs>, String) {
     let sim = Arc::new(SimulatedEcs::new(clock.clone(), 7).with_timings(timings));
     let running = sim
         .create_service(ServiceSetup {
             cluster: "runners".into(),
             service: "runner".into(),
             task_definition,
-            desired_count: 1,
-            deployment_configuration: DeploymentConfiguration::safe_rolling(),
+            desired_count: desired,
+            deployment_configuration,
         })
         .unwrap();
-    (sim, clock, running)
+    (sim, running)
 }
 
 fn target() -> RolloutTarget {
@@ -364,18 +384,16 @@ async fn a_read_that_flips_back_to_the_old_primary_is_not_someone_elses_deployme
 #[tokio::test]
 async fn the_evidence_of_a_crash_loop_is_bounded_and_names_the_failed_container() {
     let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
-    let sim = Arc::new(SimulatedEcs::new(clock.clone(), 7));
-    sim.create_service(ServiceSetup {
-        cluster: "runners".into(),
-        service: "runner".into(),
-        task_definition: runner_spec(OLD_IMAGE),
-        desired_count: 2,
-        deployment_configuration: DeploymentConfiguration {
+    let (sim, _) = service_on(
+        &clock,
+        SimTimings::default(),
+        runner_spec(OLD_IMAGE),
+        2,
+        DeploymentConfiguration {
             circuit_breaker: None,
             ..DeploymentConfiguration::safe_rolling()
         },
-    })
-    .unwrap();
+    );
     sim.script_image(&request().image.to_string(), ImageBehaviour::CrashLoop);
     let config = RolloutConfig {
         deployment_configuration_policy: DeploymentConfigurationPolicy::Warn,
@@ -487,18 +505,16 @@ async fn durations_in_the_evidence_are_measured_from_their_own_start() {
     for breaker in [true, false] {
         let clock = Arc::new(ManualClock::auto_advancing(ManualClock::EPOCH_2025));
         clock.advance(Duration::from_secs(86_400));
-        let sim = Arc::new(SimulatedEcs::new(clock.clone(), 7));
-        sim.create_service(ServiceSetup {
-            cluster: "runners".into(),
-            service: "runner".into(),
-            task_definition: runner_spec(OLD_IMAGE),
-            desired_count: 2,
-            deployment_configuration: DeploymentConfiguration {
+        let (sim, _) = service_on(
+            &clock,
+            SimTimings::default(),
+            runner_spec(OLD_IMAGE),
+            2,
+            DeploymentConfiguration {
                 circuit_breaker: breaker.then(ecs_rollout::CircuitBreaker::enabled_with_rollback),
                 ..DeploymentConfiguration::safe_rolling()
             },
-        })
-        .unwrap();
+        );
         sim.script_image(&request().image.to_string(), ImageBehaviour::CrashLoop);
         let config = RolloutConfig {
             deployment_configuration_policy: DeploymentConfigurationPolicy::Warn,

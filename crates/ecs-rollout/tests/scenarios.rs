@@ -383,25 +383,10 @@ async fn busy_service_is_refused_unless_told_to_wait() {
 /// cut to the limit), as `BusyTimeout`, with nothing registered.
 #[tokio::test]
 async fn the_wait_for_an_idle_service_counts_from_its_start_and_ends_at_its_limit() {
-    async fn busy_with(fx: &Fixture, image: &str) {
-        let other = fx
-            .sim
-            .register_task_definition(&common::runner_spec(image))
-            .await
-            .unwrap();
-        fx.sim
-            .update_service(&UpdateServiceRequest {
-                cluster: "runners".into(),
-                service: "runner".into(),
-                task_definition: other.arn,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
     let fx = Fixture::safe(2);
     fx.clock.advance(Duration::from_secs(3600));
-    busy_with(&fx, "registry.example.com:5000/team/runner:other").await;
+    fx.busy_with("registry.example.com:5000/team/runner:other")
+        .await;
     let config = RolloutConfig {
         wait_for_idle: Some(Duration::from_secs(600)),
         ..Default::default()
@@ -412,7 +397,7 @@ async fn the_wait_for_an_idle_service_counts_from_its_start_and_ends_at_its_limi
     let fx = Fixture::safe(2);
     let stuck = "registry.example.com:5000/team/runner:stuck";
     fx.sim.script_image(stuck, ImageBehaviour::NeverHealthy);
-    busy_with(&fx, stuck).await;
+    fx.busy_with(stuck).await;
     let registered = fx.sim.calls().get("RegisterTaskDefinition").copied();
     let config = RolloutConfig {
         wait_for_idle: Some(Duration::from_secs(45)),

@@ -124,12 +124,20 @@ impl Fixture {
     /// revision (`:other`) is in progress.
     pub async fn safe_and_busy(desired: i32) -> Self {
         let fx = Self::safe(desired);
-        let other = fx
+        fx.busy_with("registry.example.com:5000/team/runner:other")
+            .await;
+        fx
+    }
+
+    /// Someone else deploys a runner revision with `image` (registered for
+    /// it): the service is busy until that deployment completes.
+    pub async fn busy_with(&self, image: &str) {
+        let other = self
             .sim
-            .register_task_definition(&runner_spec("registry.example.com:5000/team/runner:other"))
+            .register_task_definition(&runner_spec(image))
             .await
             .unwrap();
-        fx.sim
+        self.sim
             .update_service(&UpdateServiceRequest {
                 cluster: "runners".into(),
                 service: "runner".into(),
@@ -138,7 +146,6 @@ impl Fixture {
             })
             .await
             .unwrap();
-        fx
     }
 
     /// Scripts the behaviour of the new runner image (as the engine writes it).
