@@ -152,7 +152,8 @@ pub struct RollbackEvidence {
     /// of the rollback read them. Empty otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stopped_task_reasons: Vec<String>,
-    /// From the start of the rollback to its verdict.
+    /// From the start of the rollback to its verdict, as watched here
+    /// (zero for a rollback of ECS's that was over before a poll saw it).
     #[serde(with = "secs")]
     pub duration: Duration,
 }

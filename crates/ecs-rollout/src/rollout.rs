@@ -762,7 +762,8 @@ impl Rollout {
                 completed: finished.is_ok(),
                 failure: finished.err(),
                 stopped_task_reasons: Vec::new(),
-                duration: self.clock.monotonic() - start,
+                // Over before we saw it start: none of it was watched.
+                duration: Duration::ZERO,
             },
             None => {
                 self.follow_rollback(
@@ -1063,7 +1064,9 @@ impl Rollout {
     ) -> Result<RollbackEvidence> {
         let start = self.clock.monotonic();
         let health_checked = health_checked_containers(&previous.spec);
-        let timeout = timeout.max(self.config.monitor.poll_min + Duration::from_millis(1));
+        // A rollback that became PRIMARY at the deadline still gets two
+        // polls, `poll_min` apart.
+        let timeout = timeout.max(self.config.monitor.poll_min);
         let (verdict, obs) = self
             .monitor()
             .watch(&Watch {
@@ -1239,18 +1242,7 @@ impl Rollout {
             .ecs
             .describe_service(&target.cluster, &target.service)
             .await?;
-        let mut protected = vec![
-            new_td.arn.clone(),
-            previous.arn.clone(),
-            service.task_definition_arn.clone(),
-        ];
-        protected.extend(
-            service
-                .deployments
-                .iter()
-                .filter(|d| d.status != Some(crate::DeploymentStatus::Inactive))
-                .map(|d| d.task_definition_arn.clone()),
-        );
+        let protected = protected_revisions(&service, new_td, previous);
         let active = list_all_revisions(&self.ecs, &new_td.spec.family).await?;
         Ok(revisions_to_deregister(&active, keep.max(1), &protected))
     }
@@ -1304,6 +1296,50 @@ impl Rollout {
 }
 
 /// Refuses a service of the `CODE_DEPLOY` or `EXTERNAL` deployment controller.
+/// The revisions retention never deregisters: ours, the rollback target,
+/// the service's running one, and every revision a listed deployment that
+/// is not INACTIVE still uses (ECS may still launch its tasks: a deployment
+/// someone started right after ours, draining behind theirs).
+fn protected_revisions(
+    service: &ServiceDescription,
+    new_td: &RegisteredTaskDefinition,
+    previous: &RegisteredTaskDefinition,
+) -> Vec<String> {
+    let mut protected = vec![
+        new_td.arn.clone(),
+        previous.arn.clone(),
+        service.task_definition_arn.clone(),
+    ];
+    protected.extend(
+        service
+            .deployments
+            .iter()
+            .filter(|d| d.status != Some(crate::DeploymentStatus::Inactive))
+            .map(|d| d.task_definition_arn.clone()),
+    );
+    protected
+}
+
+/// The deployment of `task_definition_arn` to follow when a run resumes or
+/// is watched again: the PRIMARY one, else an ACTIVE one (someone else's
+/// deployment took over: the monitor says so), else any other (INACTIVE
+/// or without a status). Several can exist when the same revision was
+/// deployed twice (a retried `UpdateService`, a forced new deployment).
+fn deployment_of<'a>(
+    service: &'a ServiceDescription,
+    task_definition_arn: &str,
+) -> Option<&'a crate::Deployment> {
+    service
+        .deployments
+        .iter()
+        .filter(|d| d.task_definition_arn == task_definition_arn)
+        .min_by_key(|d| match d.status {
+            Some(crate::DeploymentStatus::Primary) => 0,
+            Some(crate::DeploymentStatus::Active) => 1,
+            _ => 2,
+        })
+}
+
 fn check_controller(target: &RolloutTarget, service: &ServiceDescription) -> Result<()> {
     if service.has_ecs_controller() {
         return Ok(());
@@ -1397,6 +1433,77 @@ fn after_rollback(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Right after our deployment completed, someone deployed Y and at
+    /// once Z: Y's deployment is still listed ACTIVE behind Z's PRIMARY
+    /// (its tasks draining), and a deployment without a status may be
+    /// anything. Retention keeps Y and that one; an INACTIVE deployment's
+    /// revision is no longer used and may go.
+    #[test]
+    fn retention_protects_what_a_listed_deployment_still_uses() {
+        use crate::{Deployment, DeploymentStatus};
+        let td = |n: u32| RegisteredTaskDefinition {
+            arn: format!("td:{n}"),
+            ..Default::default()
+        };
+        let deployment = |td: &str, status| Deployment {
+            task_definition_arn: td.into(),
+            status,
+            ..Default::default()
+        };
+        let service = ServiceDescription {
+            task_definition_arn: "td:5".into(),
+            deployments: vec![
+                deployment("td:5", Some(DeploymentStatus::Primary)),
+                deployment("td:4", Some(DeploymentStatus::Active)),
+                deployment("td:3", None),
+                deployment("td:2", Some(DeploymentStatus::Inactive)),
+            ],
+            ..Default::default()
+        };
+        let mut protected = protected_revisions(&service, &td(7), &td(1));
+        protected.sort();
+        protected.dedup();
+        assert_eq!(protected, ["td:1", "td:3", "td:4", "td:5", "td:7"]);
+    }
+
+    /// The revision deployed twice (a retried `UpdateService`, a forced new
+    /// deployment): a resumed or re-watched run follows its PRIMARY
+    /// deployment, else its ACTIVE one, never an INACTIVE one listed first.
+    #[test]
+    fn the_deployment_to_follow_is_primary_then_active_then_any() {
+        use crate::{Deployment, DeploymentStatus};
+        let deployment = |id: &str, td: &str, status| Deployment {
+            id: id.into(),
+            task_definition_arn: td.into(),
+            status,
+            ..Default::default()
+        };
+        let service = |deployments| ServiceDescription {
+            deployments,
+            ..Default::default()
+        };
+        let of = |s: &ServiceDescription| deployment_of(s, "td:2").map(|d| d.id.clone());
+        let all = service(vec![
+            deployment("inactive", "td:2", Some(DeploymentStatus::Inactive)),
+            deployment("active", "td:2", Some(DeploymentStatus::Active)),
+            deployment("other", "td:1", Some(DeploymentStatus::Primary)),
+            deployment("primary", "td:2", Some(DeploymentStatus::Primary)),
+        ]);
+        assert_eq!(of(&all).as_deref(), Some("primary"));
+        let no_primary = service(vec![
+            deployment("inactive", "td:2", Some(DeploymentStatus::Inactive)),
+            deployment("unknown", "td:2", None),
+            deployment("active", "td:2", Some(DeploymentStatus::Active)),
+        ]);
+        assert_eq!(of(&no_primary).as_deref(), Some("active"));
+        let only_inactive = service(vec![
+            deployment("other", "td:1", Some(DeploymentStatus::Primary)),
+            deployment("inactive", "td:2", Some(DeploymentStatus::Inactive)),
+        ]);
+        assert_eq!(of(&only_inactive).as_deref(), Some("inactive"));
+        assert_eq!(of(&service(Vec::new())), None);
+    }
 
     #[test]
     fn tag_values_are_sanitised_and_capped() {

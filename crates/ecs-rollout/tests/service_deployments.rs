@@ -13,12 +13,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fixture, request};
+use common::{Fixture, OLD_IMAGE, request, runner_spec};
 use ecs_rollout::{
     CircuitBreaker, DeploymentConfiguration, DeploymentConfigurationPolicy, DesiredStatus, EcsApi,
     FailureReason, ImageBehaviour, MonitorConfig, ProgressEvent, RecordedDeployment,
-    RollbackInitiator, RolloutConfig, RolloutOutcome, RolloutState, UpdateServiceRequest,
-    VerdictSource, list_all_tasks,
+    RollbackInitiator, RolloutConfig, RolloutOutcome, RolloutState, SimTimings,
+    UpdateServiceRequest, VerdictSource, list_all_tasks,
 };
 
 fn calls(fx: &Fixture, op: &str) -> u64 {
@@ -727,4 +727,129 @@ async fn an_answer_for_another_service_deployment_is_no_answer() {
         Some(ours.arn.as_str())
     );
     assert!(calls(&fx, "DescribeServiceDeploymentsByArn") >= 1);
+}
+
+/// A service whose breaker is off, with the ServiceDeployment API, on an
+/// updater that has run for a day (its monotonic clock far from zero): the
+/// new image fails its health checks, our threshold fails the deployment
+/// and we roll back with `StopServiceDeployment(ROLLBACK)`, which ECS acts
+/// on `delay` after the request.
+fn rollback_requested_late(delay: Duration) -> Fixture {
+    rollback_requested_late_with(delay, SimTimings::default())
+}
+
+/// [`rollback_requested_late`] on a simulator with `timings`.
+fn rollback_requested_late_with(delay: Duration, timings: SimTimings) -> Fixture {
+    let fx = Fixture::with_timings(
+        2,
+        DeploymentConfiguration {
+            circuit_breaker: None,
+            ..DeploymentConfiguration::safe_rolling()
+        },
+        runner_spec(OLD_IMAGE),
+        timings,
+    );
+    fx.clock.advance(Duration::from_secs(86_400));
+    fx.sim.enable_service_deployments(true);
+    fx.sim.set_requested_rollback_delay(delay);
+    fx.new_image_behaves(ImageBehaviour::Unhealthy);
+    fx
+}
+
+/// Our rollback, polling every 30 s, within `rollback_timeout`.
+fn polling_every_30_s(rollback_timeout: Duration) -> RolloutConfig {
+    RolloutConfig {
+        rollback_timeout,
+        monitor: MonitorConfig {
+            poll_min: Duration::from_secs(30),
+            poll_max: Duration::from_secs(30),
+            ..MonitorConfig::default()
+        },
+        ..warn()
+    }
+}
+
+/// Timeline: ECS accepts our `StopServiceDeployment(ROLLBACK)` but starts
+/// the rollback deployment only 90 s later (the request is asynchronous;
+/// the service deployment reads ROLLBACK_REQUESTED, the failed deployment
+/// stays PRIMARY). We keep polling for it, then follow it to COMPLETED: a
+/// completed rollback, whose duration counts from the request.
+///
+/// Kills, in `follow_rollback`, `waited = now - start` → `+` (a clock a
+/// day old reads as the timeout long gone) and `waited >= timeout` → `<`.
+#[tokio::test]
+async fn a_rollback_ecs_starts_late_is_awaited_then_followed_to_its_end() {
+    let fx = rollback_requested_late(Duration::from_secs(90));
+    let report = fx.run(polling_every_30_s(Duration::from_secs(600))).await;
+    let RolloutOutcome::RolledBackByUs { rollback, .. } = &report.outcome else {
+        panic!("expected RolledBackByUs, got {:#?}", report.outcome);
+    };
+    assert!(rollback.completed, "{rollback:#?}");
+    assert_eq!(rollback.task_definition_arn, fx.old_task_definition);
+    let service = fx.sim.peek_service("runners", "runner").unwrap();
+    let primary = service.primary().unwrap();
+    assert_eq!(primary.task_definition_arn, fx.old_task_definition);
+    assert_eq!(rollback.deployment_id.as_deref(), Some(primary.id.as_str()));
+    assert!(
+        rollback.duration >= Duration::from_secs(90)
+            && rollback.duration < Duration::from_secs(600),
+        "from the request to the end of the rollback: {:?}",
+        rollback.duration
+    );
+    assert_eq!(calls(&fx, "StopServiceDeployment"), 1);
+    assert_eq!(calls(&fx, "UpdateService"), 1, "no second rollback");
+}
+
+/// Timeline: ECS accepts our `StopServiceDeployment(ROLLBACK)` and never
+/// starts a rollback deployment. The rollback fails at exactly its timeout
+/// (100 s, not a multiple of the 30-s poll: the last wait is cut to the
+/// 10 s left), says why, and the version is still a failure to quarantine.
+///
+/// Kills, in `follow_rollback`, the last sleep `timeout - waited` → `+`
+/// (which overshoots the timeout by a whole poll).
+#[tokio::test]
+async fn a_rollback_ecs_never_starts_fails_at_its_timeout() {
+    let fx = rollback_requested_late(Duration::MAX);
+    let report = fx.run(polling_every_30_s(Duration::from_secs(100))).await;
+    let RolloutOutcome::RollbackFailed { rollback, .. } = &report.outcome else {
+        panic!("expected RollbackFailed, got {:#?}", report.outcome);
+    };
+    assert!(!rollback.completed);
+    assert_eq!(rollback.deployment_id, None);
+    assert_eq!(
+        rollback.failure.as_deref(),
+        Some("no rollback deployment became PRIMARY within 100 s")
+    );
+    assert_eq!(rollback.duration, Duration::from_secs(100));
+    assert!(report.outcome.is_version_failure());
+    assert!(report.quarantine.is_some());
+    assert_eq!(calls(&fx, "UpdateService"), 1, "no second rollback");
+}
+
+/// Timeline: ECS starts the requested rollback at the very end of our
+/// rollback timeout (as the poll at the deadline reads); its tasks are
+/// healthy 20 s later. The rollback found at the deadline still gets two
+/// polls, `poll_min` (30 s) apart, and the second sees it COMPLETED: a
+/// completed rollback, not a timeout.
+#[tokio::test]
+async fn a_rollback_that_starts_at_the_deadline_still_gets_two_polls() {
+    let fx = rollback_requested_late_with(
+        Duration::from_secs(90),
+        SimTimings {
+            pending: Duration::from_secs(10),
+            pending_jitter: Duration::ZERO,
+            ..SimTimings::default()
+        },
+    );
+    let report = fx.run(polling_every_30_s(Duration::from_secs(90))).await;
+    let RolloutOutcome::RolledBackByUs { rollback, .. } = &report.outcome else {
+        panic!("expected RolledBackByUs, got {:#?}", report.outcome);
+    };
+    assert!(rollback.completed, "{rollback:#?}");
+    assert!(
+        rollback.duration > Duration::from_secs(90)
+            && rollback.duration <= Duration::from_secs(120),
+        "{:?}",
+        rollback.duration
+    );
 }

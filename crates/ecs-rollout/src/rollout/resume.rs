@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Rollout, RolloutRequest, Tracked, deployment_configuration_problems};
 use crate::{
-    Deployment, DeploymentStatus, EcsApi, Error, RegisteredTaskDefinition, Result, RolloutEvidence,
-    RolloutOutcome, RolloutReport, RolloutTarget, RunningRunner, ServiceDescription,
+    Deployment, EcsApi, Error, RegisteredTaskDefinition, Result, RolloutEvidence, RolloutOutcome,
+    RolloutReport, RolloutTarget, RunningRunner, ServiceDescription,
 };
 
 /// Where an interrupted rollout stood, as the orchestrator journalled it.
@@ -216,16 +216,7 @@ impl Rollout {
             .await?;
         super::check_controller(target, &service)?;
         loop {
-            let ours = service
-                .deployments
-                .iter()
-                .filter(|d| d.task_definition_arn == new_td.arn)
-                .min_by_key(|d| match d.status {
-                    Some(DeploymentStatus::Primary) => 0,
-                    Some(DeploymentStatus::Active) => 1,
-                    _ => 2,
-                });
-            if let Some(ours) = ours {
+            if let Some(ours) = super::deployment_of(&service, &new_td.arn) {
                 tracing::info!(deployment_id = %ours.id, "adopting the deployment of the interrupted rollout");
                 return Ok(Registered::Tracking {
                     deployment_id: ours.id.clone(),

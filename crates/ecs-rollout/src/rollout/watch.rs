@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Rollout, RolloutRequest, Tracked};
-use crate::{DeploymentStatus, EcsApi, Error, ResourceKind, Result, RolloutReport, RolloutTarget};
+use crate::{EcsApi, Error, ResourceKind, Result, RolloutReport, RolloutTarget};
 
 /// A deployment of ours that was recorded: what [`Rollout::watch`] resumes.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -133,15 +133,7 @@ impl Rollout {
                 .ecs
                 .describe_service(&target.cluster, &target.service)
                 .await?;
-            service
-                .deployments
-                .iter()
-                .filter(|d| d.task_definition_arn == new_td.arn)
-                .min_by_key(|d| match d.status {
-                    Some(DeploymentStatus::Primary) => 0,
-                    Some(DeploymentStatus::Active) => 1,
-                    _ => 2,
-                })
+            super::deployment_of(&service, &new_td.arn)
                 .map(|d| d.id.clone())
                 .ok_or_else(|| Error::NotFound {
                     kind: ResourceKind::Deployment,

@@ -244,6 +244,16 @@ impl SimulatedEcs {
         self.state().rollback_adopts_tasks = adopt;
     }
 
+    /// A rollback requested with `StopServiceDeployment(ROLLBACK)` reads
+    /// ROLLBACK_REQUESTED for `delay` of clock time before ECS starts the
+    /// rollback deployment (the request is asynchronous): until then ECS
+    /// has stopped the failed deployment where it is, it stays PRIMARY
+    /// (FAILED), and no rollback deployment is listed. `Duration::MAX`:
+    /// ECS never starts it. Default zero (the rollback starts at once).
+    pub fn set_requested_rollback_delay(&self, delay: Duration) {
+        self.state().requested_rollback_delay = delay;
+    }
+
     /// `DescribeServices` reports no `rolloutState` (nor its reason) for any
     /// deployment, as ECS does for a service behind a Classic Load Balancer.
     /// The deployments still progress, fail and roll back inside; only the

@@ -83,6 +83,12 @@ pub(super) struct SimState {
     /// ECS's rollback deployment takes over the running tasks of the last
     /// COMPLETED deployment (which keep that deployment's `startedBy`).
     pub(super) rollback_adopts_tasks: bool,
+    /// How long a rollback requested with `StopServiceDeployment(ROLLBACK)`
+    /// stays ROLLBACK_REQUESTED before ECS starts the rollback deployment
+    /// (`set_requested_rollback_delay`; `Duration::MAX`: never).
+    pub(super) requested_rollback_delay: Duration,
+    /// Requested rollbacks not started yet: (at, service deployment ARN).
+    pending_rollbacks: Vec<(Duration, String)>,
     /// `failedTasks` resets when a task of the deployment becomes healthy
     /// (`set_breaker_resets_on_healthy_task`).
     pub(super) breaker_resets_on_healthy: bool,
@@ -520,6 +526,8 @@ impl SimState {
             service_deployments_api: false,
             service_deployment_lag: Duration::ZERO,
             rollback_adopts_tasks: false,
+            requested_rollback_delay: Duration::ZERO,
+            pending_rollbacks: Vec::new(),
             breaker_resets_on_healthy: false,
             rollout_state_absent: false,
             unhealthy_linger: Duration::ZERO,
@@ -630,6 +638,7 @@ impl SimState {
         self.run_interruptions(t);
         self.run_alarms(t);
         self.run_stops(t);
+        self.run_requested_rollbacks(t);
         for (_, cluster, service, desired) in due {
             match self.service_index(&cluster, &service) {
                 // Like `UpdateService` with only `desiredCount` (an
@@ -667,6 +676,64 @@ impl SimState {
             let id = primary.id.clone();
             self.set_service_deployment(s, &id, t, "STOPPED", "stopped by a user");
         }
+    }
+
+    /// Starts the due rollbacks requested with
+    /// `StopServiceDeployment(ROLLBACK)` (`set_requested_rollback_delay`).
+    fn run_requested_rollbacks(&mut self, t: Duration) {
+        let (due, later): (Vec<_>, Vec<_>) = self
+            .pending_rollbacks
+            .drain(..)
+            .partition(|(at, _)| *at <= t);
+        self.pending_rollbacks = later;
+        for (_, arn) in due {
+            let Some((s, i)) = self.service_deployment_index(&arn) else {
+                continue;
+            };
+            let failed_id = self.services[s].service_deployments[i]
+                .deployment_id
+                .clone();
+            let Some(failed_td) = self.services[s]
+                .deployments
+                .iter()
+                .find(|d| d.id == failed_id)
+                .map(|d| d.task_definition.clone())
+            else {
+                continue;
+            };
+            self.roll_back_requested(s, i, t, &failed_id, &failed_td);
+        }
+    }
+
+    /// ECS acts on a requested rollback: ECS's rollback deployment, or
+    /// ROLLBACK_FAILED when there is nothing to go back to.
+    fn roll_back_requested(
+        &mut self,
+        s: usize,
+        i: usize,
+        t: Duration,
+        failed_id: &str,
+        failed_td: &str,
+    ) {
+        if self
+            .start_ecs_rollback(s, t, failed_id, failed_td)
+            .is_none()
+        {
+            self.services[s].service_deployments[i].set(
+                t,
+                "ROLLBACK_FAILED",
+                "no COMPLETED deployment to roll back to",
+            );
+        }
+    }
+
+    fn service_deployment_index(&self, arn: &str) -> Option<(usize, usize)> {
+        self.services.iter().enumerate().find_map(|(s, svc)| {
+            svc.service_deployments
+                .iter()
+                .position(|sd| sd.arn == arn)
+                .map(|i| (s, i))
+        })
     }
 
     /// Stops the due interruptions' tasks: RUNNING tasks of the PRIMARY
@@ -1518,15 +1585,7 @@ impl SimState {
     ) -> Result<()> {
         let op = "StopServiceDeployment";
         let (s, i) = self
-            .services
-            .iter()
-            .enumerate()
-            .find_map(|(s, svc)| {
-                svc.service_deployments
-                    .iter()
-                    .position(|sd| sd.arn == arn)
-                    .map(|i| (s, i))
-            })
+            .service_deployment_index(arn)
             .ok_or_else(|| not_found(ResourceKind::Deployment, arn))?;
         let sd = &self.services[s].service_deployments[i];
         let (status, deployment_id) = (sd.status(), sd.deployment_id.clone());
@@ -1552,15 +1611,17 @@ impl SimState {
                     "ROLLBACK_REQUESTED",
                     "StopServiceDeployment (ROLLBACK)",
                 );
-                if self
-                    .start_ecs_rollback(s, t, &deployment_id, &failed_td)
-                    .is_none()
-                {
-                    self.services[s].service_deployments[i].set(
-                        t,
-                        "ROLLBACK_FAILED",
-                        "no COMPLETED deployment to roll back to",
-                    );
+                if self.requested_rollback_delay.is_zero() {
+                    self.roll_back_requested(s, i, t, &deployment_id, &failed_td);
+                } else {
+                    // ECS stops the deployment where it is and starts the
+                    // rollback later: until then the failed deployment
+                    // stays PRIMARY (FAILED) and nothing else is listed.
+                    self.services[s].deployments[0].halted = true;
+                    self.pending_rollbacks.push((
+                        t.saturating_add(self.requested_rollback_delay),
+                        arn.to_owned(),
+                    ));
                 }
             }
             crate::StopType::Abort => {
