@@ -50,6 +50,13 @@ pub(crate) enum Verdict {
         by_deployment_id: String,
         task_definition_arn: String,
     },
+    /// Ours had failed (ECS said so) when someone else's deployment, not a
+    /// rollback, became PRIMARY.
+    FailedThenSuperseded {
+        reason: FailureReason,
+        by_deployment_id: String,
+        task_definition_arn: String,
+    },
     /// No verdict within the timeout.
     TimedOut,
     /// The deployment COMPLETED with a desired count of 0: nothing ran, so
@@ -167,6 +174,19 @@ fn ecs_rollback_of(
             .unwrap_or_else(|| watch.previous_task_definition_arn.to_owned()),
         finished,
     })
+}
+
+/// What replaced our failed deployment while we waited for ECS's rollback
+/// ([`Monitor::await_ecs_rollback`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AfterFailure {
+    /// ECS's rollback.
+    EcsRollback(EcsRollback),
+    /// Someone else's deployment (not a rollback) became PRIMARY.
+    Superseded {
+        by_deployment_id: String,
+        task_definition_arn: String,
+    },
 }
 
 /// Whether a PRIMARY that is not ours looks like ECS's rollback: it runs
@@ -506,7 +526,10 @@ impl Monitor<'_> {
                 return Ok(None);
             }
             let verdict = self.foreign_primary(watch, &service, st.seen_failed, obs);
-            if matches!(verdict, Verdict::Failed { .. }) {
+            if matches!(
+                verdict,
+                Verdict::Failed { .. } | Verdict::FailedThenSuperseded { .. }
+            ) {
                 // Evidence: why our tasks stopped, even though ECS decided
                 // (best effort: the verdict stands without it).
                 if let Err(error) = self.inspect(watch, &mut st.seen_stopped, obs, true).await {
@@ -926,7 +949,7 @@ impl Monitor<'_> {
         &self,
         watch: &Watch<'_>,
         polls: u32,
-    ) -> Option<EcsRollback> {
+    ) -> Option<AfterFailure> {
         let mut st = WatchState::default();
         let mut obs = Observations::default();
         for _ in 0..polls {
@@ -939,19 +962,26 @@ impl Monitor<'_> {
             if let Some(sd) = self.service_deployment(watch, &mut st, &mut obs).await
                 && let Some(rollback) = ecs_rollback_of(watch, service.as_ref(), &sd)
             {
-                return Some(rollback);
+                return Some(AfterFailure::EcsRollback(rollback));
             }
             let Some(service) = service else { continue };
-            if let Some(primary) = service
-                .primary()
-                .filter(|p| p.id != watch.deployment_id && rollback_like(watch, p))
-            {
-                return Some(EcsRollback {
+            let Some(primary) = service.primary().filter(|p| p.id != watch.deployment_id) else {
+                continue;
+            };
+            return Some(if rollback_like(watch, primary) {
+                AfterFailure::EcsRollback(EcsRollback {
                     deployment_id: Some(primary.id.clone()),
                     task_definition_arn: primary.task_definition_arn.clone(),
                     finished: None,
-                });
-            }
+                })
+            } else {
+                // Not the pre-update PRIMARY of a stale read either (that
+                // runs the previous task definition): someone else's.
+                AfterFailure::Superseded {
+                    by_deployment_id: primary.id.clone(),
+                    task_definition_arn: primary.task_definition_arn.clone(),
+                }
+            });
         }
         None
     }
@@ -969,14 +999,20 @@ impl Monitor<'_> {
         let failure_event = service.events.iter().find(|e| {
             e.message.contains(watch.deployment_id) && e.message.contains("deployment failed")
         });
-        let ours_failed = seen_failed || failure_event.is_some();
-        if ours_failed && rollback_like(watch, &primary) {
-            let rollout_state_reason = obs
-                .rollout_state_reason
-                .clone()
-                .or_else(|| failure_event.map(|e| e.message.clone()));
+        if !(seen_failed || failure_event.is_some()) {
+            return Verdict::Superseded {
+                by_deployment_id: primary.id,
+                task_definition_arn: primary.task_definition_arn,
+            };
+        }
+        let rollout_state_reason = obs
+            .rollout_state_reason
+            .clone()
+            .or_else(|| failure_event.map(|e| e.message.clone()));
+        let reason = ecs_failure(obs, rollout_state_reason);
+        if rollback_like(watch, &primary) {
             Verdict::Failed {
-                reason: ecs_failure(obs, rollout_state_reason),
+                reason,
                 ecs_rollback: Some(EcsRollback {
                     deployment_id: Some(primary.id),
                     task_definition_arn: primary.task_definition_arn,
@@ -984,7 +1020,10 @@ impl Monitor<'_> {
                 }),
             }
         } else {
-            Verdict::Superseded {
+            // Ours failed, and what replaced it is someone else's: still a
+            // failure of the version (never retry it), not rolled back.
+            Verdict::FailedThenSuperseded {
+                reason,
                 by_deployment_id: primary.id,
                 task_definition_arn: primary.task_definition_arn,
             }

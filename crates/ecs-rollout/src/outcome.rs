@@ -305,6 +305,23 @@ pub enum RolloutOutcome {
         /// Evidence.
         evidence: RolloutEvidence,
     },
+    /// Our deployment failed (ECS said so: `FAILED` or its "deployment
+    /// failed" event; or we failed it fast and were waiting for ECS's own
+    /// rollback), then someone else's deployment, not a rollback, became
+    /// PRIMARY. We do not roll back (that would undo their deployment),
+    /// whether or not ECS rolled ours back before they deployed. A failure
+    /// of the version (quarantine it, never retry it); the service runs
+    /// their deployment.
+    SupersededAfterFailure {
+        /// Why ours failed.
+        reason: FailureReason,
+        /// Their deployment.
+        by_deployment_id: String,
+        /// Their task definition.
+        task_definition_arn: String,
+        /// Evidence.
+        evidence: RolloutEvidence,
+    },
     /// The deployment COMPLETED, but the service's desired count is 0: no
     /// task ran, so nothing proves the version works (or fails). Never
     /// `Succeeded`, not a failure of the version; the service stays on the
@@ -336,6 +353,7 @@ impl RolloutOutcome {
             Self::RollbackFailed { .. } => "rollback_failed",
             Self::TimedOut { .. } => "timed_out",
             Self::Superseded { .. } => "superseded",
+            Self::SupersededAfterFailure { .. } => "superseded_after_failure",
             Self::AlreadyRunning { .. } => "already_running",
             Self::MonitoringLost { .. } => "monitoring_lost",
             Self::DeployedUnverified { .. } => "deployed_unverified",
@@ -350,7 +368,8 @@ impl RolloutOutcome {
 
     /// Whether the version failed and should be quarantined (never for
     /// `MonitoringLost`, `DeployedUnverified`, `Superseded`,
-    /// `AlreadyRunning` or `Succeeded`).
+    /// `AlreadyRunning` or `Succeeded`; always for
+    /// `SupersededAfterFailure`).
     pub fn is_version_failure(&self) -> bool {
         matches!(
             self,
@@ -358,6 +377,7 @@ impl RolloutOutcome {
                 | Self::RolledBackByUs { .. }
                 | Self::RollbackFailed { .. }
                 | Self::TimedOut { .. }
+                | Self::SupersededAfterFailure { .. }
                 | Self::DeploymentStopped { .. }
         )
     }
@@ -371,6 +391,7 @@ impl RolloutOutcome {
             | Self::RollbackFailed { evidence, .. }
             | Self::TimedOut { evidence, .. }
             | Self::Superseded { evidence, .. }
+            | Self::SupersededAfterFailure { evidence, .. }
             | Self::MonitoringLost { evidence, .. }
             | Self::DeployedUnverified { evidence }
             | Self::DeploymentStopped { evidence, .. } => Some(evidence),
@@ -399,6 +420,15 @@ impl RolloutOutcome {
                 task_definition_arn,
                 ..
             } => format!("superseded by deployment {by_deployment_id} of {task_definition_arn}"),
+            Self::SupersededAfterFailure {
+                reason,
+                by_deployment_id,
+                task_definition_arn,
+                ..
+            } => format!(
+                "{reason}; then superseded by deployment {by_deployment_id} of \
+                 {task_definition_arn} (not rolled back: that would undo their deployment)"
+            ),
             Self::AlreadyRunning {
                 task_definition_arn,
             } => format!("already running in {task_definition_arn}"),

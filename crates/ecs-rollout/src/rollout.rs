@@ -12,7 +12,7 @@ use crate::{
     RollbackEvidence, RollbackInitiator, RolloutConfig, RolloutEvidence, RolloutOutcome,
     RolloutReport, RolloutStep, RolloutTarget, RunningRunner, ServiceDescription, StepGate,
     StopType, TaskDefinitionSpec, TaskDefinitionStatus, UpdateServiceRequest,
-    monitor::{EcsRollback, Monitor, Observations, Verdict, Watch},
+    monitor::{AfterFailure, EcsRollback, Monitor, Observations, Verdict, Watch},
     retention::{list_all_revisions, revisions_to_deregister},
 };
 
@@ -664,6 +664,16 @@ impl Rollout {
                 task_definition_arn,
                 evidence,
             },
+            Verdict::FailedThenSuperseded {
+                reason,
+                by_deployment_id,
+                task_definition_arn,
+            } => RolloutOutcome::SupersededAfterFailure {
+                reason,
+                by_deployment_id,
+                task_definition_arn,
+                evidence,
+            },
             Verdict::Failed {
                 reason,
                 ecs_rollback: Some(ecs_rollback),
@@ -694,10 +704,21 @@ impl Rollout {
                     None
                 };
                 match ecs_rollback {
-                    Some(ecs_rollback) => {
+                    Some(AfterFailure::EcsRollback(ecs_rollback)) => {
                         self.after_ecs_rollback(&failed, reason, ecs_rollback, evidence)
                             .await?
                     }
+                    // Someone else deployed meanwhile: rolling back would
+                    // undo their deployment.
+                    Some(AfterFailure::Superseded {
+                        by_deployment_id,
+                        task_definition_arn,
+                    }) => RolloutOutcome::SupersededAfterFailure {
+                        reason,
+                        by_deployment_id,
+                        task_definition_arn,
+                        evidence,
+                    },
                     None => {
                         let rollback = self.roll_back(&failed, &reason).await?;
                         after_rollback(reason, rollback, evidence, |reason, rollback, evidence| {
@@ -1095,6 +1116,11 @@ impl Rollout {
             Verdict::Superseded {
                 by_deployment_id,
                 task_definition_arn,
+            }
+            | Verdict::FailedThenSuperseded {
+                by_deployment_id,
+                task_definition_arn,
+                ..
             } => Some(format!(
                 "superseded by deployment {by_deployment_id} of {task_definition_arn}"
             )),
@@ -1358,6 +1384,7 @@ fn evidence_mut(outcome: &mut RolloutOutcome) -> Option<&mut RolloutEvidence> {
         | RolloutOutcome::RollbackFailed { evidence, .. }
         | RolloutOutcome::TimedOut { evidence, .. }
         | RolloutOutcome::Superseded { evidence, .. }
+        | RolloutOutcome::SupersededAfterFailure { evidence, .. }
         | RolloutOutcome::MonitoringLost { evidence, .. }
         | RolloutOutcome::DeployedUnverified { evidence }
         | RolloutOutcome::DeploymentStopped { evidence, .. } => Some(evidence),

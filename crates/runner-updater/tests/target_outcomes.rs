@@ -1,12 +1,13 @@
 //! How each rollout outcome of the first target becomes the cycle's outcome
 //! (`classify`): an operator's deployment during ours is `Superseded` (never
-//! quarantined, never "interrupted" and resumed); a rollback that fails too
+//! quarantined, never "interrupted" and resumed), unless ECS had failed ours
+//! first (`SupersededAfterFailure`: quarantined); a rollback that fails too
 //! is `RollbackFailed` (a person must look), never reported as a clean
 //! `RolledBack`. Simulated: ECS (`SimulatedEcs`), the clock.
 
 mod common;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use common::*;
 use ecs_rollout::{EcsApi, ImageBehaviour, UpdateServiceRequest};
@@ -70,6 +71,70 @@ async fn an_operator_deploying_during_our_update_supersedes_it() {
             .any(|r| matches!(r, SkipReason::Held { .. })),
     );
     assert_eq!(fx.mutations(), before, "nothing deployed over the operator");
+}
+
+/// Timeline: the new runner crash-loops; ECS's breaker rolls it back
+/// between two of our polls (ten minutes apart), then an operator deploys a
+/// hotfix before the next poll. The runner target is
+/// `SupersededAfterFailure`: the release failed and is quarantined (never
+/// retried), the later target is not updated, and the operator's hotfix
+/// stays: nothing rolls it back.
+#[tokio::test]
+async fn a_release_ecs_failed_before_an_operator_deployed_is_quarantined() {
+    let fx = Fixture::new();
+    fx.publish(release("20250102.1", "02", "7"));
+    fx.script(&runner_image("20250102.1", "02"), ImageBehaviour::CrashLoop);
+    let hotfix = fx
+        .sim
+        .register_task_definition(&spec(
+            "runner",
+            "runner",
+            &runner_image("20250101.2", "0f"),
+            "20250101.2",
+        ))
+        .await
+        .unwrap();
+    fx.sim.schedule_operator_update(
+        Duration::from_secs(400),
+        UpdateServiceRequest {
+            cluster: "runners".into(),
+            service: "runner".into(),
+            task_definition: hotfix.arn.clone(),
+            ..Default::default()
+        },
+    );
+    let mut config = Fixture::config("host-a");
+    config.lease = update_lock::Lease::new(Duration::from_secs(7200))
+        .unwrap()
+        .without_heartbeat();
+    config.rollout.monitor.poll_min = Duration::from_secs(600);
+    config.rollout.monitor.poll_max = Duration::from_secs(600);
+    config.rollout.monitor.timeout = Duration::from_secs(3600);
+    let report = fx
+        .updater_with("host-a", Arc::new(fx.journal.clone()), config)
+        .run_once()
+        .await
+        .unwrap();
+
+    assert_eq!(report.targets[0].outcome_kind, "superseded_after_failure");
+    let CycleOutcome::RolledBack { reason } = &report.outcome else {
+        panic!("expected RolledBack, got {}", report.summary());
+    };
+    assert!(reason.contains("then superseded by deployment"), "{reason}");
+    assert!(report.quarantined, "{}", report.summary());
+    let (record, _) = fx.quarantine.load(RUNNER_KEY).await.unwrap();
+    assert!(!record.quarantine.is_empty(), "{record:?}");
+    assert_eq!(
+        fx.primary_image("runner").await,
+        runner_image("20250101.2", "0f"),
+        "the operator's hotfix stays"
+    );
+    assert_eq!(
+        report.targets.len(),
+        1,
+        "the proxy is not updated: {}",
+        report.summary()
+    );
 }
 
 #[tokio::test]
