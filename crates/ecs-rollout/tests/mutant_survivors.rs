@@ -544,3 +544,45 @@ async fn durations_in_the_evidence_are_measured_from_their_own_start() {
         assert!(evidence.total_duration >= evidence.deployment_duration);
     }
 }
+
+/// Timeline: `DescribeTasks` reports no `startedBy` (optional in the API's
+/// `Task` shape), so a stopped task can be told to be ours only by its task
+/// definition. The crash loop ECS rolls back must still come with the
+/// evidence of our stopped tasks (why they stopped), and none of the old
+/// revision's tasks.
+///
+/// Kills, in `Monitor::inspect`, the task without `startedBy` judged ours
+/// by `task_definition_arn == ours` → `!=`.
+#[tokio::test]
+async fn without_started_by_our_stopped_tasks_are_told_by_their_task_definition() {
+    let (sim, clock, _) = service(SimTimings::default());
+    sim.set_started_by_absent(true);
+    sim.script_image(&request().image.to_string(), ImageBehaviour::CrashLoop);
+    let report = run(&sim, &clock, RolloutConfig::default()).await;
+    let RolloutOutcome::RolledBackByEcs { evidence, .. } = &report.outcome else {
+        panic!("expected RolledBackByEcs, got {:#?}", report.outcome);
+    };
+    assert!(!evidence.stopped_tasks.is_empty(), "{evidence:#?}");
+    assert!(
+        evidence
+            .stopped_task_reasons
+            .iter()
+            .all(|r| r.contains("Essential container in task exited")),
+        "{:?}",
+        evidence.stopped_task_reasons
+    );
+    // Each is a task of our revision.
+    let ours: Vec<String> = evidence
+        .stopped_tasks
+        .iter()
+        .map(|t| t.task_arn.clone())
+        .collect();
+    let described = sim.describe_tasks("runners", &ours).await.unwrap();
+    assert_eq!(described.len(), ours.len());
+    assert!(
+        described
+            .iter()
+            .all(|t| t.task_definition_arn == evidence.task_definition_arn),
+        "{described:#?}"
+    );
+}

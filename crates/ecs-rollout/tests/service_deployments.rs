@@ -853,3 +853,48 @@ async fn a_rollback_that_starts_at_the_deadline_still_gets_two_polls() {
         rollback.duration
     );
 }
+
+/// Timeline: a rollout fails (crash loop, ECS rolls it back: its service
+/// deployment reads ROLLBACK_SUCCESSFUL); the image is fixed under the
+/// same reference and the same request runs again ten minutes later,
+/// reusing the identical revision. ECS's history lists the new service
+/// deployment only 30 s after it started (eventually consistent),
+/// so for a while the only one of that target revision is the old one.
+/// It is not ours (it started long before our deployment was created):
+/// the monitor must judge by `DescribeServices` until ours is listed,
+/// never take the old ROLLBACK_SUCCESSFUL for a rollback of the new run.
+///
+/// Kills, in `service_deployment`'s search, `&&` → `||` between the target
+/// revision and the start window, and the deleted `(Some(started),
+/// Some(created))` arm.
+#[tokio::test]
+async fn an_older_service_deployment_of_the_same_revision_is_not_ours() {
+    let fx = Fixture::safe(2);
+    fx.sim.enable_service_deployments(true);
+    fx.new_image_behaves(ImageBehaviour::CrashLoop);
+    let first = fx.run(RolloutConfig::default()).await;
+    let RolloutOutcome::RolledBackByEcs {
+        evidence: failed, ..
+    } = &first.outcome
+    else {
+        panic!("expected RolledBackByEcs, got {:#?}", first.outcome);
+    };
+    let old_sd = failed.service_deployment_arn.clone().expect("recorded");
+
+    fx.new_image_behaves(ImageBehaviour::Healthy);
+    fx.clock.advance(Duration::from_secs(600));
+    fx.sim
+        .set_service_deployment_listing_lag(Duration::from_secs(30));
+    let second = fx.run(RolloutConfig::default()).await;
+    let RolloutOutcome::Succeeded { evidence } = &second.outcome else {
+        panic!("expected Succeeded, got {:#?}", second.outcome);
+    };
+    assert_eq!(
+        evidence.task_definition_arn, failed.task_definition_arn,
+        "the timeline: the identical revision is reused"
+    );
+    let ours = evidence.service_deployment_arn.as_deref();
+    assert!(ours.is_some(), "ours is found once listed");
+    assert_ne!(ours, Some(old_sd.as_str()));
+    assert_eq!(primary_task_definition(&fx), evidence.task_definition_arn);
+}

@@ -234,6 +234,22 @@ impl SimulatedEcs {
         self.state().service_deployment_lag = lag;
     }
 
+    /// Eventually consistent history: a new service deployment is left out
+    /// of `ListServiceDeployments` for `lag` of clock time after it started
+    /// (a read of it by ARN finds it at once). `Duration::ZERO` (the
+    /// default) turns it off.
+    pub fn set_service_deployment_listing_lag(&self, lag: Duration) {
+        self.state().service_deployment_listing_lag = lag;
+    }
+
+    /// `DescribeTasks` leaves out every task's `startedBy` (optional in the
+    /// API's `Task` shape: the reference does not promise it), so a task
+    /// can be told to belong to a deployment only by its task definition.
+    /// Default off (ECS's deployment id, as for every task a service starts).
+    pub fn set_started_by_absent(&self, absent: bool) {
+        self.state().started_by_absent = absent;
+    }
+
     /// When ECS rolls back (circuit breaker or `StopServiceDeployment`), the
     /// rollback deployment takes over the running tasks of the last
     /// COMPLETED deployment, as real ECS may: it is COMPLETED with

@@ -80,6 +80,11 @@ pub(super) struct SimState {
     pub(super) service_deployments_api: bool,
     /// How far service-deployment statuses lag behind (eventual consistency).
     pub(super) service_deployment_lag: Duration,
+    /// How long a new service deployment stays out of the history's list
+    /// (`set_service_deployment_listing_lag`).
+    pub(super) service_deployment_listing_lag: Duration,
+    /// `DescribeTasks` shows no `startedBy` (`set_started_by_absent`).
+    pub(super) started_by_absent: bool,
     /// ECS's rollback deployment takes over the running tasks of the last
     /// COMPLETED deployment (which keep that deployment's `startedBy`).
     pub(super) rollback_adopts_tasks: bool,
@@ -525,6 +530,8 @@ impl SimState {
             transient_failed: std::collections::HashSet::new(),
             service_deployments_api: false,
             service_deployment_lag: Duration::ZERO,
+            service_deployment_listing_lag: Duration::ZERO,
+            started_by_absent: false,
             rollback_adopts_tasks: false,
             requested_rollback_delay: Duration::ZERO,
             pending_rollbacks: Vec::new(),
@@ -1508,9 +1515,11 @@ impl SimState {
         service: &str,
     ) -> Result<Vec<crate::ServiceDeploymentInfo>> {
         let s = self.service_index(cluster, service)?;
+        let lag = self.service_deployment_listing_lag;
         Ok(self.services[s]
             .service_deployments
             .iter()
+            .filter(|sd| sd.started.saturating_add(lag) <= self.applied)
             .map(|sd| self.view_service_deployment(sd))
             .collect())
     }
@@ -1981,7 +1990,13 @@ impl SimState {
         Ok(task_arns
             .iter()
             .filter_map(|arn| self.tasks.iter().find(|task| named(task, arn)))
-            .map(|task| task.describe(wall, self.applied, self.task_health_lag))
+            .map(|task| {
+                let mut shown = task.describe(wall, self.applied, self.task_health_lag);
+                if self.started_by_absent {
+                    shown.started_by = None;
+                }
+                shown
+            })
             .collect())
     }
 }
