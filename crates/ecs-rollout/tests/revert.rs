@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::Fixture;
-use ecs_rollout::{EcsApi, ErrorClass, RolloutConfig, UpdateServiceRequest};
+use ecs_rollout::{EcsApi, ErrorClass, RollbackEvidence, RolloutConfig, UpdateServiceRequest};
 
 /// A rollout of the new runner to a healthy two-task service, succeeded;
 /// returns the fixture and the new revision.
@@ -24,6 +24,19 @@ async fn rolled_out() -> (Fixture, String) {
         .task_definition_arn;
     assert_ne!(new, fx.old_task_definition);
     (fx, new)
+}
+
+/// `Rollout::revert` of `new` back to the fixture's old revision.
+async fn revert(fx: &Fixture, new: &str) -> RollbackEvidence {
+    fx.rollout(RolloutConfig::default())
+        .revert(
+            &fx.target,
+            &fx.old_task_definition,
+            new,
+            "a later service failed",
+        )
+        .await
+        .unwrap()
 }
 
 fn update_service_calls(fx: &Fixture) -> u64 {
@@ -44,16 +57,7 @@ async fn revert_of_a_succeeded_deployment_deploys_the_previous_revision_again() 
     let (fx, new) = rolled_out().await;
     let before = update_service_calls(&fx);
 
-    let evidence = fx
-        .rollout(RolloutConfig::default())
-        .revert(
-            &fx.target,
-            &fx.old_task_definition,
-            &new,
-            "a later service failed",
-        )
-        .await
-        .unwrap();
+    let evidence = revert(&fx, &new).await;
 
     assert!(evidence.completed, "{evidence:#?}");
     assert_eq!(evidence.task_definition_arn, fx.old_task_definition);
@@ -88,16 +92,7 @@ async fn a_resumed_revert_whose_update_landed_watches_that_deployment() {
         .unwrap();
     let before = update_service_calls(&fx);
 
-    let evidence = fx
-        .rollout(RolloutConfig::default())
-        .revert(
-            &fx.target,
-            &fx.old_task_definition,
-            &new,
-            "a later service failed",
-        )
-        .await
-        .unwrap();
+    let evidence = revert(&fx, &new).await;
 
     assert!(evidence.completed, "{evidence:#?}");
     assert_eq!(
@@ -123,16 +118,7 @@ async fn a_refused_revert_says_why_and_how_long_the_refused_call_took() {
         ErrorClass::Permanent,
     );
 
-    let evidence = fx
-        .rollout(RolloutConfig::default())
-        .revert(
-            &fx.target,
-            &fx.old_task_definition,
-            &new,
-            "a later service failed",
-        )
-        .await
-        .unwrap();
+    let evidence = revert(&fx, &new).await;
 
     assert!(!evidence.completed);
     assert_eq!(evidence.deployment_id, None);

@@ -14,13 +14,9 @@ use ecs_rollout::{EcsApi, ImageBehaviour, UpdateServiceRequest};
 use runner_updater::{CycleOutcome, QuarantineStore};
 use update_policy::SkipReason;
 
-#[tokio::test]
-async fn an_operator_deploying_during_our_update_supersedes_it() {
-    let fx = Fixture::new();
-    let new_runner = runner_image("20250102.1", "02");
-    fx.publish(release("20250102.1", "02", "7"));
-    // Our tasks never get healthy, so the operator's hotfix lands first.
-    fx.script(&new_runner, ImageBehaviour::NeverHealthy);
+/// An operator deploys a hotfix of the runner (`20250101.2`) once `after`
+/// has passed.
+async fn operator_hotfix_at(fx: &Fixture, after: Duration) {
     let hotfix = fx
         .sim
         .register_task_definition(&spec(
@@ -32,14 +28,24 @@ async fn an_operator_deploying_during_our_update_supersedes_it() {
         .await
         .unwrap();
     fx.sim.schedule_operator_update(
-        Duration::from_secs(90),
+        after,
         UpdateServiceRequest {
             cluster: "runners".into(),
             service: "runner".into(),
-            task_definition: hotfix.arn.clone(),
+            task_definition: hotfix.arn,
             ..Default::default()
         },
     );
+}
+
+#[tokio::test]
+async fn an_operator_deploying_during_our_update_supersedes_it() {
+    let fx = Fixture::new();
+    let new_runner = runner_image("20250102.1", "02");
+    fx.publish(release("20250102.1", "02", "7"));
+    // Our tasks never get healthy, so the operator's hotfix lands first.
+    fx.script(&new_runner, ImageBehaviour::NeverHealthy);
+    operator_hotfix_at(&fx, Duration::from_secs(90)).await;
     let report = fx.updater("host-a").run_once().await.unwrap();
     assert!(
         matches!(report.outcome, CycleOutcome::Superseded { .. }),
@@ -84,25 +90,7 @@ async fn a_release_ecs_failed_before_an_operator_deployed_is_quarantined() {
     let fx = Fixture::new();
     fx.publish(release("20250102.1", "02", "7"));
     fx.script(&runner_image("20250102.1", "02"), ImageBehaviour::CrashLoop);
-    let hotfix = fx
-        .sim
-        .register_task_definition(&spec(
-            "runner",
-            "runner",
-            &runner_image("20250101.2", "0f"),
-            "20250101.2",
-        ))
-        .await
-        .unwrap();
-    fx.sim.schedule_operator_update(
-        Duration::from_secs(400),
-        UpdateServiceRequest {
-            cluster: "runners".into(),
-            service: "runner".into(),
-            task_definition: hotfix.arn.clone(),
-            ..Default::default()
-        },
-    );
+    operator_hotfix_at(&fx, Duration::from_secs(400)).await;
     let mut config = Fixture::config("host-a");
     config.lease = update_lock::Lease::new(Duration::from_secs(7200))
         .unwrap()
